@@ -1,0 +1,39 @@
+# Two commands from a fresh clone: `make serve` and `make test`.
+# Every target creates .venv and installs the project into it when needed.
+
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+HOST ?= 127.0.0.1
+PORT ?= 8000
+ARTIFACT ?= artifacts/model.pkl
+
+.PHONY: install train serve test lint clean
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	touch $@
+
+# The artifact is built when missing (or when the data changes); `make train` always retrains.
+$(ARTIFACT): data/heart.dat | $(VENV)/.installed
+	$(PY) -m scripts.train --out $(ARTIFACT)
+
+train: install
+	$(PY) -m scripts.train --out $(ARTIFACT)
+
+serve: $(ARTIFACT)
+	MODEL_PATH=$(ARTIFACT) $(VENV)/bin/uvicorn app.main:app --host $(HOST) --port $(PORT)
+
+test: install
+	$(PY) -m pytest
+
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy app model scripts
+
+clean:
+	rm -rf artifacts .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,1 @@
+"""The FastAPI service. The ASGI app is `app.main:app`."""

@@ -1,0 +1,103 @@
+"""One JSON error shape for every error answer, and the handlers that make it.
+
+    {"error": {"code": "validation_error", "message": "...",
+               "details": [{"field": "thal", "message": "...", "type": "code"}]}}
+
+The submitted values are never echoed back or logged: only where the
+problem is and what was expected.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from app.schemas import ErrorResponse
+
+log = logging.getLogger("app")
+
+STATUS_CODES = {
+    400: "invalid_json",
+    401: "unauthorized",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    422: "validation_error",
+    500: "internal_error",
+    503: "not_ready",
+}
+
+
+def error_response(
+    status: int,
+    message: str,
+    details: list[dict[str, Any]] | None = None,
+    headers: dict[str, str] | None = None,
+) -> JSONResponse:
+    body = {
+        "error": {
+            "code": STATUS_CODES.get(status, "error"),
+            "message": message,
+            "details": details or [],
+        }
+    }
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+def _field(loc: tuple[Any, ...]) -> str | None:
+    parts = [str(p) for p in loc if p != "body"]
+    return ".".join(parts) or None
+
+
+async def validation_handler(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    errors = exc.errors()
+    if any(e["type"] == "json_invalid" for e in errors):
+        return error_response(400, "The request body is not valid JSON.")
+    details = [
+        {"field": _field(tuple(e["loc"])), "message": _message(e), "type": e["type"]}
+        for e in errors
+    ]
+    return error_response(422, "The request body is invalid.", details)
+
+
+def _message(error: dict[str, Any]) -> str:
+    if error["type"] == "missing" and error["loc"] == ("body",):
+        return "A JSON object body is required."
+    return str(error["msg"])
+
+
+async def http_handler(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    headers = dict(exc.headers) if exc.headers else None
+    return error_response(exc.status_code, str(exc.detail), headers=headers)
+
+
+async def unhandled_handler(request: Request, exc: Exception) -> JSONResponse:
+    log.error("unhandled error on %s %s: %s", request.method, request.url.path, type(exc).__name__)
+    return error_response(500, "Internal server error.")
+
+
+def install(app: FastAPI) -> None:
+    app.add_exception_handler(RequestValidationError, validation_handler)
+    app.add_exception_handler(StarletteHTTPException, http_handler)
+    app.add_exception_handler(Exception, unhandled_handler)
+
+
+def responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI declaration of the error answers a route can give."""
+    descriptions = {
+        400: "The body is not valid JSON.",
+        401: "Missing or wrong API key.",
+        413: "The body is larger than the limit.",
+        415: "The body is not declared as application/json.",
+        422: "A field is missing, unknown, of the wrong type or out of range.",
+        503: "The model is not loaded or failed its self-test.",
+    }
+    return {s: {"model": ErrorResponse, "description": descriptions[s]} for s in statuses}

@@ -1,0 +1,117 @@
+"""Builds the FastAPI app: settings, model loading in the lifespan, routes.
+
+Run it with `make serve`, or `uvicorn app.main:app`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from app import errors
+from app.config import Settings, get_settings
+from app.routes import health, model_info, predict
+from model.artifact import ArtifactError, load_artifact
+from model.serving import Predictor
+
+log = logging.getLogger("app")
+
+DESCRIPTION = """
+Estimates the probability of heart disease from 13 routine clinical
+measurements, with a small neural network trained on the UCI Statlog (Heart)
+data set (270 patients).
+
+**Not a diagnostic device.** It is a statistical estimate from a small,
+single-source data set, meant to support research and demonstrations; it must
+not be used to make clinical decisions.
+"""
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.readiness_problem = "the model is loading"
+        try:
+            predictor = Predictor(load_artifact(settings.model_path))
+        except ArtifactError as exc:
+            app.state.startup_error = str(exc)  # reported by OneLineStartupFailure
+            raise
+        app.state.predictor = predictor
+        app.state.readiness_problem = predictor.self_test()
+        if app.state.readiness_problem:
+            log.error(
+                "model %s failed its self-test: %s", predictor.version, app.state.readiness_problem
+            )
+        else:
+            log.info("model %s loaded from %s", predictor.version, settings.model_path)
+        yield
+        app.state.predictor = None
+
+    app = FastAPI(
+        title="Heart-disease risk service",
+        version=_package_version(),
+        description=DESCRIPTION,
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.predictor = None
+    app.state.readiness_problem = "the model is not loaded"
+    errors.install(app)
+    app.include_router(predict.router)
+    app.include_router(health.router)
+    app.include_router(model_info.router)
+    app.add_middleware(OneLineStartupFailure)
+    _configure_logging(settings.log_level)
+    return app
+
+
+def _configure_logging(level: str) -> None:
+    """Give the service's logger a handler of its own (uvicorn configures only
+    its own loggers). Log lines carry no patient values."""
+    logger = logging.getLogger("app")
+    logger.setLevel(level.upper())
+    if not logger.handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(levelname)s:     %(name)s: %(message)s"))
+        logger.addHandler(handler)
+        logger.propagate = False
+
+
+class OneLineStartupFailure:
+    """Replaces the traceback that Starlette reports for a failed startup
+    with the artifact error's one line, so an operator reads exactly what is
+    wrong and how to fix it (uvicorn then exits non-zero)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "lifespan":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_one_line(message: Message) -> None:
+            error = getattr(scope.get("app") and scope["app"].state, "startup_error", None)
+            if message["type"] == "lifespan.startup.failed" and error:
+                message = {**message, "message": f"cannot start: {error}"}
+            await send(message)
+
+        await self.app(scope, receive, send_one_line)
+
+
+def _package_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("heart-risk-service")
+    except PackageNotFoundError:
+        return "0+unknown"
+
+
+app = create_app()

@@ -1,0 +1,29 @@
+"""GET /health (the process is alive) and GET /ready (it can answer correctly)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+
+from app.schemas import Health, Readiness
+
+router = APIRouter(tags=["operations"])
+
+
+@router.get("/health", response_model=Health, summary="Liveness: the process answers")
+async def health() -> Health:
+    return Health(status="ok")
+
+
+@router.get(
+    "/ready",
+    response_model=Readiness,
+    responses={503: {"model": Readiness, "description": "Not ready to serve predictions."}},
+    summary="Readiness: the model is loaded and passed its self-test",
+)
+async def ready(request: Request) -> Readiness | JSONResponse:
+    problem = getattr(request.app.state, "readiness_problem", "the model is not loaded")
+    if problem is not None:
+        body = Readiness(status="not ready", detail=problem)
+        return JSONResponse(body.model_dump(), status_code=503)
+    return Readiness(status="ready")

@@ -1,0 +1,58 @@
+"""Update rules: plain gradient descent and Adam.
+
+Each optimizer's `step` returns new parameter arrays; it never changes the
+arrays it is given, so a caller may keep an earlier set of weights (early
+stopping keeps the best epoch's) without copying.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+Params = dict[str, np.ndarray]
+
+
+class GradientDescent:
+    """theta <- theta - learning_rate * gradient."""
+
+    def __init__(self, learning_rate: float) -> None:
+        self.learning_rate = learning_rate
+
+    def step(self, params: Params, grads: Params) -> Params:
+        return {k: params[k] - self.learning_rate * grads[k] for k in params}
+
+
+class Adam:
+    """Adam (Kingma & Ba, 2015) with the paper's default moments and bias correction."""
+
+    def __init__(
+        self,
+        learning_rate: float,
+        beta1: float = 0.9,
+        beta2: float = 0.999,
+        epsilon: float = 1e-8,
+    ) -> None:
+        self.learning_rate = learning_rate
+        self.beta1, self.beta2, self.epsilon = beta1, beta2, epsilon
+        self.t = 0
+        self.m: Params = {}
+        self.v: Params = {}
+
+    def step(self, params: Params, grads: Params) -> Params:
+        self.t += 1
+        new = {}
+        for k, g in grads.items():
+            m = self.beta1 * self.m.get(k, 0.0) + (1 - self.beta1) * g
+            v = self.beta2 * self.v.get(k, 0.0) + (1 - self.beta2) * g * g
+            self.m[k], self.v[k] = m, v
+            m_hat = m / (1 - self.beta1**self.t)
+            v_hat = v / (1 - self.beta2**self.t)
+            new[k] = params[k] - self.learning_rate * m_hat / (np.sqrt(v_hat) + self.epsilon)
+        return new
+
+
+def make_optimizer(solver: str, learning_rate: float) -> GradientDescent | Adam:
+    """The optimizer named by `solver` ("sgd" or "adam")."""
+    if solver == "sgd":
+        return GradientDescent(learning_rate)
+    return Adam(learning_rate)

@@ -1,0 +1,153 @@
+"""Offline training: heart.dat -> artifacts/model.pkl (+ .sha256, + loss curve PNG).
+
+    python -m scripts.train [--data data/heart.dat] [--out artifacts/model.pkl]
+
+Splits 80/20 as the tutorial does (test_size=0.2, random_state=2), fits a
+StandardScaler on the training part only, trains `NeuralNet` with its
+defaults (or the options given), prints train and held-out metrics, and
+writes the artifact described in `model/artifact.py`. The same data and
+seed give the same weights.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import logging
+import platform
+import sys
+from datetime import UTC, datetime
+from importlib.metadata import version
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from sklearn.metrics import accuracy_score, brier_score_loss, log_loss, roc_auc_score
+from sklearn.model_selection import train_test_split
+from sklearn.preprocessing import StandardScaler
+
+from model import NeuralNet
+from model.artifact import FORMAT_VERSION, file_sha256, save_artifact
+from model.data import load_heart
+from model.features import EXAMPLE_PATIENT, FEATURE_NAMES
+
+log = logging.getLogger("scripts.train")
+
+TEST_SIZE = 0.2
+SPLIT_SEED = 2
+DEFAULT_SEED = 0
+
+
+def metrics(y: np.ndarray, p: np.ndarray) -> dict[str, float]:
+    """Accuracy (threshold 0.5), ROC AUC, log loss and Brier score of P(presence)."""
+    return {
+        "accuracy": float(accuracy_score(y, p >= 0.5)),
+        "roc_auc": float(roc_auc_score(y, p)),
+        "log_loss": float(log_loss(y, p, labels=[0, 1])),
+        "brier": float(brier_score_loss(y, p)),
+    }
+
+
+def train(
+    data_path: Path,
+    out_path: Path,
+    params: dict[str, Any] | None = None,
+    plot_path: Path | None = None,
+) -> dict[str, Any]:
+    """Train, write the artifact, and return its metadata."""
+    X, y = load_heart(data_path)
+    X_train, X_test, y_train, y_test = train_test_split(
+        X.to_numpy(), y, test_size=TEST_SIZE, random_state=SPLIT_SEED
+    )
+    scaler = StandardScaler().fit(X_train)
+    net = NeuralNet(**{"random_state": DEFAULT_SEED, **(params or {})})
+    net.fit(scaler.transform(X_train), y_train)
+
+    p_train = net.predict_proba(scaler.transform(X_train))[:, 1]
+    p_test = net.predict_proba(scaler.transform(X_test))[:, 1]
+    example = np.array([[EXAMPLE_PATIENT[f] for f in FEATURE_NAMES]])
+    p_example = float(net.predict_proba(scaler.transform(example))[0, 1])
+
+    weights_digest = hashlib.sha256(
+        b"".join(net.weights_[k].tobytes() for k in ("W1", "b1", "W2", "b2"))
+    ).hexdigest()
+    metadata: dict[str, Any] = {
+        "format_version": FORMAT_VERSION,
+        "model_version": f"{version('heart-risk-service')}+{weights_digest[:12]}",
+        "trained_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "data": {
+            "file": data_path.name,
+            "sha256": file_sha256(data_path),
+            "rows": len(y),
+            "split": {"test_size": TEST_SIZE, "random_state": SPLIT_SEED},
+            "n_train": len(y_train),
+            "n_test": len(y_test),
+        },
+        "hyperparameters": {k: _plain(v) for k, v in net.get_params().items()},
+        "epochs_run": net.n_iter_,
+        "threshold": 0.5,
+        "metrics": {"train": metrics(y_train, p_train), "held_out": metrics(y_test, p_test)},
+        "self_test": {"patient": dict(EXAMPLE_PATIENT), "probability": p_example},
+        "libraries": {
+            "python": platform.python_version(),
+            **{lib: version(lib) for lib in ("numpy", "scikit-learn", "pandas")},
+        },
+    }
+    save_artifact(out_path, net.weights_, scaler, metadata)
+    if plot_path is not None:
+        plot_loss_curve(net, plot_path)
+    return metadata
+
+
+def _plain(value: Any) -> Any:
+    """Hyper-parameters as plain Python values (the artifact holds no NumPy scalars)."""
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def plot_loss_curve(net: Any, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 4))
+    ax.plot(net.loss_curve_, label="training loss")
+    if net.validation_loss_curve_:
+        ax.plot(net.validation_loss_curve_, label="validation loss")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("binary cross-entropy")
+    ax.set_title("NeuralNet training loss")
+    ax.legend()
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--data", type=Path, default=Path("data/heart.dat"))
+    parser.add_argument("--out", type=Path, default=Path("artifacts/model.pkl"))
+    parser.add_argument("--plot", type=Path, default=Path("artifacts/loss_curve.png"))
+    parser.add_argument("--seed", type=int, default=DEFAULT_SEED, help="network random_state")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+
+    meta = train(args.data, args.out, {"random_state": args.seed}, args.plot)
+    for split in ("train", "held_out"):
+        m = meta["metrics"][split]
+        log.info(
+            "%-8s accuracy %.3f  ROC AUC %.3f  log loss %.3f  Brier %.3f",
+            split,
+            m["accuracy"],
+            m["roc_auc"],
+            m["log_loss"],
+            m["brier"],
+        )
+    log.info("model %s, %d epochs", meta["model_version"], meta["epochs_run"])
+    log.info("wrote %s (+ .sha256) and %s", args.out, args.plot)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

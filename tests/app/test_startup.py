@@ -1,0 +1,146 @@
+"""Start-up with a bad artifact: in-process, and as a real uvicorn process."""
+
+from __future__ import annotations
+
+import os
+import pickle
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from fastapi.testclient import TestClient
+
+from app.config import Settings
+from app.main import create_app
+from model.artifact import ArtifactError, file_sha256, sidecar_path
+from model.features import EXAMPLE_PATIENT
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+class _RunsCode:
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (os.system, (f"touch {self.marker}",))
+
+
+def _bad_artifacts(good: Path, tmp: Path) -> dict[str, tuple[Path, str]]:
+    """name -> (artifact path, text the one-line error must contain)."""
+
+    def copy(name: str) -> Path:
+        d = tmp / name
+        d.mkdir()
+        shutil.copy(good, d / "model.pkl")
+        shutil.copy(sidecar_path(good), d / "model.pkl.sha256")
+        return d / "model.pkl"
+
+    missing = tmp / "missing" / "model.pkl"
+    tampered = copy("tampered")
+    with tampered.open("ab") as f:
+        f.write(b"\0")
+    truncated = copy("truncated")
+    truncated.write_bytes(truncated.read_bytes()[:100])
+    malicious = copy("malicious")
+    with good.open("rb") as f:
+        payload = pickle.load(f)
+    payload["metadata"] = {"x": _RunsCode(tmp / "pwned")}
+    malicious.write_bytes(pickle.dumps(payload, protocol=4))
+    sidecar_path(malicious).write_text(f"{file_sha256(malicious)}  model.pkl\n")
+    malformed = copy("malformed")
+    with good.open("rb") as f:
+        payload = pickle.load(f)
+    payload["features"] = payload["features"][:-1]
+    malformed.write_bytes(pickle.dumps(payload, protocol=4))
+    sidecar_path(malformed).write_text(f"{file_sha256(malformed)}  model.pkl\n")
+    return {
+        "missing": (missing, "model artifact not found"),
+        "tampered": (tampered, "SHA-256 does not match"),
+        "truncated": (truncated, "SHA-256 does not match"),
+        "malicious": (malicious, "is forbidden"),
+        "malformed": (malformed, "malformed artifact: features must be"),
+    }
+
+
+CASES = ["missing", "tampered", "truncated", "malicious", "malformed"]
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_bad_artifact_fails_the_lifespan(artifact_path: Path, tmp_path: Path, case: str) -> None:
+    path, text = _bad_artifacts(artifact_path, tmp_path)[case]
+    with (
+        pytest.raises(ArtifactError, match=text),
+        TestClient(create_app(Settings(model_path=path))),
+    ):
+        pass
+    assert not (tmp_path / "pwned").exists()
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _uvicorn(model_path: Path, port: int) -> subprocess.Popen[str]:
+    env = {**os.environ, "MODEL_PATH": str(model_path)}
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "app.main:app",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_real_server_exits_non_zero_with_one_clear_line(
+    artifact_path: Path, tmp_path: Path, case: str
+) -> None:
+    path, text = _bad_artifacts(artifact_path, tmp_path)[case]
+    proc = _uvicorn(path, _free_port())
+    out, _ = proc.communicate(timeout=60)
+    assert proc.returncode != 0
+    assert "Traceback" not in out
+    lines = [line for line in out.splitlines() if text in line]
+    assert len(lines) == 1, out
+    assert str(path) in lines[0] and "make train" in lines[0]
+    assert not (tmp_path / "pwned").exists()
+
+
+def test_real_server_answers_predict(artifact_path: Path) -> None:
+    port = _free_port()
+    proc = _uvicorn(artifact_path, port)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/ready", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert time.monotonic() < deadline and proc.poll() is None, "server did not start"
+            time.sleep(0.1)
+        r = httpx.post(f"http://127.0.0.1:{port}/predict", json=EXAMPLE_PATIENT, timeout=5)
+        assert r.status_code == 200
+        assert 0 <= r.json()["probability"] <= 1
+    finally:
+        proc.terminate()
+        proc.communicate(timeout=15)

@@ -1,0 +1,232 @@
+"""The artifact: format, round trip, and refusal of every unsafe or broken file."""
+
+from __future__ import annotations
+
+import os
+import pickle
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from model.artifact import ArtifactError, file_sha256, load_artifact, sidecar_path
+from model.data import load_heart
+from model.features import FEATURE_NAMES
+from model.serving import Predictor
+from scripts.train import train
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _copy(artifact_path: Path, tmp_path: Path) -> Path:
+    dest = tmp_path / "model.pkl"
+    shutil.copy(artifact_path, dest)
+    shutil.copy(sidecar_path(artifact_path), sidecar_path(dest))
+    return dest
+
+
+def _rewrite(path: Path, payload: Any) -> None:
+    """Write `payload` as the artifact *with a matching hash*, as an attacker could."""
+    path.write_bytes(pickle.dumps(payload, protocol=4))
+    sidecar_path(path).write_text(f"{file_sha256(path)}  {path.name}\n")
+
+
+def _payload(path: Path) -> dict[str, Any]:
+    with path.open("rb") as f:
+        return dict(pickle.load(f))  # trusted here: the test wrote it
+
+
+def test_the_artifact_has_the_documented_format(artifact_path: Path) -> None:
+    payload = _payload(artifact_path)
+    assert set(payload) == {"weights", "scaler", "features", "metadata"}
+    w = payload["weights"]
+    h = w["W1"].shape[1]
+    assert {k: v.shape for k, v in w.items()} == {
+        "W1": (13, h),
+        "b1": (h,),
+        "W2": (h, 1),
+        "b2": (1,),
+    }
+    assert type(payload["scaler"]).__name__ == "StandardScaler"
+    assert payload["features"] == list(FEATURE_NAMES)
+    meta = payload["metadata"]
+    for key in ("model_version", "trained_at", "hyperparameters", "metrics", "libraries"):
+        assert key in meta
+    assert meta["data"]["sha256"] == file_sha256(ROOT / "data" / "heart.dat")
+    assert set(meta["metrics"]["held_out"]) == {"accuracy", "roc_auc", "log_loss", "brier"}
+
+
+def test_the_sidecar_is_in_sha256sum_format(artifact_path: Path) -> None:
+    result = subprocess.run(
+        ["sha256sum", "-c", sidecar_path(artifact_path).name],
+        cwd=artifact_path.parent,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_same_data_and_seed_give_the_same_weights(tmp_path: Path, artifact_path: Path) -> None:
+    again = tmp_path / "again.pkl"
+    train(ROOT / "data" / "heart.dat", again)
+    a, b = _payload(artifact_path)["weights"], _payload(again)["weights"]
+    for k in a:
+        assert np.array_equal(a[k], b[k])
+    assert (
+        _payload(again)["metadata"]["model_version"]
+        == _payload(artifact_path)["metadata"]["model_version"]
+    )
+
+
+def test_serving_path_matches_the_trained_network(artifact_path: Path) -> None:
+    """The scaler folded into W1/b1 gives the probabilities of scaler + NeuralNet."""
+    payload = _payload(artifact_path)
+    X, _ = load_heart(ROOT / "data" / "heart.dat")
+    raw = X.to_numpy()
+    from model import NeuralNet  # the estimator's own predict_proba, on scaled inputs
+
+    net = NeuralNet()
+    net.weights_ = payload["weights"]
+    net.classes_ = np.array([0, 1])
+    net.n_features_in_ = 13
+    expected = net.predict_proba(payload["scaler"].transform(raw))[:, 1]
+    got = Predictor(load_artifact(artifact_path)).predict_proba(raw)
+    np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-14)
+
+
+def test_loading_imports_neither_sklearn_nor_pandas(artifact_path: Path) -> None:
+    code = (
+        "import sys; from model.artifact import load_artifact; from model.serving import Predictor;"
+        f"p = Predictor(load_artifact({str(artifact_path)!r})); assert p.self_test() is None;"
+        "print(sorted(m for m in ('sklearn', 'pandas', 'scipy') if m in sys.modules))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
+    )
+    assert out.stdout.strip() == "[]"
+
+
+def test_missing_artifact(tmp_path: Path) -> None:
+    with pytest.raises(ArtifactError) as err:
+        load_artifact(tmp_path / "model.pkl")
+    assert str(tmp_path / "model.pkl") in str(err.value)
+    assert "make train" in str(err.value)
+
+
+def test_missing_sidecar_is_refused(artifact_path: Path, tmp_path: Path) -> None:
+    path = _copy(artifact_path, tmp_path)
+    sidecar_path(path).unlink()
+    with pytest.raises(ArtifactError, match=r"checksum file model\.pkl\.sha256 not found"):
+        load_artifact(path)
+
+
+@pytest.mark.parametrize("how", ["appended", "flipped", "truncated"])
+def test_tampered_artifact_is_refused_before_unpickling(
+    artifact_path: Path, tmp_path: Path, how: str
+) -> None:
+    path = _copy(artifact_path, tmp_path)
+    data = bytearray(path.read_bytes())
+    if how == "appended":
+        data += b"x"
+    elif how == "flipped":
+        data[len(data) // 2] ^= 0xFF
+    else:
+        data = data[: len(data) // 2]
+    path.write_bytes(bytes(data))
+    with pytest.raises(ArtifactError, match="SHA-256 does not match"):
+        load_artifact(path)
+
+
+class _RunsCode:
+    """Unpickling this calls os.system: what a malicious artifact does."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (os.system, (f"touch {self.marker}",))
+
+
+def test_malicious_pickle_is_refused_and_never_runs(artifact_path: Path, tmp_path: Path) -> None:
+    path = _copy(artifact_path, tmp_path)
+    marker = tmp_path / "pwned"
+    payload = _payload(artifact_path)
+    payload["metadata"] = {"note": _RunsCode(marker)}
+    _rewrite(path, payload)  # the hash matches: only the unpickler stands in the way
+    with pytest.raises(ArtifactError, match=r"global '(posix|os)\.system' is forbidden"):
+        load_artifact(path)
+    assert not marker.exists()
+
+
+def _mutations() -> list[tuple[str, Any, str]]:
+    def weights(**changes: Any) -> Any:
+        def apply(p: dict[str, Any]) -> None:
+            p["weights"].update(changes)
+
+        return apply
+
+    def set_key(key: str, value: Any) -> Any:
+        def apply(p: dict[str, Any]) -> None:
+            p[key] = value
+
+        return apply
+
+    def drop(key: str) -> Any:
+        return lambda p: p.pop(key)
+
+    return [
+        ("W1-shape", weights(W1=np.zeros((12, 8))), "shape"),
+        ("b1-shape", weights(b1=np.zeros((1, 8))), "weights['b1'] has shape (1, 8)"),
+        ("W2-nan", weights(W2=np.full((8, 1), np.nan)), "non-finite"),
+        ("b2-inf", weights(b2=np.array([np.inf])), "non-finite"),
+        ("W1-int", weights(W1=np.zeros((13, 8), dtype=np.int64)), "float64"),
+        ("extra-weight", weights(W3=np.zeros(1)), "exactly"),
+        ("features-order", set_key("features", list(reversed(FEATURE_NAMES))), "features must be"),
+        ("features-short", set_key("features", list(FEATURE_NAMES[:12])), "features must be"),
+        ("no-scaler", drop("scaler"), "expected a dict with keys"),
+        ("scaler-wrong-type", set_key("scaler", {"mean_": 1}), "scaler must be a StandardScaler"),
+        ("metadata-list", set_key("metadata", []), "metadata must be a dict"),
+        ("extra-key", set_key("activations", np.zeros(3)), "expected a dict with keys"),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("name", "mutate", "message"), _mutations(), ids=[m[0] for m in _mutations()]
+)
+def test_malformed_artifacts_are_refused(
+    artifact_path: Path, tmp_path: Path, name: str, mutate: Any, message: str
+) -> None:
+    path = _copy(artifact_path, tmp_path)
+    payload = _payload(artifact_path)
+    mutate(payload)
+    _rewrite(path, payload)
+    with pytest.raises(ArtifactError) as err:
+        load_artifact(path)
+    assert message in str(err.value)
+    assert "malformed artifact" in str(err.value) and "make train" in str(err.value)
+    assert "\n" not in str(err.value)
+
+
+def test_not_a_dict_and_not_a_pickle_are_refused(artifact_path: Path, tmp_path: Path) -> None:
+    path = _copy(artifact_path, tmp_path)
+    _rewrite(path, [1, 2, 3])
+    with pytest.raises(ArtifactError, match="expected a dict"):
+        load_artifact(path)
+    path.write_bytes(b"this is not a pickle")
+    sidecar_path(path).write_text(f"{file_sha256(path)}  model.pkl\n")
+    with pytest.raises(ArtifactError, match="refused to load"):
+        load_artifact(path)
+
+
+def test_scaler_with_bad_scale_is_refused(artifact_path: Path, tmp_path: Path) -> None:
+    path = _copy(artifact_path, tmp_path)
+    payload = _payload(artifact_path)
+    payload["scaler"].scale_ = np.zeros(13)
+    _rewrite(path, payload)
+    with pytest.raises(ArtifactError, match="scale_ must be > 0"):
+        load_artifact(path)
