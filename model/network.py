@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
-from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.multiclass import check_classification_targets, type_of_target
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from model.functions import binary_log_loss
@@ -92,11 +92,23 @@ class NeuralNet(ClassifierMixin, BaseEstimator):
         self.random_state = random_state
 
     # ------------------------------------------------------------------ fit
-    def fit(self, X: Any, y: Any) -> NeuralNet:
-        """Train on X (n, d) and binary labels y (n,); return self."""
+    def fit(self, X: Any, y: Any, validation_data: tuple[Any, Any] | None = None) -> NeuralNet:
+        """Train on X (n, d) and binary labels y (n,); return self.
+
+        validation_data : (X_val, y_val), optional
+            Held-out data whose loss is recorded after every epoch in
+            `validation_loss_curve_` (to plot learning curves); it never
+            changes the updates. With `early_stopping` it is the data
+            monitored, instead of an internal split.
+        """
         self._validate_hyperparameters()
         X, y = validate_data(self, X, y, dtype=np.float64, y_numeric=False)
         check_classification_targets(y)
+        y_type = type_of_target(y, input_name="y", raise_unknown=True)
+        if y_type != "binary":
+            raise ValueError(
+                f"Only binary classification is supported. The type of the target is {y_type}."
+            )
         self.classes_, y_index = np.unique(y, return_inverse=True)
         if len(self.classes_) != 2:
             raise ValueError(
@@ -106,7 +118,15 @@ class NeuralNet(ClassifierMixin, BaseEstimator):
         t = y_index.astype(np.float64).reshape(-1, 1)  # (n, 1) targets in {0, 1}
 
         rng = np.random.default_rng(self.random_state)
-        X_train, t_train, X_val, t_val = self._split_validation(X, t, rng)
+        if validation_data is None:
+            X_train, t_train, X_val, t_val = self._split_validation(X, t, rng)
+        else:
+            X_train, t_train = X, t
+            X_val = validate_data(self, validation_data[0], dtype=np.float64, reset=False)
+            y_val = np.asarray(validation_data[1])
+            if not np.all(np.isin(y_val, self.classes_)):
+                raise ValueError("validation_data holds labels that are not in y")
+            t_val = np.searchsorted(self.classes_, y_val).astype(np.float64).reshape(-1, 1)
         params = init_params(X.shape[1], self.hidden_units, self.init, rng)
         self.loss_curve_: list[float] = []
         self.validation_loss_curve_: list[float] = []
@@ -149,13 +169,15 @@ class NeuralNet(ClassifierMixin, BaseEstimator):
                 continue
             val_loss = binary_log_loss(t_val, forward(params, X_val)[0])
             self.validation_loss_curve_.append(val_loss)
+            if not self.early_stopping:
+                continue
             if val_loss < best_loss - self.tol:
                 best_loss, best_params, stale = val_loss, params, 0
             else:
                 stale += 1
                 if stale >= self.patience:
                     break
-        return params if X_val is None else best_params
+        return best_params if self.early_stopping else params
 
     def _validate_hyperparameters(self) -> None:
         def positive_int(name: str) -> None:

@@ -213,3 +213,16 @@ def test_early_stopping_keeps_the_best_validation_epoch() -> None:
     assert len(net.validation_loss_curve_) == net.n_iter_
     best = int(np.argmin(net.validation_loss_curve_))
     assert net.n_iter_ - 1 - best >= 5 - 1
+
+
+def test_validation_data_is_recorded_without_changing_the_updates() -> None:
+    X, y = _toy(120)
+    X_val, y_val = _toy(40, seed=5)
+    plain = NeuralNet(max_epochs=30, random_state=0).fit(X, y)
+    watched = NeuralNet(max_epochs=30, random_state=0).fit(X, y, validation_data=(X_val, y_val))
+    for k in PARAM_NAMES:
+        assert np.array_equal(plain.weights_[k], watched.weights_[k])
+    assert plain.validation_loss_curve_ == []
+    assert len(watched.validation_loss_curve_) == 30
+    final = float(-np.mean(np.log(watched.predict_proba(X_val)[np.arange(40), y_val])))
+    assert watched.validation_loss_curve_[-1] == pytest.approx(final, rel=1e-9)
