@@ -8,7 +8,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 ARTIFACT ?= artifacts/model.pkl
 
-.PHONY: install train serve test lint clean
+.PHONY: install train serve test lint evaluate tune clean
 
 install: $(VENV)/.installed
 
@@ -26,6 +26,14 @@ train: install
 
 serve: $(ARTIFACT)
 	MODEL_PATH=$(ARTIFACT) $(VENV)/bin/uvicorn app.main:app --host $(HOST) --port $(PORT)
+
+# Repeated 10-fold cross-validation against the baselines -> reports/evaluation.md + plots.
+evaluate: install
+	$(PY) -m scripts.evaluate
+
+# The grid search that chose NeuralNet's defaults -> reports/tuning.md.
+tune: install
+	$(PY) -m scripts.tune
 
 test: install
 	$(PY) -m pytest

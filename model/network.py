@@ -31,21 +31,25 @@ from model.optimizers import make_optimizer
 class NeuralNet(ClassifierMixin, BaseEstimator):
     """Two-layer ReLU/sigmoid network for binary classification.
 
+    The defaults were chosen by the search in `scripts/tune.py` (see
+    `reports/tuning.md`), on folds the reported evaluation does not use.
+    `model.evaluation.TUTORIAL_PARAMS` reproduces the tutorial's set-up.
+
     Parameters
     ----------
     hidden_units : int, default 8
         Width of the hidden ReLU layer.
     learning_rate : float, default 0.01
         Step size of gradient descent or Adam.
-    max_epochs : int, default 200
+    max_epochs : int, default 300
         Passes over the training data. Training stops earlier only with
         `early_stopping=True`.
     solver : {"adam", "sgd"}, default "adam"
         "sgd" is plain (mini-batch) gradient descent, as in the tutorial.
-    batch_size : int or None, default None
+    batch_size : int or None, default 32
         Samples per gradient step; None uses the whole training set
         (full-batch gradient descent). Batches are reshuffled every epoch.
-    alpha : float, default 0.0
+    alpha : float, default 2.0
         L2 penalty on the weights (not the biases), scaled like
         scikit-learn's MLP: loss += alpha / (2 n) * sum of squared weights.
     init : {"he", "normal"}, default "he"
@@ -67,10 +71,10 @@ class NeuralNet(ClassifierMixin, BaseEstimator):
         self,
         hidden_units: int = 8,
         learning_rate: float = 0.01,
-        max_epochs: int = 200,
+        max_epochs: int = 300,
         solver: str = "adam",
-        batch_size: int | None = None,
-        alpha: float = 0.0,
+        batch_size: int | None = 32,
+        alpha: float = 2.0,
         init: str = "he",
         early_stopping: bool = False,
         validation_fraction: float = 0.1,

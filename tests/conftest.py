@@ -20,7 +20,7 @@ DATA = ROOT / "data" / "heart.dat"
 def artifact_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A real artifact, trained with the project's defaults on the real data."""
     path = tmp_path_factory.mktemp("artifact") / "model.pkl"
-    train(DATA, path)
+    train(DATA, path, cv_repeats=1)
     return path
 
 

@@ -65,7 +65,11 @@ def test_batch_answers_in_order_and_equals_single_answers(client: TestClient) ->
     assert r.status_code == 200
     batch = r.json()["predictions"]
     singles = [client.post("/predict", json=p).json() for p in patients]
-    assert batch == singles
+    # A matrix product over 3 rows may round differently from one over 1 row
+    # in the last bit; everything else must be identical.
+    for b, s in zip(batch, singles, strict=True):
+        assert b["probability"] == pytest.approx(s.pop("probability"), rel=1e-12)
+        assert {k: v for k, v in b.items() if k != "probability"} == s
 
 
 def test_batch_of_max_batch_is_accepted(artifact_path: Path) -> None:

@@ -58,6 +58,9 @@ def test_the_artifact_has_the_documented_format(artifact_path: Path) -> None:
         assert key in meta
     assert meta["data"]["sha256"] == file_sha256(ROOT / "data" / "heart.dat")
     assert set(meta["metrics"]["held_out"]) == {"accuracy", "roc_auc", "log_loss", "brier"}
+    cv = meta["metrics"]["cross_validated"]
+    assert cv["scheme"].startswith("1 x repeated stratified 10-fold")
+    assert 0.5 < cv["roc_auc"]["mean"] <= 1 and cv["roc_auc"]["std"] > 0
 
 
 def test_the_sidecar_is_in_sha256sum_format(artifact_path: Path) -> None:
@@ -73,7 +76,7 @@ def test_the_sidecar_is_in_sha256sum_format(artifact_path: Path) -> None:
 
 def test_same_data_and_seed_give_the_same_weights(tmp_path: Path, artifact_path: Path) -> None:
     again = tmp_path / "again.pkl"
-    train(ROOT / "data" / "heart.dat", again)
+    train(ROOT / "data" / "heart.dat", again, cv_repeats=0)
     a, b = _payload(artifact_path)["weights"], _payload(again)["weights"]
     for k in a:
         assert np.array_equal(a[k], b[k])
