@@ -25,7 +25,7 @@ train: install
 	$(PY) -m scripts.train --out $(ARTIFACT)
 
 serve: $(ARTIFACT)
-	MODEL_PATH=$(ARTIFACT) $(VENV)/bin/uvicorn app.main:app --host $(HOST) --port $(PORT)
+	MODEL_PATH=$(ARTIFACT) HOST=$(HOST) PORT=$(PORT) $(PY) -m app
 
 # Repeated 10-fold cross-validation against the baselines -> reports/evaluation.md + plots.
 evaluate: install

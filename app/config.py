@@ -5,7 +5,7 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -19,7 +19,18 @@ class Settings(BaseSettings):
         description="The pickled artifact; its SHA-256 sidecar sits beside it.",
     )
     max_batch: int = Field(1000, ge=1, description="Most patients in one /predict/batch.")
+    max_body_bytes: int = Field(
+        1024 * 1024, ge=1024, description="Largest request body accepted; larger gets 413."
+    )
+    api_key: SecretStr | None = Field(
+        None,
+        description="When set, /predict and /predict/batch require it "
+        "(Authorization: Bearer <key> or X-API-Key: <key>).",
+    )
     log_level: str = Field("INFO", description="Level of the service's own log lines.")
+    host: str = Field("127.0.0.1", description="Address `python -m app` listens on.")
+    port: int = Field(8000, ge=1, le=65535, description="Port `python -m app` listens on.")
+    workers: int = Field(1, ge=1, description="uvicorn worker processes for `python -m app`.")
 
 
 @lru_cache

@@ -1,10 +1,13 @@
-"""Dependencies the routes declare: the loaded predictor and the settings."""
+"""Dependencies the routes declare: the predictor, the settings, the API key
+check and the content-type check."""
 
 from __future__ import annotations
 
+import hmac
 from typing import Annotated
 
-from fastapi import Depends, HTTPException, Request
+from fastapi import Depends, HTTPException, Request, Security
+from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
 from app.config import Settings
 from model.serving import Predictor
@@ -25,6 +28,31 @@ def get_app_settings(request: Request) -> Settings:
 
 PredictorDep = Annotated[Predictor, Depends(get_predictor)]
 SettingsDep = Annotated[Settings, Depends(get_app_settings)]
+
+# Declared as security schemes so that the OpenAPI page shows them (with an
+# "Authorize" button); they only bite when API_KEY is set.
+_api_key_header = APIKeyHeader(
+    name="X-API-Key", auto_error=False, description="The API key, when API_KEY is set."
+)
+_bearer = HTTPBearer(auto_error=False, description="The API key as a bearer token.")
+
+
+def require_api_key(
+    settings: SettingsDep,
+    header_key: Annotated[str | None, Security(_api_key_header)],
+    bearer: Annotated[HTTPAuthorizationCredentials | None, Security(_bearer)],
+) -> None:
+    """With API_KEY set, refuse (401) a request without the right key."""
+    if settings.api_key is None:
+        return
+    given = header_key if header_key is not None else (bearer.credentials if bearer else None)
+    expected = settings.api_key.get_secret_value().encode()
+    if given is None or not hmac.compare_digest(given.encode(), expected):
+        raise HTTPException(
+            401,
+            "Missing or wrong API key: send 'Authorization: Bearer <key>' or 'X-API-Key: <key>'.",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
 
 
 def require_json(request: Request) -> None:

@@ -9,11 +9,14 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app import errors
+from app import errors, logs
 from app.config import Settings, get_settings
+from app.deps import require_api_key
+from app.metrics import MODEL_INFO
+from app.middleware import BodySizeLimit, RequestContext
 from app.routes import health, model_info, predict
 from model.artifact import ArtifactError, load_artifact
 from model.serving import Predictor
@@ -43,6 +46,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             app.state.startup_error = str(exc)  # reported by OneLineStartupFailure
             raise
         app.state.predictor = predictor
+        MODEL_INFO.labels(predictor.version, predictor.artifact.sha256).set(1)
         app.state.readiness_problem = predictor.self_test()
         if app.state.readiness_problem:
             log.error(
@@ -63,24 +67,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.predictor = None
     app.state.readiness_problem = "the model is not loaded"
     errors.install(app)
-    app.include_router(predict.router)
+    auth = [Depends(require_api_key)] if settings.api_key is not None else []
+    app.include_router(predict.router, dependencies=auth)
     app.include_router(health.router)
     app.include_router(model_info.router)
+    # Added last = outermost: every answer, 413s included, is logged and counted.
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(RequestContext)
     app.add_middleware(OneLineStartupFailure)
-    _configure_logging(settings.log_level)
+    logs.configure(settings.log_level)
     return app
-
-
-def _configure_logging(level: str) -> None:
-    """Give the service's logger a handler of its own (uvicorn configures only
-    its own loggers). Log lines carry no patient values."""
-    logger = logging.getLogger("app")
-    logger.setLevel(level.upper())
-    if not logger.handlers:
-        handler = logging.StreamHandler()
-        handler.setFormatter(logging.Formatter("%(levelname)s:     %(name)s: %(message)s"))
-        logger.addHandler(handler)
-        logger.propagate = False
 
 
 class OneLineStartupFailure:

@@ -14,6 +14,7 @@ from typing import Annotated, Any, Literal
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     Strict,
@@ -23,7 +24,17 @@ from pydantic_core import PydanticCustomError
 
 from model.features import CLASS_LABELS, EXAMPLE_PATIENT, FEATURES, Feature
 
-STRICT = ConfigDict(strict=True, extra="forbid")
+
+def _whole_number(value: Any) -> Any:
+    """JSON Schema counts 3.0 as an integer, so the API does too; 3.5 stays a
+    float and is refused by the strict int check that follows."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+WholeNumber = Annotated[int, BeforeValidator(_whole_number), Strict()]
+"""A JSON integer (3, or 3.0): no fraction, no string, no boolean."""
 
 
 def _code_check(feature: Feature) -> AfterValidator:
@@ -45,14 +56,14 @@ def _field(feature: Feature) -> tuple[Any, Any]:
     if feature.codes is not None:
         codes = "; ".join(f"{code} = {meaning}" for code, meaning in feature.codes.items())
         return (
-            Annotated[int, Strict(), _code_check(feature)],
+            Annotated[WholeNumber, _code_check(feature)],
             Field(
                 description=f"{feature.description}. Codes: {codes}.",
                 examples=[feature.example],
                 json_schema_extra={"enum": list(feature.codes)},
             ),
         )
-    kind: Any = Annotated[int, Strict()] if feature.integer else float
+    kind: Any = WholeNumber if feature.integer else float
     return (
         kind,
         Field(

@@ -1,10 +1,19 @@
-"""Shared fixtures: a real artifact trained once per test session, and an app client."""
+"""Shared fixtures: a real artifact trained once per test session, an app
+client, and real server processes (`python -m app`) for end-to-end tests."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
 import pytest
 from fastapi.testclient import TestClient
 
@@ -29,3 +38,74 @@ def client(artifact_path: Path) -> Iterator[TestClient]:
     app = create_app(Settings(model_path=artifact_path, max_batch=1000))
     with TestClient(app) as test_client:
         yield test_client
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class Server:
+    url: str
+    port: int
+    process: subprocess.Popen[str]
+    log_path: Path
+
+    def log(self) -> str:
+        return self.log_path.read_text()
+
+
+def start_server(env: dict[str, str], log_path: Path) -> Server:
+    """Start `python -m app` on a free loopback port; the caller waits and stops it."""
+    port = free_port()
+    full_env = {**os.environ, "HOST": "127.0.0.1", "PORT": str(port), **env}
+    log_file = log_path.open("w")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "app"],
+        cwd=ROOT,
+        env=full_env,
+        stdout=log_file,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    log_file.close()
+    return Server(f"http://127.0.0.1:{port}", port, process, log_path)
+
+
+def wait_ready(server: Server, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if httpx.get(f"{server.url}/ready", timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        if server.process.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError(f"server did not become ready:\n{server.log()}")
+        time.sleep(0.1)
+
+
+@pytest.fixture
+def live_server(
+    artifact_path: Path, tmp_path: Path
+) -> Callable[..., AbstractContextManager[Server]]:
+    """`with live_server(WORKERS="2") as server:` a ready server, stopped after."""
+
+    @contextmanager
+    def serve(**env: str) -> Iterator[Server]:
+        server = start_server({"MODEL_PATH": str(artifact_path), **env}, tmp_path / "server.log")
+        try:
+            wait_ready(server)
+            yield server
+        finally:
+            if server.process.poll() is None:
+                server.process.terminate()
+                try:
+                    server.process.wait(timeout=20)
+                except subprocess.TimeoutExpired:
+                    server.process.kill()
+                    server.process.wait()
+
+    return serve

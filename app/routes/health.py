@@ -1,10 +1,11 @@
-"""GET /health (the process is alive) and GET /ready (it can answer correctly)."""
+"""Operations: GET /health (alive), GET /ready (can answer correctly), GET /metrics."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 
+from app.metrics import CONTENT_TYPE_LATEST, render
 from app.schemas import Health, Readiness
 
 router = APIRouter(tags=["operations"])
@@ -27,3 +28,13 @@ async def ready(request: Request) -> Readiness | JSONResponse:
         body = Readiness(status="not ready", detail=problem)
         return JSONResponse(body.model_dump(), status_code=503)
     return Readiness(status="ready")
+
+
+@router.get(
+    "/metrics",
+    response_class=Response,
+    responses={200: {"content": {"text/plain": {}}, "description": "Prometheus exposition."}},
+    summary="Prometheus metrics of every worker",
+)
+async def metrics() -> Response:
+    return Response(render(), media_type=CONTENT_TYPE_LATEST)

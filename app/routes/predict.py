@@ -8,10 +8,13 @@ from fastapi.exceptions import RequestValidationError
 
 from app.deps import PredictorDep, SettingsDep, require_json
 from app.errors import responses
+from app.metrics import PREDICTIONS
 from app.schemas import BatchPrediction, BatchRequest, Patient, Prediction
 from model.features import CLASS_LABELS, FEATURE_NAMES
 from model.serving import THRESHOLD, Predictor
 
+# The API key check is added by `create_app` when API_KEY is set, so that the
+# OpenAPI document declares security exactly when it is enforced.
 router = APIRouter(tags=["predictions"], dependencies=[Depends(require_json)])
 
 
@@ -21,6 +24,9 @@ def _predict(predictor: Predictor, patients: list[Patient]) -> list[Prediction]:
     )  # (n, 13)
     probabilities = predictor.predict_proba(X).tolist()
     version = predictor.version
+    n_presence = sum(p >= THRESHOLD for p in probabilities)
+    PREDICTIONS.labels(CLASS_LABELS[1]).inc(n_presence)
+    PREDICTIONS.labels(CLASS_LABELS[0]).inc(len(probabilities) - n_presence)
     return [
         Prediction(
             probability=p,
@@ -35,7 +41,7 @@ def _predict(predictor: Predictor, patients: list[Patient]) -> list[Prediction]:
 @router.post(
     "/predict",
     response_model=Prediction,
-    responses=responses(400, 413, 415, 422, 503),
+    responses=responses(400, 401, 413, 415, 422, 503),
     summary="Estimate one patient's probability of heart disease",
 )
 async def predict(patient: Patient, predictor: PredictorDep) -> Prediction:  # type: ignore[valid-type]
@@ -45,7 +51,7 @@ async def predict(patient: Patient, predictor: PredictorDep) -> Prediction:  # t
 @router.post(
     "/predict/batch",
     response_model=BatchPrediction,
-    responses=responses(400, 413, 415, 422, 503),
+    responses=responses(400, 401, 413, 415, 422, 503),
     summary="Estimate the probability of heart disease for several patients",
 )
 async def predict_batch(

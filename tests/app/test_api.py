@@ -59,6 +59,14 @@ def test_integers_are_accepted_for_measurements_and_floats_kept(client: TestClie
     assert r.status_code == 200
 
 
+def test_whole_floats_count_as_integers_as_in_json_schema(client: TestClient) -> None:
+    as_ints = client.post("/predict", json=PATIENT).json()
+    as_floats = client.post(
+        "/predict", json={**PATIENT, "thal": 3.0, "sex": 1.0, "num_major_vessels": 0.0}
+    ).json()
+    assert as_floats == as_ints
+
+
 def test_batch_answers_in_order_and_equals_single_answers(client: TestClient) -> None:
     patients = [PATIENT, SICK, {**PATIENT, "age": 70}]
     r = client.post("/predict/batch", json={"patients": patients})
@@ -96,7 +104,7 @@ INVALID: list[tuple[str, Any, dict[str, str], int, str | None]] = [
     ("string-code", {**PATIENT, "sex": "male"}, JSON, 422, "sex"),
     ("boolean-code", {**PATIENT, "sex": True}, JSON, 422, "sex"),
     ("boolean-number", {**PATIENT, "age": False}, JSON, 422, "age"),
-    ("float-code", {**PATIENT, "thal": 3.0}, JSON, 422, "thal"),
+    ("fractional-code", {**PATIENT, "thal": 3.5}, JSON, 422, "thal"),
     ("float-count", {**PATIENT, "num_major_vessels": 1.5}, JSON, 422, "num_major_vessels"),
     ("unknown-thal", {**PATIENT, "thal": 4}, JSON, 422, "thal"),
     ("unknown-chest-pain", {**PATIENT, "chest_pain_type": 0}, JSON, 422, "chest_pain_type"),
@@ -122,25 +130,45 @@ INVALID: list[tuple[str, Any, dict[str, str], int, str | None]] = [
 ]
 
 
+INVALID.append(("body-over-1-MiB", b'{"age": ' + b" " * (1024 * 1024) + b"54}", JSON, 413, None))
+
+
+def _case(route: str, case: tuple[str, Any, dict[str, str], int, str | None]) -> Any:
+    """A row of INVALID for `route`; for a batch, the defect sits in its one patient."""
+    name, body, headers, status, field = case
+    if route == "/predict/batch" and not isinstance(body, bytes):
+        body, field = {"patients": [body]}, (f"patients.0.{field}" if field else None)
+    elif route == "/predict/batch":
+        field = None
+    return pytest.param(route, body, headers, status, field, id=f"{route}:{name}")
+
+
 @pytest.mark.parametrize(
-    ("body", "headers", "status", "field"),
-    [case[1:] for case in INVALID],
-    ids=[case[0] for case in INVALID],
+    ("route", "body", "headers", "status", "field"),
+    [_case(route, case) for route in ("/predict", "/predict/batch") for case in INVALID],
 )
-def test_invalid_single_requests_get_a_clear_4xx(
-    client: TestClient, body: Any, headers: dict[str, str], status: int, field: str | None
+def test_invalid_requests_get_a_clear_4xx(
+    client: TestClient,
+    artifact_path: Path,
+    route: str,
+    body: Any,
+    headers: dict[str, str],
+    status: int,
+    field: str | None,
 ) -> None:
     content = body if isinstance(body, bytes) else None
     kwargs: dict[str, Any] = {"content": content} if content is not None else {"json": body}
-    r = client.post("/predict", headers=headers, **kwargs)
+    r = client.post(route, headers=headers, **kwargs)
     assert r.status_code == status, r.text
     error = r.json()["error"]
     assert set(error) == {"code", "message", "details"}
     assert error["message"]
     if field is not None:
         assert field in [d["field"] for d in error["details"]]
-    # The service keeps answering correctly right after.
-    assert client.post("/predict", json=PATIENT).status_code == 200
+    # The service keeps answering, and correctly, right after.
+    after = client.post("/predict", json=PATIENT)
+    assert after.status_code == 200
+    assert after.json()["probability"] == _expected(artifact_path, PATIENT)
 
 
 BATCH_INVALID: list[tuple[str, Any, int, str | None]] = [

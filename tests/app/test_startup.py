@@ -5,10 +5,6 @@ from __future__ import annotations
 import os
 import pickle
 import shutil
-import socket
-import subprocess
-import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +16,7 @@ from app.config import Settings
 from app.main import create_app
 from model.artifact import ArtifactError, file_sha256, sidecar_path
 from model.features import EXAMPLE_PATIENT
+from tests.conftest import start_server
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -83,41 +80,15 @@ def test_bad_artifact_fails_the_lifespan(artifact_path: Path, tmp_path: Path, ca
     assert not (tmp_path / "pwned").exists()
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _uvicorn(model_path: Path, port: int) -> subprocess.Popen[str]:
-    env = {**os.environ, "MODEL_PATH": str(model_path)}
-    return subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "app.main:app",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-
-
 @pytest.mark.parametrize("case", CASES)
 def test_real_server_exits_non_zero_with_one_clear_line(
     artifact_path: Path, tmp_path: Path, case: str
 ) -> None:
     path, text = _bad_artifacts(artifact_path, tmp_path)[case]
-    proc = _uvicorn(path, _free_port())
-    out, _ = proc.communicate(timeout=60)
-    assert proc.returncode != 0
+    server = start_server({"MODEL_PATH": str(path)}, tmp_path / "server.log")
+    server.process.wait(timeout=60)
+    out = server.log()
+    assert server.process.returncode != 0
     assert "Traceback" not in out
     lines = [line for line in out.splitlines() if text in line]
     assert len(lines) == 1, out
@@ -125,22 +96,8 @@ def test_real_server_exits_non_zero_with_one_clear_line(
     assert not (tmp_path / "pwned").exists()
 
 
-def test_real_server_answers_predict(artifact_path: Path) -> None:
-    port = _free_port()
-    proc = _uvicorn(artifact_path, port)
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/ready", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline and proc.poll() is None, "server did not start"
-            time.sleep(0.1)
-        r = httpx.post(f"http://127.0.0.1:{port}/predict", json=EXAMPLE_PATIENT, timeout=5)
-        assert r.status_code == 200
-        assert 0 <= r.json()["probability"] <= 1
-    finally:
-        proc.terminate()
-        proc.communicate(timeout=15)
+def test_real_server_answers_predict(live_server: Any) -> None:
+    with live_server() as server:
+        r = httpx.post(f"{server.url}/predict", json=EXAMPLE_PATIENT, timeout=5)
+    assert r.status_code == 200
+    assert 0 <= r.json()["probability"] <= 1

@@ -1,0 +1,57 @@
+"""Prometheus metrics, correct with several uvicorn workers.
+
+With more than one worker, `python -m app` sets PROMETHEUS_MULTIPROC_DIR
+(to an empty directory) before the workers start; prometheus_client then
+writes every worker's samples there, and `/metrics` merges them with its
+MultiProcessCollector. With one worker and no such variable, the default
+in-process registry is used.
+"""
+
+from __future__ import annotations
+
+import os
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+    multiprocess,
+)
+
+REQUESTS = Counter(
+    "heart_http_requests_total",
+    "HTTP requests answered, by route template, method and status code.",
+    ["route", "method", "status"],
+)
+LATENCY = Histogram(
+    "heart_http_request_duration_seconds",
+    "Time from request to the end of the response, by route template.",
+    ["route", "method"],
+    buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
+)
+PREDICTIONS = Counter(
+    "heart_predictions_total",
+    "Patients scored, by predicted class label.",
+    ["label"],
+)
+MODEL_INFO = Gauge(
+    "heart_model_info",
+    "The loaded model: always 1, with its version and artifact SHA-256 as labels.",
+    ["version", "sha256"],
+    multiprocess_mode="max",
+)
+
+__all__ = ["CONTENT_TYPE_LATEST", "LATENCY", "MODEL_INFO", "PREDICTIONS", "REQUESTS", "render"]
+
+
+def render() -> bytes:
+    """The exposition text of every worker's metrics."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+        return generate_latest(registry)
+    return generate_latest(REGISTRY)

@@ -1,0 +1,201 @@
+"""What an operator relies on: API key, body size limit, request ids, JSON
+request logs without patient values, Prometheus metrics."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from app.config import Settings
+from app.main import create_app
+from model.features import EXAMPLE_PATIENT
+
+PATIENT = dict(EXAMPLE_PATIENT)
+KEY = "correct horse battery staple"
+
+
+@pytest.fixture
+def keyed(artifact_path: Path) -> Iterator[TestClient]:
+    with TestClient(create_app(Settings(model_path=artifact_path, api_key=KEY))) as c:
+        yield c
+
+
+@pytest.mark.parametrize("route", ["/predict", "/predict/batch"])
+def test_api_key_is_required_when_set(keyed: TestClient, route: str) -> None:
+    body = PATIENT if route == "/predict" else {"patients": [PATIENT]}
+    for headers in (
+        {},
+        {"X-API-Key": "wrong"},
+        {"Authorization": "Bearer wrong"},
+        {"Authorization": f"Basic {KEY}"},
+        {"X-API-Key": KEY[:-1]},
+    ):
+        r = keyed.post(route, json=body, headers=headers)
+        assert r.status_code == 401, headers
+        assert r.json()["error"]["code"] == "unauthorized"
+        assert r.headers["www-authenticate"] == "Bearer"
+    assert keyed.post(route, json=body, headers={"X-API-Key": KEY}).status_code == 200
+    assert (
+        keyed.post(route, json=body, headers={"Authorization": f"Bearer {KEY}"}).status_code == 200
+    )
+
+
+def test_api_key_is_checked_before_the_body(keyed: TestClient) -> None:
+    r = keyed.post("/predict", json={"thal": 99})
+    assert r.status_code == 401
+
+
+def test_health_ready_and_metrics_stay_open_with_a_key(keyed: TestClient) -> None:
+    for route in ("/health", "/ready", "/metrics", "/model", "/openapi.json"):
+        assert keyed.get(route).status_code == 200, route
+
+
+def test_without_a_key_setting_predict_is_open(client: TestClient) -> None:
+    assert client.post("/predict", json=PATIENT).status_code == 200
+
+
+def test_docs_declare_security_exactly_when_it_is_enforced(
+    keyed: TestClient, client: TestClient
+) -> None:
+    open_spec = client.get("/openapi.json").json()
+    assert "securitySchemes" not in open_spec.get("components", {})
+    assert "security" not in open_spec["paths"]["/predict"]["post"]
+    spec = keyed.get("/openapi.json").json()
+    schemes = spec["components"]["securitySchemes"]
+    assert schemes["APIKeyHeader"] == {
+        "type": "apiKey",
+        "in": "header",
+        "name": "X-API-Key",
+        "description": "The API key, when API_KEY is set.",
+    }
+    assert schemes["HTTPBearer"]["scheme"] == "bearer"
+    assert spec["paths"]["/predict"]["post"]["security"]
+    assert "security" not in spec["paths"]["/health"]["get"]
+    assert "401" in spec["paths"]["/predict"]["post"]["responses"]
+
+
+@pytest.fixture
+def small_limit(artifact_path: Path) -> Iterator[TestClient]:
+    settings = Settings(model_path=artifact_path, max_body_bytes=4096)
+    with TestClient(create_app(settings)) as c:
+        yield c
+
+
+def test_body_over_the_limit_gets_413(small_limit: TestClient) -> None:
+    r = small_limit.post("/predict/batch", json={"patients": [PATIENT] * 30})
+    assert r.status_code == 413
+    assert r.json()["error"]["code"] == "payload_too_large"
+    assert "4096 bytes" in r.json()["error"]["message"]
+    assert small_limit.post("/predict/batch", json={"patients": [PATIENT] * 5}).status_code == 200
+
+
+def test_streamed_body_over_the_limit_gets_413(small_limit: TestClient) -> None:
+    def chunks() -> Iterator[bytes]:
+        for _ in range(100):
+            yield b" " * 1000  # no Content-Length: sent chunked
+
+    r = small_limit.post("/predict", content=chunks(), headers={"content-type": "application/json"})
+    assert r.status_code == 413
+    assert small_limit.post("/predict", json=PATIENT).status_code == 200
+
+
+def test_bad_content_length_is_400(small_limit: TestClient) -> None:
+    r = small_limit.post(
+        "/predict",
+        content=b"{}",
+        headers={"content-type": "application/json", "content-length": "abc"},
+    )
+    assert r.status_code == 400
+
+
+def test_request_id_is_echoed_or_generated(client: TestClient) -> None:
+    r = client.post("/predict", json=PATIENT, headers={"X-Request-ID": "trace-42.a:b"})
+    assert r.headers["x-request-id"] == "trace-42.a:b"
+    generated = client.get("/health").headers["x-request-id"]
+    assert re.fullmatch(r"[0-9a-f]{32}", generated)
+    # An id that could forge log lines or is too long is replaced, not echoed.
+    for bad in ("a b", "x" * 129, 'x"}, {"admin": true'):
+        echoed = client.get("/health", headers={"X-Request-ID": bad}).headers["x-request-id"]
+        assert echoed != bad and re.fullmatch(r"[0-9a-f]{32}", echoed)
+    assert client.get("/nowhere").headers["x-request-id"]
+
+
+def _request_lines(text: str) -> list[dict[str, object]]:
+    lines = [json.loads(line) for line in text.splitlines() if line.startswith("{")]
+    return [line for line in lines if line.get("message") == "request"]
+
+
+def test_one_json_log_line_per_request_without_patient_values(
+    client: TestClient, capfd: pytest.CaptureFixture[str]
+) -> None:
+    capfd.readouterr()
+    client.post(
+        "/predict",
+        json={**PATIENT, "serum_cholesterol": 271.828},
+        headers={"X-Request-ID": "req-1"},
+    )
+    client.post("/predict", json={**PATIENT, "serum_cholesterol": "271.828"})
+    client.get("/ready")
+    err = capfd.readouterr().err
+    assert "271.828" not in err
+    lines = _request_lines(err)
+    assert [(line["route"], line["status"]) for line in lines] == [
+        ("/predict", 200),
+        ("/predict", 422),
+        ("/ready", 200),
+    ]
+    first = lines[0]
+    assert set(first) >= {
+        "time",
+        "level",
+        "method",
+        "route",
+        "status",
+        "latency_ms",
+        "request_id",
+        "model_version",
+    }
+    assert first["request_id"] == "req-1" and first["method"] == "POST"
+    assert isinstance(first["latency_ms"], float) and first["latency_ms"] >= 0
+    assert isinstance(first["model_version"], str) and first["model_version"].startswith("0.")
+
+
+def _sample(text: str, name: str, **labels: str) -> float:
+    for line in text.splitlines():
+        if line.startswith(name + "{") and all(f'{k}="{v}"' in line for k, v in labels.items()):
+            return float(line.rsplit(" ", 1)[1])
+    return 0.0
+
+
+def test_metrics_count_requests_predictions_and_latency(client: TestClient) -> None:
+    before = client.get("/metrics").text
+    high = {
+        **PATIENT,
+        "chest_pain_type": 4,
+        "exercise_induced_angina": 1,
+        "st_depression": 3.5,
+        "num_major_vessels": 3,
+        "thal": 7,
+        "max_heart_rate": 105,
+    }
+    client.post("/predict", json=PATIENT)
+    client.post("/predict/batch", json={"patients": [PATIENT, high, high]})
+    client.post("/predict", json={"thal": 1})
+    after = client.get("/metrics").text
+
+    def delta(name: str, **labels: str) -> float:
+        return _sample(after, name, **labels) - _sample(before, name, **labels)
+
+    assert delta("heart_http_requests_total", route="/predict", status="200") == 1
+    assert delta("heart_http_requests_total", route="/predict/batch", status="200") == 1
+    assert delta("heart_http_requests_total", route="/predict", status="422") == 1
+    assert delta("heart_predictions_total", label="presence") == 2
+    assert delta("heart_predictions_total", label="absence") == 2
+    assert delta("heart_http_request_duration_seconds_count", route="/predict") == 2
+    assert _sample(after, "heart_model_info") == 1
+    assert 'heart_model_info{sha256="' in after
