@@ -8,7 +8,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 ARTIFACT ?= artifacts/model.pkl
 
-.PHONY: install train serve test lint evaluate tune clean
+.PHONY: install train serve test lint evaluate tune loadtest clean
 
 install: $(VENV)/.installed
 
@@ -34,6 +34,11 @@ evaluate: install
 # The grid search that chose NeuralNet's defaults -> reports/tuning.md.
 tune: install
 	$(PY) -m scripts.tune
+
+# 30 s at 64 connections on /predict and /predict/batch, loopback only (needs Debian's wrk).
+loadtest: $(ARTIFACT)
+	command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk; }
+	MODEL_PATH=$(ARTIFACT) $(PY) -m benchmarks.loadtest
 
 test: install
 	$(PY) -m pytest
