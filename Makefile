@@ -46,7 +46,7 @@ test: install
 lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(VENV)/bin/mypy app model scripts
+	$(VENV)/bin/mypy app model scripts benchmarks
 
 clean:
 	rm -rf artifacts .pytest_cache .mypy_cache .ruff_cache

@@ -16,7 +16,7 @@ from app import errors, logs
 from app.config import Settings, get_settings
 from app.deps import require_api_key
 from app.metrics import MODEL_INFO
-from app.middleware import BodySizeLimit, RequestContext
+from app.middleware import JsonBodyGuard, RequestContext
 from app.routes import health, model_info, predict
 from model.artifact import ArtifactError, load_artifact
 from model.serving import Predictor
@@ -72,7 +72,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(health.router)
     app.include_router(model_info.router)
     # Added last = outermost: every answer, 413s included, is logged and counted.
-    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    json_paths = frozenset(r.path for r in predict.router.routes if hasattr(r, "path"))
+    app.add_middleware(JsonBodyGuard, max_bytes=settings.max_body_bytes, json_paths=json_paths)
     app.add_middleware(RequestContext)
     app.add_middleware(OneLineStartupFailure)
     logs.configure(settings.log_level)

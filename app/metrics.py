@@ -10,9 +10,9 @@ in-process registry is used.
 from __future__ import annotations
 
 import os
+from typing import Any
 
 from prometheus_client import (
-    CONTENT_TYPE_LATEST,
     REGISTRY,
     CollectorRegistry,
     Counter,
@@ -45,7 +45,30 @@ MODEL_INFO = Gauge(
     multiprocess_mode="max",
 )
 
-__all__ = ["CONTENT_TYPE_LATEST", "LATENCY", "MODEL_INFO", "PREDICTIONS", "REQUESTS", "render"]
+_ABSENCE = PREDICTIONS.labels("absence")
+_PRESENCE = PREDICTIONS.labels("presence")
+
+
+def count_predictions(presence: int, absence: int) -> None:
+    if presence:
+        _PRESENCE.inc(presence)
+    if absence:
+        _ABSENCE.inc(absence)
+
+
+def observe_request(route: str, method: str, status: int, seconds: float) -> None:
+    """Count one answered request and its latency (label children cached:
+    `labels()` costs more than `inc()`)."""
+    key = (route, method, status)
+    children = _CHILDREN.get(key)
+    if children is None:
+        children = (REQUESTS.labels(route, method, str(status)), LATENCY.labels(route, method))
+        _CHILDREN[key] = children
+    children[0].inc()
+    children[1].observe(seconds)
+
+
+_CHILDREN: dict[tuple[str, str, int], tuple[Any, Any]] = {}
 
 
 def render() -> bytes:

@@ -4,19 +4,21 @@ The StandardScaler is folded into the first layer once, at load time:
 
     ((x - mean) / scale) @ W1 + b1  ==  x @ (W1 / scale[:, None]) + (b1 - (mean / scale) @ W1)
 
-so that a request costs two small matrix products and nothing else. The
-forward pass itself is `model.maths.forward`, the one training uses.
+so that a request costs two small matrix products and nothing else.
+`predict_proba` computes exactly `model.maths.forward` (tests/model holds
+them equal), written with in-place updates because it runs per request.
 """
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import numpy as np
 
 from model.artifact import Artifact
-from model.features import EXAMPLE_PATIENT, FEATURE_NAMES
-from model.maths import forward
+from model.features import CLASS_LABELS, EXAMPLE_PATIENT, FEATURE_NAMES
+from model.functions import sigmoid
 
 SELF_TEST_TOLERANCE = 1e-9
 THRESHOLD = 0.5
@@ -35,13 +37,30 @@ class Predictor:
             "W2": w["W2"],  # (h, 1)
             "b2": w["b2"],  # (1,)
         }
+        self._W1, self._b1 = self.weights["W1"], self.weights["b1"]
+        self._w2, self._b2 = self.weights["W2"][:, 0], float(self.weights["b2"][0])
         self.artifact = artifact
         self.metadata: dict[str, Any] = artifact.metadata
         self.version = str(artifact.metadata.get("model_version", "unknown"))
+        version = json.dumps(self.version)
+        # The JSON that follows the probability in an answer, for class 0 and class 1.
+        self.answer_tail = tuple(
+            f'"class":{c},"label":"{CLASS_LABELS[c]}","model_version":{version}' for c in (0, 1)
+        )
 
     def predict_proba(self, X: np.ndarray) -> np.ndarray:
-        """P(presence) for each row of X (n, 13), columns in FEATURE_NAMES order."""
-        return forward(self.weights, X)[0][:, 0]
+        """P(presence) for each row of X (n, 13), columns in FEATURE_NAMES order.
+
+        The same computation as `model.maths.forward` (a test holds them
+        equal), with the intermediate arrays reused in place: it runs once
+        per request, where every allocation shows.
+        """
+        h = X @ self._W1  # (n, h)
+        h += self._b1
+        np.maximum(h, 0.0, out=h)  # ReLU
+        z = h @ self._w2  # (n,)
+        z += self._b2
+        return sigmoid(z)
 
     def self_test(self) -> str | None:
         """Compare the example patient's probability with the one recorded at

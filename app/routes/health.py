@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
+from prometheus_client import CONTENT_TYPE_LATEST
 
-from app.metrics import CONTENT_TYPE_LATEST, render
+from app.metrics import render
 from app.schemas import Health, Readiness
 
 router = APIRouter(tags=["operations"])

@@ -233,3 +233,13 @@ def test_scaler_with_bad_scale_is_refused(artifact_path: Path, tmp_path: Path) -
     _rewrite(path, payload)
     with pytest.raises(ArtifactError, match="scale_ must be > 0"):
         load_artifact(path)
+
+
+def test_serving_forward_equals_the_training_forward(artifact_path: Path) -> None:
+    from model.maths import forward
+
+    predictor = Predictor(load_artifact(artifact_path))
+    X = np.random.default_rng(0).normal(100, 50, size=(500, 13))
+    expected = forward(predictor.weights, X)[0][:, 0]
+    np.testing.assert_array_equal(predictor.predict_proba(X), expected)
+    np.testing.assert_array_equal(predictor.predict_proba(X[:1]), expected[:1])
