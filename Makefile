@@ -8,7 +8,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 ARTIFACT ?= artifacts/model.pkl
 
-.PHONY: install train serve test lint evaluate tune loadtest clean
+.PHONY: install train serve test lint evaluate tune loadtest bench clean
 
 install: $(VENV)/.installed
 
@@ -39,6 +39,12 @@ tune: install
 loadtest: $(ARTIFACT)
 	command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk; }
 	MODEL_PATH=$(ARTIFACT) $(PY) -m benchmarks.loadtest
+
+# This service against the ceiling, FastAPI + sklearn, MLServer and BentoML -> BENCHMARKS.md.
+# Installs MLServer and BentoML into benchmarks/.envs/ the first time (a few minutes).
+bench: $(ARTIFACT)
+	command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk; }
+	MODEL_PATH=$(ARTIFACT) $(PY) -m benchmarks.bench
 
 test: install
 	$(PY) -m pytest

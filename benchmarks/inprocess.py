@@ -1,0 +1,57 @@
+"""In-process timing of the serving path against scikit-learn, same weights.
+
+python -m benchmarks.inprocess   (also part of `make bench`)
+"""
+
+from __future__ import annotations
+
+import sys
+import tempfile
+import timeit
+from pathlib import Path
+
+import joblib
+import numpy as np
+
+from model.artifact import load_artifact
+from model.serving import Predictor
+
+
+def _best(fn: object, number: int, repeat: int = 7) -> float:
+    """Seconds per call, best of `repeat` rounds of `number` calls."""
+    return min(timeit.repeat(fn, number=number, repeat=repeat)) / number  # type: ignore[arg-type]
+
+
+def measure(model: Path, weights: Path, pipeline_path: Path) -> dict[str, float]:
+    predictor = Predictor(load_artifact(model))
+    pipeline = joblib.load(pipeline_path)
+    scaler, mlp = pipeline[0], pipeline[-1]
+    rng = np.random.default_rng(0)
+    out: dict[str, float] = {}
+    for n, number in ((1, 5000), (100_000, 5)):
+        X = rng.normal(130, 40, size=(n, 13))
+        scaled = scaler.transform(X)
+        np.testing.assert_allclose(
+            predictor.predict_proba(X), pipeline.predict_proba(X)[:, 1], rtol=1e-9, atol=1e-12
+        )
+        out[f"ours_{n}"] = _best(lambda X=X: predictor.predict_proba(X), number)
+        out[f"pipe_{n}"] = _best(lambda X=X: pipeline.predict_proba(X), number)
+        out[f"mlp_{n}"] = _best(lambda s=scaled: mlp.predict_proba(s), number)
+    out["speedup_1"] = out["pipe_1"] / out["ours_1"]
+    return out
+
+
+def main() -> int:
+    from benchmarks.bench import ROOT, build_pipeline, export_weights
+
+    model = ROOT / "artifacts" / "model.pkl"
+    with tempfile.TemporaryDirectory() as tmp:
+        weights = export_weights(model, Path(tmp) / "w.npz")
+        pipeline = build_pipeline(Path(sys.executable), weights, Path(tmp) / "p.joblib")
+        for key, value in measure(model, weights, pipeline).items():
+            print(f"{key:12s} {value * 1e6 if key[0] != 's' else value:12.2f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
