@@ -17,7 +17,7 @@ from app.config import Settings, get_settings
 from app.deps import require_api_key
 from app.metrics import MODEL_INFO
 from app.middleware import JsonBodyGuard, RequestContext
-from app.routes import health, model_info, predict
+from app.routes import docs, health, model_info, predict
 from model.artifact import ArtifactError, load_artifact
 from model.serving import Predictor
 
@@ -62,6 +62,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version=_package_version(),
         description=DESCRIPTION,
         lifespan=lifespan,
+        docs_url=None,  # served from local assets by app.routes.docs
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.predictor = None
@@ -71,6 +73,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(predict.router, dependencies=auth)
     app.include_router(health.router)
     app.include_router(model_info.router)
+    docs.install(app)
     # Added last = outermost: every answer, 413s included, is logged and counted.
     json_paths = frozenset(r.path for r in predict.router.routes if hasattr(r, "path"))
     app.add_middleware(JsonBodyGuard, max_bytes=settings.max_body_bytes, json_paths=json_paths)
