@@ -1,25 +1,33 @@
 # syntax=docker/dockerfile:1
-# Multi-stage build: install and train in `build`, copy only the virtual
-# environment and the trained artifact into a slim, non-root `runtime`.
+# Multi-stage build. `build` trains the model in a full environment
+# (requirements-train.lock) and prepares a serving-only environment
+# (requirements.lock: no pandas, scikit-learn or matplotlib); `runtime` gets
+# just that environment and the trained artifact, and runs as a non-root user.
 #   docker build -t heart-risk .
 #   docker run --rm -p 8000:8000 heart-risk
-# PYTHON_IMAGE may name any Debian-based image with python3 and venv.
+# PYTHON_IMAGE may name any Debian-based image with python3 and its venv module.
+# Offline builds (CI): put the wheels in container/wheels/ and pass
+#   --build-arg PIP_NO_INDEX=1 --build-arg PIP_FIND_LINKS=/wheels
 ARG PYTHON_IMAGE=python:3.12-slim
 
 FROM ${PYTHON_IMAGE} AS build
+ARG PIP_NO_INDEX=
+ARG PIP_FIND_LINKS=
 ENV PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
-    PYTHONDONTWRITEBYTECODE=1 \
-    PATH=/opt/venv/bin:$PATH
+    PYTHONDONTWRITEBYTECODE=1
 WORKDIR /src
-RUN python3 -m venv /opt/venv
+COPY container/wheels /wheels
+COPY requirements.lock requirements-train.lock ./
+RUN python3 -m venv /opt/train && /opt/train/bin/pip install -r requirements-train.lock \
+    && python3 -m venv /opt/venv && /opt/venv/bin/pip install -r requirements.lock
 COPY pyproject.toml README.md ./
 COPY model model
 COPY app app
 COPY scripts scripts
-RUN pip install .
+RUN /opt/train/bin/pip install --no-deps . && /opt/venv/bin/pip install --no-deps .
 COPY data data
-RUN python -m scripts.train --data data/heart.dat \
+RUN /opt/train/bin/python -m scripts.train --data data/heart.dat \
         --out /opt/artifacts/model.pkl --plot /opt/artifacts/loss_curve.png
 
 FROM ${PYTHON_IMAGE} AS runtime
@@ -29,7 +37,7 @@ ENV PATH=/opt/venv/bin:$PATH \
     MODEL_PATH=/opt/artifacts/model.pkl \
     HOST=0.0.0.0 \
     PORT=8000
-RUN useradd --system --uid 10001 --no-create-home --shell /usr/sbin/nologin app
+RUN useradd --uid 10001 --no-create-home --shell /usr/sbin/nologin app
 COPY --from=build /opt/venv /opt/venv
 COPY --from=build /opt/artifacts /opt/artifacts
 WORKDIR /tmp

@@ -8,14 +8,25 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 ARTIFACT ?= artifacts/model.pkl
 
-.PHONY: install train serve test lint evaluate tune loadtest bench clean
+.PHONY: install lock train serve test lint evaluate tune loadtest bench container clean
 
 install: $(VENV)/.installed
 
-$(VENV)/.installed: pyproject.toml
+# Exact versions from the lock file (the image uses requirements.lock the same way).
+$(VENV)/.installed: pyproject.toml requirements-dev.lock
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.lock
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps -e .
 	touch $@
+
+# Re-pin the lock files from pyproject.toml's ranges: requirements.lock (serving),
+# requirements-train.lock (+ training), requirements-dev.lock (+ tests and tools).
+LOCK_FLAGS = --quiet --strip-extras --allow-unsafe --no-emit-index-url --no-emit-find-links
+lock: install
+	$(PY) -m pip install --quiet pip-tools
+	$(VENV)/bin/pip-compile $(LOCK_FLAGS) -o requirements.lock pyproject.toml
+	$(VENV)/bin/pip-compile $(LOCK_FLAGS) --extra train -o requirements-train.lock pyproject.toml
+	$(VENV)/bin/pip-compile $(LOCK_FLAGS) --extra train --extra dev -o requirements-dev.lock pyproject.toml
 
 # The artifact is built when missing (or when the data changes); `make train` always retrains.
 $(ARTIFACT): data/heart.dat | $(VENV)/.installed
@@ -46,6 +57,10 @@ bench: $(ARTIFACT)
 	command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk; }
 	MODEL_PATH=$(ARTIFACT) $(PY) -m benchmarks.bench
 
+# Build the image with podman and check it from outside (root; what CI does).
+container: install
+	bash scripts/container_check.sh
+
 test: install
 	$(PY) -m pytest
 
@@ -53,6 +68,7 @@ lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy app model scripts benchmarks
+	$(VENV)/bin/hadolint Dockerfile
 
 clean:
 	rm -rf artifacts .pytest_cache .mypy_cache .ruff_cache
