@@ -17,7 +17,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from app.schemas import ErrorResponse
+from app.schemas import ErrorResponse, explain
 
 log = logging.getLogger("app")
 
@@ -60,10 +60,11 @@ async def validation_handler(request: Request, exc: Exception) -> JSONResponse:
     errors = exc.errors()
     if any(e["type"] == "json_invalid" for e in errors):
         return error_response(400, "The request body is not valid JSON.")
-    details = [
-        {"field": _field(tuple(e["loc"])), "message": _message(e), "type": e["type"]}
-        for e in errors
-    ]
+    details = []
+    for e in errors:
+        loc = tuple(e["loc"])
+        kind, message = explain(str(loc[-1]) if loc else "", e["type"], _message(e))
+        details.append({"field": _field(loc), "message": message, "type": kind})
     return error_response(422, "The request body is invalid.", details)
 
 

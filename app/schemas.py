@@ -12,43 +12,51 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from pydantic import (
-    AfterValidator,
     BaseModel,
-    BeforeValidator,
     ConfigDict,
     Field,
     Strict,
+    WithJsonSchema,
     create_model,
+    model_validator,
 )
-from pydantic_core import PydanticCustomError
 
 from model.features import CLASS_LABELS, EXAMPLE_PATIENT, FEATURES, Feature
 
-
-def _whole_number(value: Any) -> Any:
-    """JSON Schema counts 3.0 as an integer, so the API does too; 3.5 stays a
-    float and is refused by the strict int check that follows."""
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    return value
-
-
-WholeNumber = Annotated[int, BeforeValidator(_whole_number), Strict()]
-"""A JSON integer (3, or 3.0): no fraction, no string, no boolean."""
+# The checks run inside pydantic-core; the only Python step is one call per
+# patient (`_whole_floats`), not one per field: validation costs about 3 us a
+# patient, and a batch has up to MAX_BATCH of them (docs/performance.md).
+# Codes and counts are strict ints (no string, no boolean, no 3.5); since
+# JSON Schema counts 3.0 as an integer, `_whole_floats` turns such floats
+# into ints first. Clear messages for codes come from `explain`.
+WHOLE_NUMBER_FIELDS = frozenset(f.name for f in FEATURES if f.codes is not None or f.integer)
 
 
-def _code_check(feature: Feature) -> AfterValidator:
-    codes = feature.codes or {}
-    allowed = ", ".join(f"{code} ({meaning})" for code, meaning in codes.items())
+def _whole_floats(data: Any) -> Any:
+    """3.0 -> 3 for the integer fields (anything else is left to the schema)."""
+    if isinstance(data, dict):
+        whole = {
+            k: int(v)
+            for k, v in data.items()
+            if type(v) is float and k in WHOLE_NUMBER_FIELDS and v.is_integer()
+        }
+        if whole:
+            return {**data, **whole}
+    return data
 
-    def check(value: int) -> int:
-        if value not in codes:
-            raise PydanticCustomError(
-                "code", "Input should be one of {allowed}", {"allowed": allowed}
-            )
-        return value
 
-    return AfterValidator(check)
+def _code_type(feature: Feature) -> Any:
+    codes = sorted(feature.codes or {})
+    if codes == list(range(codes[0], codes[-1] + 1)):  # contiguous: a range
+        return Annotated[
+            int,
+            Strict(),
+            Field(ge=codes[0], le=codes[-1]),
+            WithJsonSchema({"type": "integer", "enum": codes}),
+        ]
+    if 0 in codes or 1 in codes:  # Literal would take true/false for 1/0
+        raise ValueError(f"{feature.name}: codes must be contiguous or exclude 0 and 1")
+    return Literal[tuple(codes)]
 
 
 def _field(feature: Feature) -> tuple[Any, Any]:
@@ -56,27 +64,45 @@ def _field(feature: Feature) -> tuple[Any, Any]:
     if feature.codes is not None:
         codes = "; ".join(f"{code} = {meaning}" for code, meaning in feature.codes.items())
         return (
-            Annotated[WholeNumber, _code_check(feature)],
+            _code_type(feature),
             Field(
-                description=f"{feature.description}. Codes: {codes}.",
-                examples=[feature.example],
-                json_schema_extra={"enum": list(feature.codes)},
+                description=f"{feature.description}. Codes: {codes}.", examples=[feature.example]
             ),
         )
-    kind: Any = WholeNumber if feature.integer else float
+    description = (
+        f"{feature.description}, in {feature.unit} ({feature.minimum:g} to {feature.maximum:g})."
+    )
+    kind: Any = Annotated[int, Strict()] if feature.integer else float
     return (
         kind,
         Field(
             ge=feature.minimum,
             le=feature.maximum,
             allow_inf_nan=False,
-            description=(
-                f"{feature.description}, in {feature.unit} "
-                f"({feature.minimum:g} to {feature.maximum:g})."
-            ),
+            description=description,
             examples=[feature.example],
         ),
     )
+
+
+_BY_NAME = {f.name: f for f in FEATURES}
+_CODE_ERRORS = {
+    "less_than_equal",
+    "greater_than_equal",
+    "multiple_of",
+    "literal_error",
+    "float_type",
+}
+
+
+def explain(field: str, error_type: str, message: str) -> tuple[str, str]:
+    """The (type, message) to report for a validation error on `field`: for a
+    coded feature, the codes it accepts."""
+    feature = _BY_NAME.get(field)
+    if feature is not None and feature.codes is not None and error_type in _CODE_ERRORS:
+        allowed = ", ".join(f"{code} ({meaning})" for code, meaning in feature.codes.items())
+        return "code", f"Input should be one of {allowed}"
+    return error_type, message
 
 
 Patient = create_model(  # type: ignore[call-overload]
@@ -87,6 +113,7 @@ Patient = create_model(  # type: ignore[call-overload]
         json_schema_extra={"examples": [EXAMPLE_PATIENT]},
     ),
     __doc__="One patient's 13 clinical measurements, in heart.dat's column order.",
+    __validators__={"whole_floats": model_validator(mode="before")(_whole_floats)},
     **{f.name: _field(f) for f in FEATURES},
 )
 

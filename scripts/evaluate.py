@@ -61,13 +61,18 @@ def markdown_table(results: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _pooled(oof: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Every repeat's out-of-fold probabilities, with the matching labels."""
+    return oof.ravel(), np.tile(y, oof.shape[0])
+
+
 def plot_roc(results: dict[str, Any], y: np.ndarray, path: Path) -> None:
     from sklearn.metrics import roc_auc_score, roc_curve
 
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(6, 6))
     for name, r in results.items():
-        p, t = r["oof"].ravel(), np.tile(y, r["oof"].shape[0])
+        p, t = _pooled(r["oof"], y)
         fpr, tpr, _ = roc_curve(t, p)
         ax.plot(fpr, tpr, label=f"{name} (pooled AUC {roc_auc_score(t, p):.3f})")
     ax.plot([0, 1], [0, 1], "k:", lw=1)
@@ -86,7 +91,7 @@ def plot_calibration(results: dict[str, Any], y: np.ndarray, path: Path) -> None
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(6, 6))
     for name, r in results.items():
-        p, t = r["oof"].ravel(), np.tile(y, r["oof"].shape[0])
+        p, t = _pooled(r["oof"], y)
         frac, mean_p = calibration_curve(t, p, n_bins=10, strategy="quantile")
         ax.plot(mean_p, frac, marker="o", ms=3, label=name)
     ax.plot([0, 1], [0, 1], "k:", lw=1, label="perfectly calibrated")

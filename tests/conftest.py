@@ -19,10 +19,23 @@ from fastapi.testclient import TestClient
 
 from app.config import Settings
 from app.main import create_app
+from model.features import EXAMPLE_PATIENT
 from scripts.train import train
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "data" / "heart.dat"
+
+HIGH_RISK_PATIENT = {
+    **EXAMPLE_PATIENT,
+    "chest_pain_type": 4,
+    "exercise_induced_angina": 1,
+    "st_depression": 3.5,
+    "num_major_vessels": 3,
+    "thal": 7,
+    "max_heart_rate": 105,
+    "st_slope": 2,
+}
+"""A made-up patient with every sign pointing to disease: the model says presence."""
 
 
 @pytest.fixture(scope="session")

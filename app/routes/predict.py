@@ -15,6 +15,9 @@ from app.schemas import BatchPrediction, BatchRequest, Patient, Prediction
 from model.features import FEATURE_NAMES
 from model.serving import THRESHOLD, Predictor
 
+if tuple(Patient.model_fields) != FEATURE_NAMES:  # the order _predictions_json relies on
+    raise RuntimeError("Patient's fields must be FEATURE_NAMES, in order")
+
 # The API key check is added by `create_app` when API_KEY is set, so that the
 # OpenAPI document declares security exactly when it is enforced.
 router = APIRouter(tags=["predictions"])
@@ -28,9 +31,9 @@ def _predictions_json(predictor: Predictor, patients: list[Any]) -> list[str]:
     cost more than the prediction itself. `repr` of a float is valid JSON
     (the probability is always finite).
     """
-    X = np.array(
-        [[getattr(p, name) for name in FEATURE_NAMES] for p in patients], dtype=np.float64
-    )  # (n, 13)
+    # A validated Patient holds exactly its fields, in FEATURE_NAMES order
+    # (checked below at import): reading __dict__ beats 13 getattr calls.
+    X = np.array([list(p.__dict__.values()) for p in patients], dtype=np.float64)  # (n, 13)
     probabilities = predictor.predict_proba(X).tolist()
     n_presence = sum(p >= THRESHOLD for p in probabilities)
     count_predictions(n_presence, len(probabilities) - n_presence)

@@ -15,18 +15,10 @@ from app.main import create_app
 from model.artifact import load_artifact
 from model.features import EXAMPLE_PATIENT, FEATURE_NAMES
 from model.serving import Predictor
+from tests.conftest import HIGH_RISK_PATIENT
 
 PATIENT = dict(EXAMPLE_PATIENT)
-SICK = {
-    **PATIENT,
-    "chest_pain_type": 4,
-    "exercise_induced_angina": 1,
-    "st_depression": 3.5,
-    "num_major_vessels": 3,
-    "thal": 7,
-    "max_heart_rate": 105,
-    "st_slope": 2,
-}
+SICK = HIGH_RISK_PATIENT
 
 
 def _expected(artifact_path: Path, patient: dict[str, Any]) -> float:
@@ -107,6 +99,10 @@ INVALID: list[tuple[str, Any, dict[str, str], int, str | None]] = [
     ("fractional-code", {**PATIENT, "thal": 3.5}, JSON, 422, "thal"),
     ("float-count", {**PATIENT, "num_major_vessels": 1.5}, JSON, 422, "num_major_vessels"),
     ("unknown-thal", {**PATIENT, "thal": 4}, JSON, 422, "thal"),
+    ("boolean-thal", {**PATIENT, "thal": True}, JSON, 422, "thal"),
+    # Found by schemathesis: a float within rounding of a whole number is not one.
+    ("tiny-float-count", {**PATIENT, "num_major_vessels": 2.6e-42}, JSON, 422, "num_major_vessels"),
+    ("near-whole-code", {**PATIENT, "sex": 1.0000000000000002}, JSON, 422, "sex"),
     ("unknown-chest-pain", {**PATIENT, "chest_pain_type": 0}, JSON, 422, "chest_pain_type"),
     ("unknown-ecg", {**PATIENT, "resting_ecg": 3}, JSON, 422, "resting_ecg"),
     ("age-too-low", {**PATIENT, "age": 5}, JSON, 422, "age"),
@@ -262,3 +258,15 @@ def test_patient_values_never_reach_the_logs(
     out = capsys.readouterr()
     text = caplog.text + out.out + out.err
     assert "123.456789" not in text and "1234.56789" not in text
+
+
+@pytest.mark.parametrize("value", [2, -1, True, "male", 0.5])
+def test_a_wrong_code_is_explained_with_the_codes_allowed(client: TestClient, value: Any) -> None:
+    r = client.post("/predict", json={**PATIENT, "sex": value})
+    assert r.status_code == 422
+    [detail] = r.json()["error"]["details"]
+    assert detail == {
+        "field": "sex",
+        "type": "code",
+        "message": "Input should be one of 0 (female), 1 (male)",
+    }

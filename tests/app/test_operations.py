@@ -14,6 +14,7 @@ from fastapi.testclient import TestClient
 from app.config import Settings
 from app.main import create_app
 from model.features import EXAMPLE_PATIENT
+from tests.conftest import HIGH_RISK_PATIENT
 
 PATIENT = dict(EXAMPLE_PATIENT)
 KEY = "correct horse battery staple"
@@ -174,15 +175,7 @@ def _sample(text: str, name: str, **labels: str) -> float:
 
 def test_metrics_count_requests_predictions_and_latency(client: TestClient) -> None:
     before = client.get("/metrics").text
-    high = {
-        **PATIENT,
-        "chest_pain_type": 4,
-        "exercise_induced_angina": 1,
-        "st_depression": 3.5,
-        "num_major_vessels": 3,
-        "thal": 7,
-        "max_heart_rate": 105,
-    }
+    high = HIGH_RISK_PATIENT
     client.post("/predict", json=PATIENT)
     client.post("/predict/batch", json={"patients": [PATIENT, high, high]})
     client.post("/predict", json={"thal": 1})
