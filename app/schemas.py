@@ -86,13 +86,7 @@ def _field(feature: Feature) -> tuple[Any, Any]:
 
 
 _BY_NAME = {f.name: f for f in FEATURES}
-_CODE_ERRORS = {
-    "less_than_equal",
-    "greater_than_equal",
-    "multiple_of",
-    "literal_error",
-    "float_type",
-}
+_CODE_ERRORS = {"less_than_equal", "greater_than_equal", "literal_error", "int_type"}
 
 
 def explain(field: str, error_type: str, message: str) -> tuple[str, str]:
