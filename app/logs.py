@@ -53,15 +53,35 @@ class RequestLog:
     template, status, latency, the model version, JSON-quoted once) or was
     checked (the request id matches [A-Za-z0-9._:-]; an unusual method is
     JSON-quoted), so nothing from a client can break the line.
+
+    Lines are written in small batches: a write to stderr per request cost
+    about 35 us on these machines, an eighth of a request. A batch is written
+    at most `MAX_DELAY` seconds after its oldest line, and before it passes
+    `MAX_BYTES`, below PIPE_BUF (4096), so that each write to a pipe shared by
+    several workers stays atomic and lines never interleave. The app's
+    lifespan calls `flush` every `MAX_DELAY` seconds and at shutdown, so an
+    idle server's lines are not held back; a crash loses at most that much.
     """
 
     METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+    MAX_BYTES = 3584
+    MAX_DELAY = 0.2
 
     def __init__(self) -> None:
         self.logger = logging.getLogger("app.requests")
         self._second = -1
         self._stamp = ""
         self._versions: dict[str, str] = {}
+        self._pending: list[str] = []
+        self._size = 0
+        self._oldest = 0.0
+
+    def flush(self) -> None:
+        if self._pending:
+            text = "".join(self._pending)
+            self._pending, self._size = [], 0
+            sys.stderr.write(text)
+            sys.stderr.flush()
 
     def __call__(
         self,
@@ -84,13 +104,25 @@ class RequestLog:
         if quoted is None:
             quoted = self._versions.setdefault(str(version), json.dumps(version))
         method_json = f'"{method}"' if method in self.METHODS else json.dumps(method)
-        sys.stderr.write(
+        line = (
             f'{{"time": "{self._stamp}.{int((now - second) * 1000):03d}+00:00", '
             f'"level": "info", "logger": "app.requests", "message": "request", '
             f'"method": {method_json}, "route": {json.dumps(route)}, "status": {status}, '
             f'"latency_ms": {seconds * 1000:.3f}, "request_id": "{request_id}", '
             f'"model_version": {quoted}}}\n'
         )
+        if self._size + len(line) > self.MAX_BYTES:
+            self.flush()
+        if not self._pending:
+            self._oldest = now
+        self._pending.append(line)
+        self._size += len(line)
+        if now - self._oldest >= self.MAX_DELAY:
+            self.flush()
+
+
+request_log = RequestLog()
+"""The process's one request log (used by `app.middleware.RequestContext`)."""
 
 
 def configure(level: str) -> None:

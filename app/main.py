@@ -5,6 +5,7 @@ Run it with `make serve`, or `uvicorn app.main:app`.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -15,6 +16,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from app import errors, logs
 from app.config import Settings, get_settings
 from app.deps import require_api_key
+from app.logs import request_log
 from app.metrics import MODEL_INFO
 from app.middleware import JsonBodyGuard, RequestContext
 from app.routes import docs, health, model_info, predict
@@ -54,7 +56,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             )
         else:
             log.info("model %s loaded from %s", predictor.version, settings.model_path)
+        flusher = asyncio.create_task(_flush_request_log_periodically())
         yield
+        flusher.cancel()
+        request_log.flush()
         app.state.predictor = None
 
     app = FastAPI(
@@ -81,6 +86,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(OneLineStartupFailure)
     logs.configure(settings.log_level)
     return app
+
+
+async def _flush_request_log_periodically() -> None:
+    """Write batched request log lines even when no new request comes."""
+    while True:
+        await asyncio.sleep(request_log.MAX_DELAY)
+        request_log.flush()
 
 
 class OneLineStartupFailure:

@@ -11,10 +11,8 @@ from fastapi import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.errors import error_response
-from app.logs import RequestLog
+from app.logs import request_log
 from app.metrics import observe_request
-
-request_log = RequestLog()
 
 REQUEST_ID_HEADER = "x-request-id"
 _VALID_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")

@@ -12,6 +12,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from app.config import Settings
+from app.logs import RequestLog, request_log
 from app.main import create_app
 from model.features import EXAMPLE_PATIENT
 from tests.conftest import HIGH_RISK_PATIENT
@@ -142,6 +143,7 @@ def test_one_json_log_line_per_request_without_patient_values(
     )
     client.post("/predict", json={**PATIENT, "serum_cholesterol": "271.828"})
     client.get("/ready")
+    request_log.flush()  # lines are written in batches (at most 0.2 s late)
     err = capfd.readouterr().err
     assert "271.828" not in err
     lines = _request_lines(err)
@@ -192,3 +194,26 @@ def test_metrics_count_requests_predictions_and_latency(client: TestClient) -> N
     assert delta("heart_http_request_duration_seconds_count", route="/predict") == 2
     assert _sample(after, "heart_model_info") == 1
     assert 'heart_model_info{sha256="' in after
+
+
+def test_request_log_writes_whole_lines_in_batches_below_pipe_buf(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    writes: list[str] = []
+
+    class Stderr:
+        def write(self, text: str) -> None:
+            writes.append(text)
+
+        def flush(self) -> None:
+            pass
+
+    monkeypatch.setattr("sys.stderr", Stderr())
+    log = RequestLog()
+    for i in range(100):
+        log("POST", "/predict", 200, 0.0012, f"id-{i}", None)
+    log.flush()
+    lines = "".join(writes).splitlines()
+    assert [json.loads(line)["request_id"] for line in lines] == [f"id-{i}" for i in range(100)]
+    assert all(len(w.encode()) <= 4096 and w.endswith("\n") for w in writes)  # atomic on a pipe
+    assert len(writes) <= 10  # batched: far fewer writes than lines
