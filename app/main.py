@@ -6,6 +6,7 @@ Run it with `make serve`, or `uvicorn app.main:app`.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -47,18 +48,21 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         except ArtifactError as exc:
             app.state.startup_error = str(exc)  # reported by OneLineStartupFailure
             raise
-        app.state.predictor = predictor
-        MODEL_INFO.labels(predictor.version, predictor.artifact.sha256).set(1)
-        app.state.readiness_problem = predictor.self_test()
-        if app.state.readiness_problem:
-            log.error(
-                "model %s failed its self-test: %s", predictor.version, app.state.readiness_problem
-            )
+        problem = predictor.self_test()
+        app.state.readiness_problem = problem
+        if problem:
+            # A model that does not reproduce its own training-time answer
+            # must not answer patients: /predict says 503, /ready says why.
+            log.error("model %s failed its self-test: %s", predictor.version, problem)
         else:
+            app.state.predictor = predictor
+            MODEL_INFO.labels(predictor.version, predictor.artifact.sha256).set(1)
             log.info("model %s loaded from %s", predictor.version, settings.model_path)
         flusher = asyncio.create_task(_flush_request_log_periodically())
         yield
         flusher.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await flusher
         request_log.flush()
         app.state.predictor = None
 

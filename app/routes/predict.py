@@ -32,7 +32,7 @@ def _predictions_json(predictor: Predictor, patients: list[Any]) -> list[str]:
     (the probability is always finite).
     """
     # A validated Patient holds exactly its fields, in FEATURE_NAMES order
-    # (checked below at import): reading __dict__ beats 13 getattr calls.
+    # (checked when this module is imported): __dict__ beats 13 getattr calls.
     X = np.array([list(p.__dict__.values()) for p in patients], dtype=np.float64)  # (n, 13)
     probabilities = predictor.predict_proba(X).tolist()
     n_presence = sum(p >= THRESHOLD for p in probabilities)

@@ -219,6 +219,8 @@ def test_ready_is_503_when_the_self_test_fails(artifact_path: Path, monkeypatch:
         assert r.status_code == 503
         assert r.json() == {"status": "not ready", "detail": "self-test probability differs"}
         assert c.get("/health").status_code == 200
+        refused = c.post("/predict", json=PATIENT)  # a suspect model answers no patient
+        assert refused.status_code == 503 and refused.json()["error"]["code"] == "not_ready"
 
 
 def test_ready_is_503_before_startup(artifact_path: Path) -> None:
