@@ -15,13 +15,14 @@ from fastapi import Depends, HTTPException, Request, Security
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
 from app.config import Settings
+from app.errors import NOT_LOADED, UNAUTHORIZED
 from model.serving import Predictor
 
 
 async def get_predictor(request: Request) -> Predictor:
     predictor: Predictor | None = getattr(request.app.state, "predictor", None)
     if predictor is None:
-        raise HTTPException(503, "The model is not loaded.")
+        raise HTTPException(503, NOT_LOADED)
     return predictor
 
 
@@ -55,6 +56,6 @@ async def require_api_key(
     if given is None or not hmac.compare_digest(given.encode(), expected):
         raise HTTPException(
             401,
-            "Missing or wrong API key: send 'Authorization: Bearer <key>' or 'X-API-Key: <key>'.",
+            UNAUTHORIZED,
             headers={"WWW-Authenticate": "Bearer"},
         )

@@ -34,6 +34,13 @@ STATUS_CODES = {
 }
 
 
+# Messages raised in more than one place (and shown in the OpenAPI examples).
+INVALID_JSON = "The request body is not valid JSON."
+UNAUTHORIZED = "Missing or wrong API key: send 'Authorization: Bearer <key>' or 'X-API-Key: <key>'."
+NOT_JSON = "Send the body as JSON with the header 'Content-Type: application/json'."
+NOT_LOADED = "The model is not loaded."
+
+
 def error_response(
     status: int,
     message: str,
@@ -59,7 +66,7 @@ async def validation_handler(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
     errors = exc.errors()
     if any(e["type"] == "json_invalid" for e in errors):
-        return error_response(400, "The request body is not valid JSON.")
+        return error_response(400, INVALID_JSON)
     details = []
     for e in errors:
         loc = tuple(e["loc"])
@@ -91,14 +98,41 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(Exception, unhandled_handler)
 
 
+_DOCUMENTED: dict[int, tuple[str, str, list[dict[str, Any]]]] = {
+    400: ("The body is not valid JSON.", INVALID_JSON, []),
+    401: ("Missing or wrong API key (only when API_KEY is set).", UNAUTHORIZED, []),
+    413: (
+        "The body is larger than MAX_BODY_BYTES.",
+        "The request body is larger than 1048576 bytes (MAX_BODY_BYTES).",
+        [],
+    ),
+    415: ("The body is not declared as application/json.", NOT_JSON, []),
+    422: (
+        "A field is missing, unknown, of the wrong type or out of range.",
+        "The request body is invalid.",
+        [
+            {
+                "field": "thal",
+                "message": "Input should be one of 3 (normal), 6 (fixed defect), "
+                "7 (reversible defect)",
+                "type": "code",
+            }
+        ],
+    ),
+    503: ("The model is not loaded or failed its self-test.", NOT_LOADED, []),
+}
+
+
 def responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
-    """OpenAPI declaration of the error answers a route can give."""
-    descriptions = {
-        400: "The body is not valid JSON.",
-        401: "Missing or wrong API key.",
-        413: "The body is larger than the limit.",
-        415: "The body is not declared as application/json.",
-        422: "A field is missing, unknown, of the wrong type or out of range.",
-        503: "The model is not loaded or failed its self-test.",
-    }
-    return {s: {"model": ErrorResponse, "description": descriptions[s]} for s in statuses}
+    """OpenAPI declaration of the error answers a route can give, each with
+    an example of its body."""
+    out: dict[int | str, dict[str, Any]] = {}
+    for status in statuses:
+        description, message, details = _DOCUMENTED[status]
+        example = {"error": {"code": STATUS_CODES[status], "message": message, "details": details}}
+        out[status] = {
+            "model": ErrorResponse,
+            "description": description,
+            "content": {"application/json": {"example": example}},
+        }
+    return out

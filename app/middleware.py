@@ -10,7 +10,7 @@ from typing import Any
 from fastapi import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.errors import error_response
+from app.errors import NOT_JSON, error_response
 from app.logs import request_log
 from app.metrics import observe_request
 
@@ -85,9 +85,7 @@ class JsonBodyGuard:
             return
         headers = dict(scope["headers"])
         if scope["path"] in self.json_paths and not _is_json(headers.get(b"content-type")):
-            response = error_response(
-                415, "Send the body as JSON with the header 'Content-Type: application/json'."
-            )
+            response = error_response(415, NOT_JSON)
             await response(scope, receive, send)
             return
         declared = headers.get(b"content-length")
