@@ -14,7 +14,7 @@ from app.errors import NOT_JSON, error_response
 from app.logs import request_log
 from app.metrics import observe_request
 
-REQUEST_ID_HEADER = "x-request-id"
+REQUEST_ID_HEADER = b"x-request-id"
 _VALID_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 
 
@@ -39,7 +39,7 @@ class RequestContext:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
-                headers = [*message.get("headers", ()), (b"x-request-id", request_id.encode())]
+                headers = [*message.get("headers", ()), (REQUEST_ID_HEADER, request_id.encode())]
                 message = {**message, "headers": headers}
             await send(message)
 
@@ -56,7 +56,7 @@ class RequestContext:
 
 def _request_id(scope: Scope) -> str:
     for name, value in scope["headers"]:
-        if name == b"x-request-id":
+        if name == REQUEST_ID_HEADER:
             candidate = value.decode("latin-1")
             if _VALID_REQUEST_ID.fullmatch(candidate):
                 return candidate
