@@ -10,14 +10,26 @@ import json
 import logging
 import sys
 import time
-from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
+
+
+@lru_cache(maxsize=4)
+def _utc_second(second: int) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+
+
+def timestamp(now: float) -> str:
+    """ISO 8601 UTC with milliseconds, e.g. 2026-11-28T08:47:13.561+00:00
+    (the date part is formatted once a second)."""
+    second = int(now)
+    return f"{_utc_second(second)}.{int((now - second) * 1000):03d}+00:00"
 
 
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         entry: dict[str, Any] = {
-            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "time": timestamp(record.created),
             "level": record.levelname.lower(),
             "logger": record.name,
             "message": record.getMessage(),
@@ -69,8 +81,6 @@ class RequestLog:
 
     def __init__(self) -> None:
         self.logger = logging.getLogger("app.requests")
-        self._second = -1
-        self._stamp = ""
         self._versions: dict[str, str] = {}
         self._pending: list[str] = []
         self._size = 0
@@ -95,17 +105,13 @@ class RequestLog:
         if not self.logger.isEnabledFor(logging.INFO):
             return
         now = time.time()
-        second = int(now)
-        if second != self._second:  # format the date once a second
-            self._second = second
-            self._stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
         version: str | None = getattr(predictor, "version", None)
         quoted = "null" if version is None else self._versions.get(version)
         if quoted is None:
             quoted = self._versions.setdefault(str(version), json.dumps(version))
         method_json = f'"{method}"' if method in self.METHODS else json.dumps(method)
         line = (
-            f'{{"time": "{self._stamp}.{int((now - second) * 1000):03d}+00:00", '
+            f'{{"time": "{timestamp(now)}", '
             f'"level": "info", "logger": "app.requests", "message": "request", '
             f'"method": {method_json}, "route": {json.dumps(route)}, "status": {status}, '
             f'"latency_ms": {seconds * 1000:.3f}, "request_id": "{request_id}", '

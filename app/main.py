@@ -113,7 +113,8 @@ class OneLineStartupFailure:
             return
 
         async def send_one_line(message: Message) -> None:
-            error = getattr(scope.get("app") and scope["app"].state, "startup_error", None)
+            state = getattr(scope.get("app"), "state", None)
+            error = getattr(state, "startup_error", None)
             if message["type"] == "lifespan.startup.failed" and error:
                 message = {**message, "message": f"cannot start: {error}"}
             await send(message)

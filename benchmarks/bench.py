@@ -36,7 +36,7 @@ from typing import Any
 import httpx
 import numpy as np
 
-from benchmarks.harness import ROOT, Load, rss_mib, run_wrk, started
+from benchmarks.harness import BATCH, BATCH_BODY, ROOT, SINGLE_BODY, Load, rss_mib, run_wrk, started
 from benchmarks.inprocess import measure as measure_in_process
 from model.artifact import load_artifact
 from model.features import EXAMPLE_PATIENT, FEATURE_NAMES
@@ -44,7 +44,6 @@ from model.serving import Predictor
 
 ENVS = ROOT / "benchmarks" / ".envs"
 CONTENDERS_DIR = ROOT / "benchmarks" / "contenders"
-BATCH = 100
 EXTERNAL = {
     "mlserver": ["mlserver==1.7.1", "mlserver-sklearn==1.7.1"],
     "bentoml": ["bentoml==1.4.40", "scikit-learn"],
@@ -95,8 +94,6 @@ def export_weights(artifact_path: Path, out: Path) -> Path:
 
 
 def ours(port: int, model: Path, workers: int) -> Contender:
-    single = json.dumps(EXAMPLE_PATIENT).encode()
-    batch = json.dumps({"patients": [EXAMPLE_PATIENT] * BATCH}).encode()
     return Contender(
         name=f"this service, {workers} worker{'s' if workers > 1 else ''}",
         command=[sys.executable, "-m", "app"],
@@ -106,8 +103,8 @@ def ours(port: int, model: Path, workers: int) -> Contender:
             "MODEL_PATH": str(model),
             "WORKERS": str(workers),
         },
-        single=("/predict", single),
-        batch=("/predict/batch", batch),
+        single=("/predict", SINGLE_BODY),
+        batch=("/predict/batch", BATCH_BODY),
         first_probability=lambda r: r.json()["probability"],
         pinned=workers == 1,
     )
@@ -116,8 +113,6 @@ def ours(port: int, model: Path, workers: int) -> Contender:
 def uvicorn_app(
     name: str, module: str, port: int, env: dict[str, str], probability: bool
 ) -> Contender:
-    single = json.dumps(EXAMPLE_PATIENT).encode()
-    batch = json.dumps({"patients": [EXAMPLE_PATIENT] * BATCH}).encode()
     return Contender(
         name=name,
         command=[
@@ -134,8 +129,8 @@ def uvicorn_app(
             "warning",
         ],
         env={"PYTHONPATH": str(ROOT), **env},
-        single=("/predict", single),
-        batch=("/predict/batch", batch),
+        single=("/predict", SINGLE_BODY),
+        batch=("/predict/batch", BATCH_BODY),
         first_probability=(lambda r: r.json()["probability"]) if probability else (lambda r: None),
     )
 

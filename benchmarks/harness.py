@@ -23,9 +23,16 @@ from typing import Any
 
 import httpx
 
+from model.features import EXAMPLE_PATIENT
+
 ROOT = Path(__file__).resolve().parent.parent
 SERVER_CORE = "0"
 LOAD_CORE = "1"
+
+BATCH = 100
+"""Patients in one /predict/batch request of the load test and the benchmark."""
+SINGLE_BODY = json.dumps(EXAMPLE_PATIENT).encode()
+BATCH_BODY = json.dumps({"patients": [EXAMPLE_PATIENT] * BATCH}).encode()
 
 # wrk posts the body read from a file ...
 WRK_POST = """

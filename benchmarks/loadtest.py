@@ -14,7 +14,6 @@ after warm-up, once first-use allocations are done).
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import sys
@@ -23,10 +22,7 @@ from pathlib import Path
 
 import httpx
 
-from benchmarks.harness import ROOT, rss_mib, run_wrk, started
-from model.features import EXAMPLE_PATIENT
-
-BATCH = 100
+from benchmarks.harness import BATCH, BATCH_BODY, ROOT, SINGLE_BODY, rss_mib, run_wrk, started
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -38,8 +34,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     url = f"http://127.0.0.1:{args.port}"
     model = os.environ.get("MODEL_PATH", str(ROOT / "artifacts" / "model.pkl"))
-    single = json.dumps(EXAMPLE_PATIENT).encode()
-    batch = json.dumps({"patients": [EXAMPLE_PATIENT] * BATCH}).encode()
+    single, batch = SINGLE_BODY, BATCH_BODY
 
     env = {"HOST": "127.0.0.1", "PORT": str(args.port), "MODEL_PATH": model, "WORKERS": "1"}
     ready = lambda: httpx.get(f"{url}/ready", timeout=1).status_code == 200  # noqa: E731

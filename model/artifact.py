@@ -117,9 +117,10 @@ def save_artifact(path: str | Path, weights: Params, scaler: Any, metadata: dict
         "features": list(FEATURE_NAMES),
         "metadata": metadata,
     }
+    data = pickle.dumps(payload, protocol=4)
+    sha = hashlib.sha256(data).hexdigest()
     path.parent.mkdir(parents=True, exist_ok=True)
-    _atomic_write(path, pickle.dumps(payload, protocol=4))
-    sha = file_sha256(path)
+    _atomic_write(path, data)
     _atomic_write(sidecar_path(path), f"{sha}  {path.name}\n".encode())
     return sha
 
@@ -133,9 +134,9 @@ def _atomic_write(path: Path, data: bytes) -> None:
 def load_artifact(path: str | Path) -> Artifact:
     """Verify, unpickle safely and check an artifact; raise ArtifactError."""
     path = Path(path)
-    sha = _verify_hash(path)
+    data, sha = _read_verified(path)
     try:
-        payload = _RestrictedUnpickler(io.BytesIO(path.read_bytes())).load()
+        payload = _RestrictedUnpickler(io.BytesIO(data)).load()
     except Exception as exc:  # any unpickling failure is the file's fault
         raise ArtifactError(f"{path}: refused to load the artifact ({exc}); {FIX}") from None
     weights, scaler, metadata = _check_payload(path, payload)
@@ -150,7 +151,9 @@ def load_artifact(path: str | Path) -> Artifact:
     )
 
 
-def _verify_hash(path: Path) -> str:
+def _read_verified(path: Path) -> tuple[bytes, str]:
+    """The file's bytes and SHA-256, once they match the sidecar. The bytes
+    that were hashed are the bytes unpickled: the file is read only once."""
     if not path.is_file():
         raise ArtifactError(f"{path}: model artifact not found; {FIX}")
     side = sidecar_path(path)
@@ -159,13 +162,14 @@ def _verify_hash(path: Path) -> str:
             f"{path}: checksum file {side.name} not found, refusing to unpickle; {FIX}"
         )
     expected = side.read_text(errors="replace").split()[:1]
-    actual = file_sha256(path)
+    data = path.read_bytes()
+    actual = hashlib.sha256(data).hexdigest()
     if expected != [actual]:
         raise ArtifactError(
             f"{path}: SHA-256 does not match {side.name} (tampered or corrupt), "
             f"refusing to unpickle; {FIX} again"
         )
-    return actual
+    return data, actual
 
 
 def _check_payload(path: Path, payload: Any) -> tuple[Params, ScalerState, dict[str, Any]]:

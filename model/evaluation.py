@@ -10,6 +10,7 @@ import warnings
 from typing import Any
 
 import numpy as np
+from sklearn.base import clone
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import accuracy_score, brier_score_loss, log_loss, roc_auc_score
@@ -81,8 +82,6 @@ def cross_validated(
     Returns the per-fold metrics and the out-of-fold probabilities, shape
     (n_repeats, n): each repeat of the folds predicts every row once.
     """
-    from sklearn.base import clone
-
     per_fold: dict[str, list[float]] = {m: [] for m in METRICS}
     n_splits = folds.get_n_splits() // folds.n_repeats
     oof = np.full((folds.n_repeats, len(y)), np.nan)

@@ -11,13 +11,12 @@ them equal), written with in-place updates because it runs per request.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import numpy as np
 
 from model.artifact import Artifact
-from model.features import CLASS_LABELS, EXAMPLE_PATIENT, FEATURE_NAMES
+from model.features import EXAMPLE_PATIENT, FEATURE_NAMES
 from model.functions import sigmoid
 
 SELF_TEST_TOLERANCE = 1e-9
@@ -42,11 +41,6 @@ class Predictor:
         self.artifact = artifact
         self.metadata: dict[str, Any] = artifact.metadata
         self.version = str(artifact.metadata.get("model_version", "unknown"))
-        version = json.dumps(self.version)
-        # The JSON that follows the probability in an answer, for class 0 and class 1.
-        self.answer_tail = tuple(
-            f'"class":{c},"label":"{CLASS_LABELS[c]}","model_version":{version}' for c in (0, 1)
-        )
 
     def predict_proba(self, X: np.ndarray) -> np.ndarray:
         """P(presence) for each row of X (n, 13), columns in FEATURE_NAMES order.

@@ -24,7 +24,7 @@ async def health() -> Health:
     summary="Readiness: the model is loaded and passed its self-test",
 )
 async def ready(request: Request) -> Readiness | JSONResponse:
-    problem = getattr(request.app.state, "readiness_problem", "the model is not loaded")
+    problem = request.app.state.readiness_problem  # set by create_app and its lifespan
     if problem is not None:
         body = Readiness(status="not ready", detail=problem)
         return JSONResponse(body.model_dump(), status_code=503)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+from functools import cache
 from typing import Any
 
 import numpy as np
@@ -12,7 +14,7 @@ from app.deps import PredictorDep, SettingsDep
 from app.errors import responses
 from app.metrics import count_predictions
 from app.schemas import BatchPrediction, BatchRequest, Patient, Prediction
-from model.features import FEATURE_NAMES
+from model.features import CLASS_LABELS, FEATURE_NAMES
 from model.serving import THRESHOLD, Predictor
 
 if tuple(Patient.model_fields) != FEATURE_NAMES:  # the order _predictions_json relies on
@@ -35,12 +37,22 @@ def _predictions_json(predictor: Predictor, patients: list[Any]) -> list[str]:
     # (checked when this module is imported): __dict__ beats 13 getattr calls.
     X = np.array([list(p.__dict__.values()) for p in patients], dtype=np.float64)  # (n, 13)
     probabilities = predictor.predict_proba(X).tolist()
-    n_presence = sum(p >= THRESHOLD for p in probabilities)
-    count_predictions(n_presence, len(probabilities) - n_presence)
-    tail = predictor.answer_tail
+    classes = [int(p >= THRESHOLD) for p in probabilities]
+    n_presence = sum(classes)
+    count_predictions(n_presence, len(classes) - n_presence)
+    tails = _answer_tails(predictor.version)
     return [
-        f'{{"probability":{p!r},{tail[1] if p >= THRESHOLD else tail[0]}}}' for p in probabilities
+        f'{{"probability":{p!r},{tails[c]}}}' for p, c in zip(probabilities, classes, strict=True)
     ]
+
+
+@cache
+def _answer_tails(version: str) -> tuple[str, str]:
+    """What follows the probability in an answer of class 0 and of class 1."""
+    quoted = json.dumps(version)
+    return tuple(  # type: ignore[return-value]
+        f'"class":{c},"label":"{CLASS_LABELS[c]}","model_version":{quoted}' for c in (0, 1)
+    )
 
 
 def _json(text: str) -> Response:

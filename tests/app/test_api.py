@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -22,9 +23,14 @@ PATIENT = dict(EXAMPLE_PATIENT)
 SICK = HIGH_RISK_PATIENT
 
 
+@cache
+def _predictor(artifact_path: Path) -> Predictor:
+    return Predictor(load_artifact(artifact_path))
+
+
 def _expected(artifact_path: Path, patient: dict[str, Any]) -> float:
     x = np.array([[patient[f] for f in FEATURE_NAMES]], dtype=float)
-    return float(Predictor(load_artifact(artifact_path)).predict_proba(x)[0])
+    return float(_predictor(artifact_path).predict_proba(x)[0])
 
 
 def test_predict_answers_probability_class_label_and_version(

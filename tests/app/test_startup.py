@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import pickle
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -14,30 +11,19 @@ from fastapi.testclient import TestClient
 
 from app.config import Settings
 from app.main import create_app
-from model.artifact import ArtifactError, file_sha256, sidecar_path
+from model.artifact import ArtifactError
 from model.features import EXAMPLE_PATIENT
+from tests.artifact_helpers import RunsCode, copy_artifact, read_payload, write_with_matching_hash
 from tests.conftest import start_server
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-class _RunsCode:
-    def __init__(self, marker: Path) -> None:
-        self.marker = marker
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (os.system, (f"touch {self.marker}",))
 
 
 def _bad_artifacts(good: Path, tmp: Path) -> dict[str, tuple[Path, str]]:
     """name -> (artifact path, text the one-line error must contain)."""
 
     def copy(name: str) -> Path:
-        d = tmp / name
-        d.mkdir()
-        shutil.copy(good, d / "model.pkl")
-        shutil.copy(sidecar_path(good), d / "model.pkl.sha256")
-        return d / "model.pkl"
+        return copy_artifact(good, tmp / name)
 
     missing = tmp / "missing" / "model.pkl"
     tampered = copy("tampered")
@@ -46,17 +32,12 @@ def _bad_artifacts(good: Path, tmp: Path) -> dict[str, tuple[Path, str]]:
     truncated = copy("truncated")
     truncated.write_bytes(truncated.read_bytes()[:100])
     malicious = copy("malicious")
-    with good.open("rb") as f:
-        payload = pickle.load(f)
-    payload["metadata"] = {"x": _RunsCode(tmp / "pwned")}
-    malicious.write_bytes(pickle.dumps(payload, protocol=4))
-    sidecar_path(malicious).write_text(f"{file_sha256(malicious)}  model.pkl\n")
+    write_with_matching_hash(
+        malicious, {**read_payload(good), "metadata": {"x": RunsCode(tmp / "pwned")}}
+    )
     malformed = copy("malformed")
-    with good.open("rb") as f:
-        payload = pickle.load(f)
-    payload["features"] = payload["features"][:-1]
-    malformed.write_bytes(pickle.dumps(payload, protocol=4))
-    sidecar_path(malformed).write_text(f"{file_sha256(malformed)}  model.pkl\n")
+    payload = read_payload(good)
+    write_with_matching_hash(malformed, {**payload, "features": payload["features"][:-1]})
     return {
         "missing": (missing, "model artifact not found"),
         "tampered": (tampered, "SHA-256 does not match"),

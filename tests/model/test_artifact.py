@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import pickle
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -18,30 +15,18 @@ from model.data import load_heart
 from model.features import FEATURE_NAMES
 from model.serving import Predictor
 from scripts.train import train
+from tests.artifact_helpers import (
+    RunsCode,
+    copy_artifact,
+    read_payload,
+    write_with_matching_hash,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def _copy(artifact_path: Path, tmp_path: Path) -> Path:
-    dest = tmp_path / "model.pkl"
-    shutil.copy(artifact_path, dest)
-    shutil.copy(sidecar_path(artifact_path), sidecar_path(dest))
-    return dest
-
-
-def _rewrite(path: Path, payload: Any) -> None:
-    """Write `payload` as the artifact *with a matching hash*, as an attacker could."""
-    path.write_bytes(pickle.dumps(payload, protocol=4))
-    sidecar_path(path).write_text(f"{file_sha256(path)}  {path.name}\n")
-
-
-def _payload(path: Path) -> dict[str, Any]:
-    with path.open("rb") as f:
-        return dict(pickle.load(f))  # trusted here: the test wrote it
-
-
 def test_the_artifact_has_the_documented_format(artifact_path: Path) -> None:
-    payload = _payload(artifact_path)
+    payload = read_payload(artifact_path)
     assert set(payload) == {"weights", "scaler", "features", "metadata"}
     w = payload["weights"]
     h = w["W1"].shape[1]
@@ -77,18 +62,18 @@ def test_the_sidecar_is_in_sha256sum_format(artifact_path: Path) -> None:
 def test_same_data_and_seed_give_the_same_weights(tmp_path: Path, artifact_path: Path) -> None:
     again = tmp_path / "again.pkl"
     train(ROOT / "data" / "heart.dat", again, cv_repeats=0)
-    a, b = _payload(artifact_path)["weights"], _payload(again)["weights"]
+    a, b = read_payload(artifact_path)["weights"], read_payload(again)["weights"]
     for k in a:
         assert np.array_equal(a[k], b[k])
     assert (
-        _payload(again)["metadata"]["model_version"]
-        == _payload(artifact_path)["metadata"]["model_version"]
+        read_payload(again)["metadata"]["model_version"]
+        == read_payload(artifact_path)["metadata"]["model_version"]
     )
 
 
 def test_serving_path_matches_the_trained_network(artifact_path: Path) -> None:
     """The scaler folded into W1/b1 gives the probabilities of scaler + NeuralNet."""
-    payload = _payload(artifact_path)
+    payload = read_payload(artifact_path)
     X, _ = load_heart(ROOT / "data" / "heart.dat")
     raw = X.to_numpy()
     from model import NeuralNet  # the estimator's own predict_proba, on scaled inputs
@@ -122,7 +107,7 @@ def test_missing_artifact(tmp_path: Path) -> None:
 
 
 def test_missing_sidecar_is_refused(artifact_path: Path, tmp_path: Path) -> None:
-    path = _copy(artifact_path, tmp_path)
+    path = copy_artifact(artifact_path, tmp_path)
     sidecar_path(path).unlink()
     with pytest.raises(ArtifactError, match=r"checksum file model\.pkl\.sha256 not found"):
         load_artifact(path)
@@ -132,7 +117,7 @@ def test_missing_sidecar_is_refused(artifact_path: Path, tmp_path: Path) -> None
 def test_tampered_artifact_is_refused_before_unpickling(
     artifact_path: Path, tmp_path: Path, how: str
 ) -> None:
-    path = _copy(artifact_path, tmp_path)
+    path = copy_artifact(artifact_path, tmp_path)
     data = bytearray(path.read_bytes())
     if how == "appended":
         data += b"x"
@@ -145,22 +130,14 @@ def test_tampered_artifact_is_refused_before_unpickling(
         load_artifact(path)
 
 
-class _RunsCode:
-    """Unpickling this calls os.system: what a malicious artifact does."""
-
-    def __init__(self, marker: Path) -> None:
-        self.marker = marker
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (os.system, (f"touch {self.marker}",))
-
-
 def test_malicious_pickle_is_refused_and_never_runs(artifact_path: Path, tmp_path: Path) -> None:
-    path = _copy(artifact_path, tmp_path)
+    path = copy_artifact(artifact_path, tmp_path)
     marker = tmp_path / "pwned"
-    payload = _payload(artifact_path)
-    payload["metadata"] = {"note": _RunsCode(marker)}
-    _rewrite(path, payload)  # the hash matches: only the unpickler stands in the way
+    payload = read_payload(artifact_path)
+    payload["metadata"] = {"note": RunsCode(marker)}
+    write_with_matching_hash(
+        path, payload
+    )  # the hash matches: only the unpickler stands in the way
     with pytest.raises(ArtifactError, match=r"global '(posix|os)\.system' is forbidden"):
         load_artifact(path)
     assert not marker.exists()
@@ -204,10 +181,10 @@ def _mutations() -> list[tuple[str, Any, str]]:
 def test_malformed_artifacts_are_refused(
     artifact_path: Path, tmp_path: Path, name: str, mutate: Any, message: str
 ) -> None:
-    path = _copy(artifact_path, tmp_path)
-    payload = _payload(artifact_path)
+    path = copy_artifact(artifact_path, tmp_path)
+    payload = read_payload(artifact_path)
     mutate(payload)
-    _rewrite(path, payload)
+    write_with_matching_hash(path, payload)
     with pytest.raises(ArtifactError) as err:
         load_artifact(path)
     assert message in str(err.value)
@@ -216,8 +193,8 @@ def test_malformed_artifacts_are_refused(
 
 
 def test_not_a_dict_and_not_a_pickle_are_refused(artifact_path: Path, tmp_path: Path) -> None:
-    path = _copy(artifact_path, tmp_path)
-    _rewrite(path, [1, 2, 3])
+    path = copy_artifact(artifact_path, tmp_path)
+    write_with_matching_hash(path, [1, 2, 3])
     with pytest.raises(ArtifactError, match="expected a dict"):
         load_artifact(path)
     path.write_bytes(b"this is not a pickle")
@@ -227,10 +204,10 @@ def test_not_a_dict_and_not_a_pickle_are_refused(artifact_path: Path, tmp_path: 
 
 
 def test_scaler_with_bad_scale_is_refused(artifact_path: Path, tmp_path: Path) -> None:
-    path = _copy(artifact_path, tmp_path)
-    payload = _payload(artifact_path)
+    path = copy_artifact(artifact_path, tmp_path)
+    payload = read_payload(artifact_path)
     payload["scaler"].scale_ = np.zeros(13)
-    _rewrite(path, payload)
+    write_with_matching_hash(path, payload)
     with pytest.raises(ArtifactError, match="scale_ must be > 0"):
         load_artifact(path)
 
