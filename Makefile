@@ -21,7 +21,8 @@ $(VENV)/.installed: pyproject.toml requirements-dev.lock
 
 # Re-pin the lock files from pyproject.toml's ranges: requirements.lock (serving),
 # requirements-train.lock (+ training), requirements-dev.lock (+ tests and tools).
-LOCK_FLAGS = --quiet --strip-extras --allow-unsafe --no-emit-index-url --no-emit-find-links
+LOCK_FLAGS = --quiet --strip-extras --allow-unsafe --no-emit-index-url --no-emit-find-links \
+	--no-emit-trusted-host
 lock: install
 	$(PY) -m pip install --quiet pip-tools
 	$(VENV)/bin/pip-compile $(LOCK_FLAGS) -o requirements.lock pyproject.toml
