@@ -79,13 +79,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.readiness_problem = "the model is not loaded"
     errors.install(app)
     auth = [Depends(require_api_key)] if settings.api_key is not None else []
-    app.include_router(predict.router, dependencies=auth)
+    predict.install(app, dependencies=auth)
     app.include_router(health.router)
     app.include_router(model_info.router)
     docs.install(app)
     # Added last = outermost: every answer, 413s included, is logged and counted.
-    json_paths = frozenset(r.path for r in predict.router.routes if hasattr(r, "path"))
-    app.add_middleware(JsonBodyGuard, max_bytes=settings.max_body_bytes, json_paths=json_paths)
+    app.add_middleware(JsonBodyGuard, max_bytes=settings.max_body_bytes, json_paths=predict.PATHS)
     app.add_middleware(RequestContext)
     app.add_middleware(OneLineStartupFailure)
     logs.configure(settings.log_level)

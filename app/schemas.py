@@ -16,6 +16,7 @@ from pydantic import (
     ConfigDict,
     Field,
     Strict,
+    ValidationError,
     WithJsonSchema,
     create_model,
     model_validator,
@@ -99,17 +100,25 @@ def explain(field: str, error_type: str, message: str) -> tuple[str, str]:
     return error_type, message
 
 
-Patient = create_model(  # type: ignore[call-overload]
-    "Patient",
-    __config__=ConfigDict(
-        strict=True,
-        extra="forbid",
-        json_schema_extra={"examples": [EXAMPLE_PATIENT]},
-    ),
-    __doc__="One patient's 13 clinical measurements, in heart.dat's column order.",
-    __validators__={"whole_floats": model_validator(mode="before")(_whole_floats)},
-    **{f.name: _field(f) for f in FEATURES},
-)
+def _patient_model(name: str, whole_floats: bool) -> Any:
+    """The patient schema; with `whole_floats`, 3.0 is taken for 3 in the
+    integer fields (one Python step per patient)."""
+    return create_model(  # type: ignore[call-overload]
+        name,
+        __config__=ConfigDict(
+            strict=True,
+            extra="forbid",
+            json_schema_extra={"examples": [EXAMPLE_PATIENT]},
+        ),
+        __doc__="One patient's 13 clinical measurements, in heart.dat's column order.",
+        __validators__=(
+            {"whole_floats": model_validator(mode="before")(_whole_floats)} if whole_floats else {}
+        ),
+        **{f.name: _field(f) for f in FEATURES},
+    )
+
+
+Patient = _patient_model("Patient", whole_floats=True)
 
 
 class BatchRequest(BaseModel):
@@ -124,6 +133,38 @@ class BatchRequest(BaseModel):
     patients: list[Patient] = Field(  # type: ignore[valid-type]
         min_length=1, description="1 to MAX_BATCH patients (default 1000)."
     )
+
+
+# The same schemas without the Python step: they accept a subset of what
+# Patient and BatchRequest accept (no 3.0 for 3), with the same values.
+_IntegerPatient = _patient_model("IntegerPatient", whole_floats=False)
+
+
+class _IntegerBatch(BatchRequest):
+    patients: list[_IntegerPatient] = Field(min_length=1)  # type: ignore[valid-type]
+
+
+_WITHOUT_PYTHON: dict[type[BaseModel], type[BaseModel]] = {
+    Patient: _IntegerPatient,
+    BatchRequest: _IntegerBatch,
+}
+
+
+def validate_json(model: type[BaseModel], body: bytes) -> Any:
+    """`body` (JSON bytes) validated as `model` (Patient or BatchRequest), or
+    pydantic's ValidationError.
+
+    pydantic-core parses the bytes itself, with no `json.loads` and no Python
+    dict. It tries first the schema without the whole-float step, which
+    answers nearly every request (clients send 3, not 3.0) without a line of
+    Python; only a body it refuses is validated again by `model`, whose
+    errors are the ones reported. A 100-patient batch: 460 -> 170 us
+    (docs/performance.md).
+    """
+    try:
+        return _WITHOUT_PYTHON[model].model_validate_json(body)
+    except ValidationError:
+        return model.model_validate_json(body)
 
 
 class Prediction(BaseModel):

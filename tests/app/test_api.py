@@ -66,6 +66,29 @@ def test_whole_floats_count_as_integers_as_in_json_schema(client: TestClient) ->
     assert as_floats == as_ints
 
 
+def test_whole_floats_in_a_batch_count_as_integers(client: TestClient) -> None:
+    as_ints = client.post("/predict/batch", json={"patients": [PATIENT, SICK]}).json()
+    floats = {**SICK, "thal": float(SICK["thal"]), "sex": float(SICK["sex"])}
+    as_floats = client.post("/predict/batch", json={"patients": [PATIENT, floats]}).json()
+    assert as_floats == as_ints
+
+
+def test_openapi_declares_the_request_bodies_the_routes_read(client: TestClient) -> None:
+    spec = client.get("/openapi.json").json()
+    schemas = spec["components"]["schemas"]
+    for path, model in (("/predict", "Patient"), ("/predict/batch", "BatchRequest")):
+        body = spec["paths"][path]["post"]["requestBody"]
+        assert body["required"] is True
+        assert body["content"]["application/json"]["schema"] == {
+            "$ref": f"#/components/schemas/{model}"
+        }
+    assert list(schemas["Patient"]["properties"]) == list(FEATURE_NAMES)
+    assert schemas["Patient"]["additionalProperties"] is False
+    assert schemas["BatchRequest"]["properties"]["patients"]["items"] == {
+        "$ref": "#/components/schemas/Patient"
+    }
+
+
 def test_batch_answers_in_order_and_equals_single_answers(client: TestClient) -> None:
     patients = [PATIENT, SICK, {**PATIENT, "age": 70}]
     r = client.post("/predict/batch", json={"patients": patients})
