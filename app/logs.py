@@ -61,37 +61,34 @@ class RequestLog:
     a LogRecord, a handler and a formatter cost more than the prediction.
     Same shape as `JsonFormatter`'s lines; honours the `app.requests` level.
 
+    A request only appends its fields to a list; the lines are formatted
+    and written in batches, by `flush`. Per request, that is cheaper than
+    formatting a line then and there (about 9 us on the request path of
+    these machines, for 2 us in a loop), and a write to stderr per request
+    cost about 35 us. A batch is written at most `MAX_DELAY` seconds after
+    its oldest request, or once it holds `MAX_LINES`; the app's lifespan
+    calls `flush` every `MAX_DELAY` seconds and at shutdown, so an idle
+    server's lines are not held back, and a crash loses at most that much.
+    Each write is below `MAX_BYTES`, under PIPE_BUF (4096), so that writes to
+    a pipe shared by several workers stay atomic and lines never interleave.
+
     The line is formatted directly. Every value is either ours (route
     template, status, latency, the model version, JSON-quoted once) or was
     checked (the request id matches [A-Za-z0-9._:-]; an unusual method is
-    JSON-quoted), so nothing from a client can break the line.
-
-    Lines are written in small batches: a write to stderr per request cost
-    about 35 us on these machines, an eighth of a request. A batch is written
-    at most `MAX_DELAY` seconds after its oldest line, and before it passes
-    `MAX_BYTES`, below PIPE_BUF (4096), so that each write to a pipe shared by
-    several workers stays atomic and lines never interleave. The app's
-    lifespan calls `flush` every `MAX_DELAY` seconds and at shutdown, so an
-    idle server's lines are not held back; a crash loses at most that much.
+    JSON-quoted), so nothing from a client can break the line, and every
+    line is ASCII (json.dumps escapes the rest).
     """
 
     METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
     MAX_BYTES = 3584
     MAX_DELAY = 0.2
+    MAX_LINES = 256
 
     def __init__(self) -> None:
         self.logger = logging.getLogger("app.requests")
-        self._versions: dict[str, str] = {}
-        self._pending: list[str] = []
-        self._size = 0
+        self._pending: list[tuple[float, str, str, int, float, str, str | None]] = []
         self._oldest = 0.0
-
-    def flush(self) -> None:
-        if self._pending:
-            text = "".join(self._pending)
-            self._pending, self._size = [], 0
-            sys.stderr.write(text)
-            sys.stderr.flush()
+        self._fixed: dict[tuple[str, str, int, str | None], tuple[str, str]] = {}
 
     def __call__(
         self,
@@ -105,26 +102,64 @@ class RequestLog:
         if not self.logger.isEnabledFor(logging.INFO):
             return
         now = time.time()
-        version: str | None = getattr(predictor, "version", None)
-        quoted = "null" if version is None else self._versions.get(version)
-        if quoted is None:
-            quoted = self._versions.setdefault(str(version), json.dumps(version))
-        method_json = f'"{method}"' if method in self.METHODS else json.dumps(method)
-        line = (
-            f'{{"time": "{timestamp(now)}", '
-            f'"level": "info", "logger": "app.requests", "message": "request", '
-            f'"method": {method_json}, "route": {json.dumps(route)}, "status": {status}, '
-            f'"latency_ms": {seconds * 1000:.3f}, "request_id": "{request_id}", '
-            f'"model_version": {quoted}}}\n'
-        )
-        if self._size + len(line) > self.MAX_BYTES:
-            self.flush()
         if not self._pending:
             self._oldest = now
-        self._pending.append(line)
-        self._size += len(line)
-        if now - self._oldest >= self.MAX_DELAY:
+        version = getattr(predictor, "version", None)
+        self._pending.append((now, method, route, status, seconds, request_id, version))
+        if len(self._pending) >= self.MAX_LINES or now - self._oldest >= self.MAX_DELAY:
             self.flush()
+
+    def flush(self) -> None:
+        if not self._pending:
+            return
+        records, self._pending = self._pending, []
+        chunk: list[str] = []
+        size = 0
+        for record in records:
+            line = self._line(*record)
+            if size + len(line) > self.MAX_BYTES:
+                self._write(chunk)
+                chunk, size = [], 0
+            chunk.append(line)
+            size += len(line)
+        self._write(chunk)
+
+    @staticmethod
+    def _write(lines: list[str]) -> None:
+        if lines:
+            sys.stderr.write("".join(lines))
+            sys.stderr.flush()
+
+    def _line(
+        self,
+        now: float,
+        method: str,
+        route: str,
+        status: int,
+        seconds: float,
+        request_id: str,
+        version: str | None,
+    ) -> str:
+        key = (method, route, status, version)
+        fixed = self._fixed.get(key)
+        if fixed is None:
+            fixed = self._fixed_parts(*key)
+            if method in self.METHODS and len(self._fixed) < 1000:  # bounded
+                self._fixed[key] = fixed
+        head, tail = fixed
+        return (
+            f'{{"time": "{timestamp(now)}", {head}"latency_ms": {seconds * 1000:.3f}, '
+            f'"request_id": "{request_id}", {tail}'
+        )
+
+    @staticmethod
+    def _fixed_parts(method: str, route: str, status: int, version: str | None) -> tuple[str, str]:
+        """The parts of a line that depend only on these four values."""
+        head = (
+            '"level": "info", "logger": "app.requests", "message": "request", '
+            f'"method": {json.dumps(method)}, "route": {json.dumps(route)}, "status": {status}, '
+        )
+        return head, f'"model_version": {json.dumps(version)}}}\n'
 
 
 request_log = RequestLog()
