@@ -7,10 +7,19 @@ The StandardScaler is folded into the first layer once, at load time:
 so that a request costs two small matrix products and nothing else.
 `predict_proba` computes exactly `model.maths.forward` (tests/model holds
 them equal), written with in-place updates because it runs per request.
+
+`predict_one` is the same network for one patient in plain Python floats:
+on a server's request path each NumPy call costs 3-4 us (10 for a whole
+1-row prediction in a `timeit` loop, about 35 in a serving process), while
+13 x 8 multiply-adds in Python cost about 5. It agrees with `predict_proba`
+to 1e-12 (tests/model) but not to the last bit: the sums run in another order.
 """
 
 from __future__ import annotations
 
+import math
+from collections.abc import Iterable
+from operator import mul
 from typing import Any
 
 import numpy as np
@@ -38,6 +47,10 @@ class Predictor:
         }
         self._W1, self._b1 = self.weights["W1"], self.weights["b1"]
         self._w2, self._b2 = self.weights["W2"][:, 0], float(self.weights["b2"][0])
+        # For predict_one: per hidden unit, its input weights, bias and output weight.
+        self._units = list(
+            zip(self._W1.T.tolist(), self._b1.tolist(), self._w2.tolist(), strict=True)
+        )
         self.artifact = artifact
         self.metadata: dict[str, Any] = artifact.metadata
         self.version = str(artifact.metadata.get("model_version", "unknown"))
@@ -56,14 +69,34 @@ class Predictor:
         z += self._b2
         return sigmoid(z)
 
+    def predict_one(self, x: Iterable[float]) -> float:
+        """P(presence) for one patient's 13 values (FEATURE_NAMES order), in
+        plain Python: the fastest way to score a single patient."""
+        x = tuple(x)
+        z = self._b2
+        for weights, bias, out_weight in self._units:
+            h = bias + sum(map(mul, x, weights))
+            if h > 0.0:  # ReLU
+                z += h * out_weight
+        # sigmoid, without overflow: exp is only taken of a non-positive number
+        if z >= 0.0:
+            return 1.0 / (1.0 + math.exp(-z))
+        e = math.exp(z)
+        return e / (1.0 + e)
+
     def self_test(self) -> str | None:
         """Compare the example patient's probability with the one recorded at
         training time. Return None when they agree, else what went wrong."""
         recorded = self.metadata.get("self_test", {}).get("probability")
         if not isinstance(recorded, float):
             return "the artifact records no self-test probability"
-        x = np.array([[EXAMPLE_PATIENT[name] for name in FEATURE_NAMES]], dtype=np.float64)
-        got = float(self.predict_proba(x)[0])
-        if abs(got - recorded) > SELF_TEST_TOLERANCE:
-            return f"self-test probability {got!r} differs from the recorded {recorded!r}"
+        row = [float(EXAMPLE_PATIENT[name]) for name in FEATURE_NAMES]
+        for path, got in (
+            ("predict_proba", float(self.predict_proba(np.array([row]))[0])),
+            ("predict_one", self.predict_one(row)),
+        ):
+            if abs(got - recorded) > SELF_TEST_TOLERANCE:
+                return (
+                    f"self-test probability {got!r} ({path}) differs from the recorded {recorded!r}"
+                )
         return None

@@ -7,7 +7,6 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
@@ -29,8 +28,8 @@ def _predictor(artifact_path: Path) -> Predictor:
 
 
 def _expected(artifact_path: Path, patient: dict[str, Any]) -> float:
-    x = np.array([[patient[f] for f in FEATURE_NAMES]], dtype=float)
-    return float(_predictor(artifact_path).predict_proba(x)[0])
+    """/predict's answer: the single-patient path, to the last bit."""
+    return _predictor(artifact_path).predict_one(float(patient[f]) for f in FEATURE_NAMES)
 
 
 def test_predict_answers_probability_class_label_and_version(

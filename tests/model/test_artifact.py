@@ -220,3 +220,22 @@ def test_serving_forward_equals_the_training_forward(artifact_path: Path) -> Non
     expected = forward(predictor.weights, X)[0][:, 0]
     np.testing.assert_array_equal(predictor.predict_proba(X), expected)
     np.testing.assert_array_equal(predictor.predict_proba(X[:1]), expected[:1])
+
+
+@pytest.mark.parametrize("spread", [50.0, 5000.0])  # 5000: saturated sigmoids, both ends
+def test_predict_one_agrees_with_predict_proba(artifact_path: Path, spread: float) -> None:
+    predictor = Predictor(load_artifact(artifact_path))
+    X = np.random.default_rng(1).normal(100, spread, size=(2000, 13))
+    expected = predictor.predict_proba(X)
+    got = np.array([predictor.predict_one(row) for row in X.tolist()])
+    np.testing.assert_allclose(got, expected, rtol=1e-12, atol=0)
+    if spread > 1000:
+        assert (expected < 1e-100).any() and (expected == 1.0).any()
+
+
+def test_self_test_checks_the_single_patient_path_too(artifact_path: Path) -> None:
+    predictor = Predictor(load_artifact(artifact_path))
+    assert predictor.self_test() is None
+    predictor._units = [(w, b + 0.01, o) for w, b, o in predictor._units]
+    problem = predictor.self_test()
+    assert problem is not None and "predict_one" in problem
