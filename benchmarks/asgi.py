@@ -1,0 +1,141 @@
+"""Microseconds per request through the ASGI app itself, no sockets: this
+service against the ceiling app, for one patient and a 100-patient batch.
+
+    MODEL_PATH=artifacts/model.pkl python -m benchmarks.asgi [--rounds 9]
+    (also part of `make bench`)
+
+Each app is called directly with a complete POST, the way uvicorn would call
+it, in one event loop; rounds alternate between the apps and the best round
+counts. It isolates what the application adds per request from what the
+HTTP server and the kernel add (the same for every FastAPI app), which is
+how the changes in docs/performance.md were chosen. Not a substitute for
+`make bench`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+from benchmarks.harness import BATCH_BODY, SINGLE_BODY
+
+
+def _scope(path: str, body: bytes) -> dict[str, Any]:
+    return {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": b"",
+        "root_path": "",
+        "headers": [
+            (b"host", b"127.0.0.1"),
+            (b"content-type", b"application/json"),
+            (b"content-length", str(len(body)).encode()),
+        ],
+        "client": ("127.0.0.1", 50000),
+        "server": ("127.0.0.1", 8000),
+    }
+
+
+async def _request(app: Any, path: str, body: bytes) -> int:
+    """One request; its status."""
+    status = 0
+    received = False
+
+    async def receive() -> dict[str, Any]:
+        nonlocal received
+        if not received:
+            received = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        await asyncio.Event().wait()  # the client never disconnects
+        raise AssertionError
+
+    async def send(message: dict[str, Any]) -> None:
+        nonlocal status
+        if message["type"] == "http.response.start":
+            status = message["status"]
+
+    await app(_scope(path, body), receive, send)
+    return status
+
+
+async def _start(app: Any) -> asyncio.Task[None]:
+    """Run the app's lifespan startup (the model is loaded there)."""
+    to_app: asyncio.Queue[dict[str, str]] = asyncio.Queue()
+    from_app: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+    await to_app.put({"type": "lifespan.startup"})
+    scope = {"type": "lifespan", "asgi": {"version": "3.0"}, "state": {}}
+    task = asyncio.create_task(app(scope, to_app.get, from_app.put))
+    message = await from_app.get()
+    if message["type"] != "lifespan.startup.complete":
+        raise RuntimeError(f"startup failed: {message}")
+    return task
+
+
+async def _per_request_us(app: Any, path: str, body: bytes, n: int) -> float:
+    begin = time.perf_counter()
+    for _ in range(n):
+        if await _request(app, path, body) != 200:
+            raise RuntimeError(f"{path} did not answer 200")
+    return (time.perf_counter() - begin) / n * 1e6
+
+
+async def measure(model: Path, rounds: int) -> dict[str, dict[str, float]]:
+    """Best microseconds per request, by app and load."""
+    from app.config import Settings
+    from app.main import create_app
+    from benchmarks.contenders.ceiling_app import app as ceiling
+
+    apps = {"ceiling app": ceiling, "this service": create_app(Settings(model_path=model))}
+    tasks = [await _start(app) for app in apps.values()]
+    loads = {
+        "one patient": ("/predict", SINGLE_BODY, 1000),
+        "batch of 100": ("/predict/batch", BATCH_BODY, 60),
+    }
+    best: dict[str, dict[str, float]] = {name: {} for name in apps}
+    for app in apps.values():  # warm-up
+        for path, body, _ in loads.values():
+            await _per_request_us(app, path, body, 50)
+    for _ in range(rounds):
+        for name, app in apps.items():
+            for load, (path, body, n) in loads.items():
+                us = await _per_request_us(app, path, body, n)
+                best[name][load] = min(us, best[name].get(load, us))
+    for task in tasks:
+        task.cancel()
+    return best
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--rounds", type=int, default=9)
+    args = parser.parse_args()
+    model = Path(os.environ.get("MODEL_PATH", "artifacts/model.pkl"))
+    print("\n".join(table(run(model, args.rounds))))
+
+
+def run(model: Path, rounds: int) -> dict[str, dict[str, float]]:
+    import uvloop
+
+    return uvloop.run(measure(model, rounds))
+
+
+def table(best: dict[str, dict[str, float]]) -> list[str]:
+    lines = ["| app | one patient | 100-patient batch |", "|---|---|---|"]
+    for name, figures in best.items():
+        lines.append(
+            f"| {name} | {figures['one patient']:.1f} us | {figures['batch of 100']:.1f} us |"
+        )
+    return lines
+
+
+if __name__ == "__main__":
+    main()

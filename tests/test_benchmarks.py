@@ -1,0 +1,60 @@
+"""The benchmark's own logic (not timings: those are `make bench`'s job)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from benchmarks import asgi
+from benchmarks.bench import _combined, verdicts
+from benchmarks.harness import Load
+
+
+def _load(requests: int, seconds: float, p50: float, p99: float, non_2xx: int = 0) -> Load:
+    return Load(requests, seconds, p50, p99, non_2xx, 0)
+
+
+def test_alternating_slices_add_up_requests_and_take_median_latencies() -> None:
+    slices = [
+        _load(100, 1.0, 2.0, 9.0),
+        _load(300, 1.0, 1.0, 5.0, non_2xx=1),
+        _load(200, 2.0, 3.0, 4.0),
+    ]
+    total = _combined(slices)
+    assert (total.requests, total.seconds, total.rps) == (600, 4.0, 150.0)
+    assert (total.p50_ms, total.p99_ms, total.non_2xx) == (2.0, 5.0, 1)
+
+
+def _figures(rps: float, rows: float, p99: float, start: float, rss: float) -> dict[str, Any]:
+    return {
+        "single": _load(int(rps * 10), 10.0, 1.0, p99),
+        "batch": _load(int(rows / 100 * 10), 10.0, 1.0, 1.0),
+        "start_s": start,
+        "rss_mib": rss,
+    }
+
+
+def test_verdicts_compare_ratios_with_the_targets() -> None:
+    by_name = {
+        "this service, 1 worker": _figures(4200, 130_000, 6.0, 0.5, 66),
+        "ceiling": _figures(5000, 120_000, 5.0, 0.5, 50),
+        "mlserver": _figures(1200, 100_000, 24.0, 2.0, 205),
+    }
+    lines = verdicts(by_name, {"speedup_1": 40.0})
+    met = {
+        line.split(" | ")[0].lstrip("| "): line.rsplit(" | ", 1)[1].rstrip(" |")
+        for line in lines[2:]
+    }
+    assert met["/predict requests/s >= 0.85 x ceiling"] == "no"  # 0.84
+    assert met["batch rows/s >= 1.2 x MLServer"] == "yes"  # 1.30
+    assert met["/predict p99 <= 0.5 x MLServer"] == "yes"  # 0.25
+    assert list(met.values()).count("no") == 1
+
+
+def test_the_asgi_benchmark_drives_both_apps(artifact_path: Path) -> None:
+    best = asgi.run(artifact_path, rounds=1)  # raises unless every answer is 200
+    assert set(best) == {"ceiling app", "this service"}
+    for figures in best.values():
+        assert set(figures) == {"one patient", "batch of 100"}
+        assert all(us > 0 for us in figures.values())
+    assert asgi.table(best)[2].startswith("| ceiling app | ")
