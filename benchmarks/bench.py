@@ -440,8 +440,9 @@ def main(argv: list[str] | None = None) -> int:
     lines += [
         "## In-process prediction (no HTTP)",
         "",
-        "The serving path (`Predictor.predict_proba`, scaler folded into the first layer) "
-        "against scikit-learn's `predict_proba` on the same weights, best of repeated timings:",
+        "The serving path (scaler folded into the first layer; `Predictor.predict_one` for "
+        "one patient, `predict_proba` for 100,000) against scikit-learn's `predict_proba` on "
+        "the same weights, best of repeated timings:",
         "",
         "| rows | this service | sklearn pipeline | speed-up | sklearn MLPClassifier alone "
         "(pre-scaled input) | speed-up |",

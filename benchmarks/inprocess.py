@@ -1,4 +1,6 @@
-"""In-process timing of the serving path against scikit-learn, same weights.
+"""In-process timing of the serving path against scikit-learn, same weights:
+`Predictor.predict_one` for one patient (what /predict runs), `predict_proba`
+for 100,000 (what /predict/batch runs).
 
 python -m benchmarks.inprocess   (also part of `make bench`)
 """
@@ -34,7 +36,12 @@ def measure(model: Path, weights: Path, pipeline_path: Path) -> dict[str, float]
         np.testing.assert_allclose(
             predictor.predict_proba(X), pipeline.predict_proba(X)[:, 1], rtol=1e-9, atol=1e-12
         )
-        out[f"ours_{n}"] = _best(lambda X=X: predictor.predict_proba(X), number)
+        if n == 1:  # what /predict runs for one patient
+            row = X[0].tolist()
+            assert abs(predictor.predict_one(row) - pipeline.predict_proba(X)[0, 1]) < 1e-12
+            out["ours_1"] = _best(lambda row=row: predictor.predict_one(row), number)
+        else:  # what /predict/batch runs
+            out[f"ours_{n}"] = _best(lambda X=X: predictor.predict_proba(X), number)
         out[f"pipe_{n}"] = _best(lambda X=X: pipeline.predict_proba(X), number)
         out[f"mlp_{n}"] = _best(lambda s=scaled: mlp.predict_proba(s), number)
     out["speedup_1"] = out["pipe_1"] / out["ours_1"]
