@@ -17,9 +17,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from app import errors, logs
 from app.config import Settings, get_settings
 from app.deps import require_api_key
-from app.logs import request_log
 from app.metrics import MODEL_INFO
 from app.middleware import JsonBodyGuard, RequestContext
+from app.request_records import request_records
 from app.routes import docs, health, model_info, predict
 from model.artifact import ArtifactError, load_artifact
 from model.serving import Predictor
@@ -58,12 +58,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             app.state.predictor = predictor
             MODEL_INFO.labels(predictor.version, predictor.artifact.sha256).set(1)
             log.info("model %s loaded from %s", predictor.version, settings.model_path)
-        flusher = asyncio.create_task(_flush_request_log_periodically())
+        flusher = asyncio.create_task(_flush_request_records_periodically())
         yield
         flusher.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await flusher
-        request_log.flush()
+        request_records.flush()
         app.state.predictor = None
 
     app = FastAPI(
@@ -91,11 +91,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     return app
 
 
-async def _flush_request_log_periodically() -> None:
-    """Write batched request log lines even when no new request comes."""
+async def _flush_request_records_periodically() -> None:
+    """Count and log recorded requests even when no new request comes."""
     while True:
-        await asyncio.sleep(request_log.MAX_DELAY)
-        request_log.flush()
+        await asyncio.sleep(request_records.MAX_DELAY)
+        request_records.flush()
 
 
 class OneLineStartupFailure:

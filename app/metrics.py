@@ -56,16 +56,18 @@ def count_predictions(presence: int, absence: int) -> None:
         _ABSENCE.inc(absence)
 
 
-def observe_request(route: str, method: str, status: int, seconds: float) -> None:
-    """Count one answered request and its latency (label children cached:
-    `labels()` costs more than `inc()`)."""
-    key = (route, method, status)
-    children = _CHILDREN.get(key)
-    if children is None:
-        children = (REQUESTS.labels(route, method, str(status)), LATENCY.labels(route, method))
-        _CHILDREN[key] = children
-    children[0].inc()
-    children[1].observe(seconds)
+def observe_requests(records: list[tuple[float, str, str, int, float, str, str | None]]) -> None:
+    """Count answered requests and their latency, from
+    `app.request_records.RequestRecord`s (label children cached: `labels()`
+    costs more than `inc()`)."""
+    for _, method, route, status, seconds, _, _ in records:
+        key = (route, method, status)
+        children = _CHILDREN.get(key)
+        if children is None:
+            children = (REQUESTS.labels(route, method, str(status)), LATENCY.labels(route, method))
+            _CHILDREN[key] = children
+        children[0].inc()
+        children[1].observe(seconds)
 
 
 _CHILDREN: dict[tuple[str, str, int], tuple[Any, Any]] = {}

@@ -11,8 +11,7 @@ from fastapi import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.errors import NOT_JSON, error_response
-from app.logs import request_log
-from app.metrics import observe_request
+from app.request_records import request_records
 
 REQUEST_ID_HEADER = b"x-request-id"
 _VALID_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
@@ -20,8 +19,9 @@ _VALID_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 
 class RequestContext:
     """Takes X-Request-ID from the request (or makes one), echoes it in the
-    response, then writes one JSON log line and the Prometheus samples for
-    the request. Logs name the route template, never the body."""
+    response, then records the request (`app.request_records`: its log line
+    and Prometheus samples, in batches). Logs name the route template, never
+    the body."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -48,10 +48,9 @@ class RequestContext:
         finally:
             elapsed = time.perf_counter() - start
             route = getattr(scope.get("route"), "path", "unmatched")
-            observe_request(route, scope["method"], status, elapsed)
             app_state: Any = getattr(scope.get("app"), "state", None)
-            predictor = getattr(app_state, "predictor", None)
-            request_log(scope["method"], route, status, elapsed, request_id, predictor)
+            version = getattr(getattr(app_state, "predictor", None), "version", None)
+            request_records.add(scope["method"], route, status, elapsed, request_id, version)
 
 
 def _request_id(scope: Scope) -> str:

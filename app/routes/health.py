@@ -7,6 +7,7 @@ from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from app.metrics import render
+from app.request_records import request_records
 from app.schemas import Health, Readiness
 
 router = APIRouter(tags=["operations"])
@@ -38,4 +39,5 @@ async def ready(request: Request) -> Readiness | JSONResponse:
     summary="Prometheus metrics of every worker",
 )
 async def metrics() -> Response:
+    request_records.flush()  # count every request this worker has answered
     return Response(render(), media_type=CONTENT_TYPE_LATEST)

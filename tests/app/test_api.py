@@ -11,8 +11,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from app.config import Settings
-from app.logs import request_log
 from app.main import create_app
+from app.request_records import request_records
 from model.artifact import load_artifact
 from model.features import EXAMPLE_PATIENT, FEATURE_NAMES
 from model.serving import Predictor
@@ -286,7 +286,7 @@ def test_patient_values_never_reach_the_logs(
         client.post("/predict", json={**PATIENT, "serum_cholesterol": marker})
         client.post("/predict", json={**PATIENT, "serum_cholesterol": "123.456789"})
         client.post("/predict", json={**PATIENT, "age": 1234.56789})
-        request_log.flush()
+        request_records.flush()
     out = capsys.readouterr()
     text = caplog.text + out.out + out.err
     assert "123.456789" not in text and "1234.56789" not in text

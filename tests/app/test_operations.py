@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,8 +13,9 @@ import pytest
 from fastapi.testclient import TestClient
 
 from app.config import Settings
-from app.logs import RequestLog, request_log
+from app.logs import RequestLog
 from app.main import create_app
+from app.request_records import RequestRecords, request_records
 from model.features import EXAMPLE_PATIENT
 from tests.conftest import HIGH_RISK_PATIENT
 
@@ -143,7 +145,7 @@ def test_one_json_log_line_per_request_without_patient_values(
     )
     client.post("/predict", json={**PATIENT, "serum_cholesterol": "271.828"})
     client.get("/ready")
-    request_log.flush()  # lines are written in batches (at most 0.2 s late)
+    request_records.flush()  # lines are written in batches (at most 0.2 s late)
     err = capfd.readouterr().err
     assert "271.828" not in err
     lines = _request_lines(err)
@@ -209,11 +211,34 @@ def test_request_log_writes_whole_lines_in_batches_below_pipe_buf(
             pass
 
     monkeypatch.setattr("sys.stderr", Stderr())
-    log = RequestLog()
-    for i in range(100):
-        log("POST", "/predict", 200, 0.0012, f"id-{i}", None)
-    log.flush()
+    RequestLog().write(
+        [(time.time(), "POST", "/predict", 200, 0.0012, f"id-{i}", None) for i in range(100)]
+    )
     lines = "".join(writes).splitlines()
     assert [json.loads(line)["request_id"] for line in lines] == [f"id-{i}" for i in range(100)]
     assert all(len(w.encode()) <= 4096 and w.endswith("\n") for w in writes)  # atomic on a pipe
     assert len(writes) <= 10  # batched: far fewer writes than lines
+
+
+def test_request_records_are_flushed_when_full_or_old(monkeypatch: pytest.MonkeyPatch) -> None:
+    flushed: list[tuple[str, int]] = []
+    monkeypatch.setattr(
+        "app.request_records.observe_requests", lambda r: flushed.append(("metrics", len(r)))
+    )
+    monkeypatch.setattr(
+        "app.request_records.request_log.write", lambda r: flushed.append(("log", len(r)))
+    )
+    records = RequestRecords()
+    full = RequestRecords.MAX_RECORDS
+    for i in range(full - 1):
+        records.add("GET", "/health", 200, 0.001, f"id-{i}", None)
+    assert flushed == []  # nothing counted or written on the request path
+    records.add("GET", "/health", 200, 0.001, "last", None)
+    assert flushed == [("metrics", full), ("log", full)]
+    flushed.clear()
+    records.add("GET", "/health", 200, 0.001, "a", None)
+    records._oldest -= RequestRecords.MAX_DELAY  # the pending one is now old enough
+    records.add("GET", "/health", 200, 0.001, "b", None)
+    assert flushed == [("metrics", 2), ("log", 2)]
+    records.flush()  # nothing pending: nothing done
+    assert len(flushed) == 2

@@ -15,6 +15,7 @@ import httpx
 import numpy as np
 from prometheus_client.mmap_dict import MmapedDict
 
+from app.request_records import RequestRecords
 from model.features import EXAMPLE_PATIENT
 
 PATIENT = dict(EXAMPLE_PATIENT)
@@ -122,6 +123,9 @@ def test_metrics_add_up_across_two_workers(live_server: Any, tmp_path: Path) -> 
             while sum(c > 0 for c in answered_by_worker().values()) < 2 and sent < 2000:
                 assert set(pool.map(ask, _patients(40, seed=sent))) == {200}
                 sent += 40
+        # Each worker counts its requests in batches, at most MAX_DELAY late
+        # (a scrape flushes the worker it lands on at once).
+        time.sleep(3 * RequestRecords.MAX_DELAY)
         totals = set()
         for _ in range(6):  # each scrape may land on either worker
             text = httpx.get(f"{server.url}/metrics", timeout=5).text
