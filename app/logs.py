@@ -11,7 +11,10 @@ import logging
 import sys
 import time
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from app.request_records import RequestRecord
 
 
 @lru_cache(maxsize=4)
@@ -82,7 +85,7 @@ class RequestLog:
         self.logger = logging.getLogger("app.requests")
         self._fixed: dict[tuple[str, str, int, str | None], tuple[str, str]] = {}
 
-    def write(self, records: list[tuple[float, str, str, int, float, str, str | None]]) -> None:
+    def write(self, records: list[RequestRecord]) -> None:
         """One line per record (see `app.request_records.RequestRecord`)."""
         if not self.logger.isEnabledFor(logging.INFO):
             return

@@ -10,7 +10,7 @@ in-process registry is used.
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from prometheus_client import (
     REGISTRY,
@@ -21,6 +21,9 @@ from prometheus_client import (
     generate_latest,
     multiprocess,
 )
+
+if TYPE_CHECKING:
+    from app.request_records import RequestRecord
 
 REQUESTS = Counter(
     "heart_http_requests_total",
@@ -56,7 +59,7 @@ def count_predictions(presence: int, absence: int) -> None:
         _ABSENCE.inc(absence)
 
 
-def observe_requests(records: list[tuple[float, str, str, int, float, str, str | None]]) -> None:
+def observe_requests(records: list[RequestRecord]) -> None:
     """Count answered requests and their latency, from
     `app.request_records.RequestRecord`s (label children cached: `labels()`
     costs more than `inc()`)."""
