@@ -1,4 +1,8 @@
-"""POST /predict and POST /predict/batch."""
+"""POST /predict and POST /predict/batch, added to the app by `install`.
+
+Built for speed (docs/performance.md): each route reads and validates its own
+body, answers with JSON text, and scores one patient in plain Python.
+"""
 
 from __future__ import annotations
 
@@ -139,7 +143,10 @@ def _with_request_schemas(app: FastAPI) -> Any:
 
 
 def install(app: FastAPI, dependencies: Sequence[Any]) -> None:
-    """Add POST /predict and /predict/batch to `app` itself.
+    """Add POST /predict and /predict/batch to `app` itself, with
+    `dependencies` (app.main passes the API key check only when API_KEY is
+    set, so that the OpenAPI document declares security exactly when it is
+    enforced).
 
     On the app, not through `include_router`: FastAPI >= 0.137 resolves an
     included router on every request, about 10 us. The routes read and
