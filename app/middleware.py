@@ -31,7 +31,6 @@ class RequestContext:
             await self.app(scope, receive, send)
             return
         request_id = _request_id(scope)
-        scope.setdefault("state", {})["request_id"] = request_id
         status = 500
         start = time.perf_counter()
 
@@ -61,9 +60,8 @@ def _request_id(scope: Scope) -> str:
                 return candidate
             break
     # 128 random bits, as hex: an id for correlating log lines, not a secret,
-    # so the process's Mersenne Twister (seeded from os.urandom, and again
-    # in each forked worker) is enough
-    # and costs half of `secrets.token_hex`.
+    # so the process's Mersenne Twister (seeded from os.urandom, and again in
+    # each forked worker) is enough, at half the cost of `secrets.token_hex`.
     return f"{random.getrandbits(128):032x}"
 
 

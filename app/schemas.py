@@ -25,8 +25,8 @@ from pydantic import (
 from model.features import CLASS_LABELS, EXAMPLE_PATIENT, FEATURES, Feature
 
 # The checks run inside pydantic-core; the only Python step is one call per
-# patient (`_whole_floats`), not one per field: validation costs about 3 us a
-# patient, and a batch has up to MAX_BATCH of them (docs/performance.md).
+# patient (`_whole_floats`), not one per field, and `validate_json` skips even
+# that for a body whose integer fields hold integers (docs/performance.md).
 # Codes and counts are strict ints (no string, no boolean, no 3.5); since
 # JSON Schema counts 3.0 as an integer, `_whole_floats` turns such floats
 # into ints first. Clear messages for codes come from `explain`.

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import time
 from pathlib import Path
@@ -123,9 +124,12 @@ def main() -> None:
 
 
 def run(model: Path, rounds: int) -> dict[str, dict[str, float]]:
+    """`measure` in a uvloop event loop. The apps' log lines go to /dev/null,
+    as the servers' do in `make bench`: written, but not onto the terminal."""
     import uvloop
 
-    return uvloop.run(measure(model, rounds))
+    with open(os.devnull, "w") as devnull, contextlib.redirect_stderr(devnull):
+        return uvloop.run(measure(model, rounds))
 
 
 def table(best: dict[str, dict[str, float]]) -> list[str]:

@@ -29,6 +29,7 @@ import subprocess
 import sys
 import tempfile
 from collections.abc import Callable
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from importlib.metadata import version
@@ -66,6 +67,10 @@ class Contender:
     pinned: bool = True
     cwd: Path = ROOT
     results: dict[int, dict[str, Any]] = field(default_factory=dict)  # by run
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
 
 
 def ensure_env(name: str) -> Path:
@@ -214,17 +219,16 @@ def bentoml(port: int, pipeline: Path) -> Contender:
 
 
 SLICES = 5
-"""Alternating loads per pair (see `measure_pair`)."""
+"""Alternating slices per route when two contenders are measured side by side."""
 
 
 def _serving(c: Contender, expected: float | None) -> Any:
     """`started(...)` for contender `c`: ready once it answers correctly."""
-    url = f"http://127.0.0.1:{c.port}"
     path, body = c.single
 
     def correct() -> bool:
         r = httpx.post(
-            url + path, content=body, timeout=2, headers={"content-type": "application/json"}
+            c.url + path, content=body, timeout=2, headers={"content-type": "application/json"}
         )
         if r.status_code != 200:
             return False
@@ -238,59 +242,40 @@ def _loads(c: Contender) -> dict[str, tuple[str, bytes]]:
     return {"single": c.single, **({"batch": c.batch} if c.batch else {})}
 
 
-def measure(c: Contender, expected: float | None, seconds: int, connections: int) -> dict[str, Any]:
-    """Start `c`, load each of its routes for `seconds`, stop it."""
-    url = f"http://127.0.0.1:{c.port}"
-    with _serving(c, expected) as server:
-        out: dict[str, Any] = {"start_s": server.seconds_to_first_answer}
-        for kind, (path, body) in _loads(c).items():
-            run_wrk(url + path, body, connections, 2)  # warm-up
-            out[kind] = run_wrk(url + path, body, connections, seconds)
-        pids = server.pids
-        out["rss_mib"] = rss_mib(pids)
-        out["processes"] = len(pids)
-    return out
-
-
-def measure_pair(
-    pair: tuple[Contender, Contender],
+def measure(
+    group: list[Contender],
     expected: float | None,
     seconds: int,
     connections: int,
-) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Like `measure`, for two contenders started side by side (on different
-    ports) whose loads alternate in SLICES slices of seconds / SLICES:
-    a slow spell of the shared machine then hits both, not only the one
-    loaded at the time. Requests/s is over all slices; p50 and p99 are the
-    median of the slices' figures."""
-    urls = [f"http://127.0.0.1:{c.port}" for c in pair]
-    outs: list[dict[str, Any]] = [{}, {}]
-    with (
-        _serving(pair[0], expected) as first,
-        _serving(pair[1], expected) as second,
-    ):
-        servers = (first, second)
-        for out, server in zip(outs, servers, strict=True):
-            out["start_s"] = server.seconds_to_first_answer
-        for kind in _loads(pair[0]):
-            slices: list[list[Load]] = [[], []]
-            for c, url in zip(pair, urls, strict=True):  # warm-up
-                run_wrk(url + _loads(c)[kind][0], _loads(c)[kind][1], connections, 2)
-            for _ in range(SLICES):
-                for i, (c, url) in enumerate(zip(pair, urls, strict=True)):
+    slices: int = 1,
+) -> list[dict[str, Any]]:
+    """Start the contenders of `group` side by side (on their own ports),
+    load each route of each for `seconds`, stop them; one result per
+    contender. With several contenders, their loads alternate in `slices`
+    slices of seconds / slices, so that a slow spell of the shared machine
+    hits all of them, not only the one loaded at the time; requests/s is
+    then over all slices, and p50 and p99 are the median of the slices'."""
+    with ExitStack() as stack:
+        servers = [stack.enter_context(_serving(c, expected)) for c in group]
+        outs: list[dict[str, Any]] = [{"start_s": s.seconds_to_first_answer} for s in servers]
+        for kind in _loads(group[0]):
+            for c in group:  # warm-up
+                path, body = _loads(c)[kind]
+                run_wrk(c.url + path, body, connections, 2)
+            taken: list[list[Load]] = [[] for _ in group]
+            for _ in range(slices):
+                for c, loads in zip(group, taken, strict=True):
                     path, body = _loads(c)[kind]
-                    slices[i].append(run_wrk(url + path, body, connections, _slice(seconds)))
-            for out, loads in zip(outs, slices, strict=True):
+                    loads.append(
+                        run_wrk(c.url + path, body, connections, max(1, seconds // slices))
+                    )
+            for out, loads in zip(outs, taken, strict=True):
                 out[kind] = _combined(loads)
         for out, server in zip(outs, servers, strict=True):
             pids = server.pids
             out["rss_mib"] = rss_mib(pids)
             out["processes"] = len(pids)
-    return outs[0], outs[1]
-
-
-def _slice(seconds: int) -> int:
-    return max(1, seconds // SLICES)
+    return outs
 
 
 def _combined(loads: list[Load]) -> Load:
@@ -396,16 +381,15 @@ def main(argv: list[str] | None = None) -> int:
         inproc = measure_in_process(model, weights, main_pipeline)
         through_app = asgi.run(model, rounds=9)
         paired = ("ceiling", "this service, 1 worker")  # the tightest target compares them
+        groups = [([contenders[k] for k in paired], SLICES)] + [
+            ([c], 1) for k, c in contenders.items() if k not in paired
+        ]
         for run in range(args.runs):
-            first, second = (contenders[k] for k in paired)
-            print(f"run {run + 1}: {first.name} and {second.name}, alternating...", flush=True)
-            first.results[run], second.results[run] = measure_pair(
-                (first, second), expected, args.seconds, args.connections
-            )
-            for key, c in contenders.items():
-                if key not in paired:
-                    print(f"run {run + 1}: {c.name}...", flush=True)
-                    c.results[run] = measure(c, expected, args.seconds, args.connections)
+            for group, slices in groups:
+                print(f"run {run + 1}: {' and '.join(c.name for c in group)}...", flush=True)
+                results = measure(group, expected, args.seconds, args.connections, slices)
+                for c, result in zip(group, results, strict=True):
+                    c.results[run] = result
 
     lines = [
         "# Benchmarks",
@@ -423,8 +407,8 @@ def main(argv: list[str] | None = None) -> int:
         "weights; 'first correct answer' means the example patient's probability matches "
         "this service's to 1e-9. RSS is the whole process tree after the load. The ceiling "
         f"and this service (1 worker) run side by side and their loads alternate in {SLICES} "
-        f"slices of {_slice(args.seconds)} s, so that a slow spell of the shared machine hits "
-        "both; their p50 and p99 are the median over the slices.",
+        f"slices of {max(1, args.seconds // SLICES)} s, so that a slow spell of the shared "
+        "machine hits both; their p50 and p99 are the median over the slices.",
         "",
     ]
     for run in range(args.runs):

@@ -13,13 +13,14 @@ from functools import cache
 from typing import Any
 
 import numpy as np
-from fastapi import FastAPI, HTTPException, Request, Response
+from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.constants import REF_PREFIX, REF_TEMPLATE
 from pydantic import BaseModel, ValidationError
 from pydantic.json_schema import models_json_schema
 
-from app.errors import NOT_LOADED, responses
+from app.deps import get_predictor
+from app.errors import responses
 from app.metrics import count_predictions
 from app.schemas import BatchPrediction, BatchRequest, Patient, Prediction, validate_json
 from model.features import CLASS_LABELS, FEATURE_NAMES
@@ -72,13 +73,6 @@ def _json(text: str) -> Response:
     return Response(content=text.encode(), media_type="application/json")
 
 
-def _predictor(request: Request) -> Predictor:
-    predictor: Predictor | None = request.app.state.predictor  # set by the lifespan
-    if predictor is None:
-        raise HTTPException(503, NOT_LOADED)
-    return predictor
-
-
 async def _body(request: Request, model: type[BaseModel]) -> Any:
     """The request body validated as `model`, or a RequestValidationError
     (answered 400 for bad JSON, 422 otherwise, by app.errors)."""
@@ -94,13 +88,13 @@ async def _body(request: Request, model: type[BaseModel]) -> Any:
 
 
 async def predict(request: Request) -> Response:
-    predictor = _predictor(request)
+    predictor = await get_predictor(request)  # called, not declared: no dependency solving
     patient = await _body(request, Patient)
     return _json(_predictions_json(predictor, [patient])[0])
 
 
 async def predict_batch(request: Request) -> Response:
-    predictor = _predictor(request)
+    predictor = await get_predictor(request)
     batch = await _body(request, BatchRequest)
     max_batch = request.app.state.settings.max_batch
     if len(batch.patients) > max_batch:
@@ -117,29 +111,25 @@ async def predict_batch(request: Request) -> Response:
     return _json('{"predictions":[' + ",".join(_predictions_json(predictor, batch.patients)) + "]}")
 
 
-def _request_body(model: type[BaseModel]) -> dict[str, Any]:
-    """The OpenAPI requestBody of a route that reads its own body."""
-    schema = {"$ref": f"{REF_PREFIX}{model.__name__}"}
-    return {"requestBody": {"required": True, "content": {"application/json": {"schema": schema}}}}
-
-
-def _with_request_schemas(app: FastAPI) -> Any:
-    """`app.openapi`, plus the schemas `_request_body` refers to (FastAPI
-    adds to the components only the models of parameters it validates)."""
-
-    def openapi() -> dict[str, Any]:
-        if not app.openapi_schema:
-            schema = FastAPI.openapi(app)
-            _, definitions = models_json_schema(
-                [(Patient, "validation"), (BatchRequest, "validation")],
-                ref_template=REF_TEMPLATE,
-            )
-            schema.setdefault("components", {}).setdefault("schemas", {}).update(
-                definitions["$defs"]
-            )
-        return app.openapi_schema  # type: ignore[return-value]
-
-    return openapi
+# path, endpoint, request model (validated by `_body`), response model, summary
+ROUTES = (
+    (
+        "/predict",
+        predict,
+        Patient,
+        Prediction,
+        "Estimate one patient's probability of heart disease",
+    ),
+    (
+        "/predict/batch",
+        predict_batch,
+        BatchRequest,
+        BatchPrediction,
+        "Estimate the probability of heart disease for several patients",
+    ),
+)
+PATHS = frozenset(path for path, *_ in ROUTES)
+"""The routes whose body must be JSON (app.middleware.JsonBodyGuard)."""
 
 
 def install(app: FastAPI, dependencies: Sequence[Any]) -> None:
@@ -153,33 +143,42 @@ def install(app: FastAPI, dependencies: Sequence[Any]) -> None:
     validate their own body (`_body`) rather than declare a `Patient`
     parameter: pydantic-core then parses the bytes directly, and FastAPI's
     own parsing and dependency solving are skipped (about 40 us a request;
-    docs/performance.md). `_request_body` declares the body in OpenAPI.
+    docs/performance.md). So the request bodies are declared in OpenAPI here.
     """
     errors = responses(400, 401, 413, 415, 422, 503)
-    app.add_api_route(
-        "/predict",
-        predict,
-        methods=["POST"],
-        response_model=Prediction,
-        responses=errors,
-        summary="Estimate one patient's probability of heart disease",
-        tags=TAGS,
-        dependencies=dependencies,
-        openapi_extra=_request_body(Patient),
-    )
-    app.add_api_route(
-        "/predict/batch",
-        predict_batch,
-        methods=["POST"],
-        response_model=BatchPrediction,
-        responses=errors,
-        summary="Estimate the probability of heart disease for several patients",
-        tags=TAGS,
-        dependencies=dependencies,
-        openapi_extra=_request_body(BatchRequest),
-    )
+    for path, endpoint, request_model, response_model, summary in ROUTES:
+        body = {"$ref": f"{REF_PREFIX}{request_model.__name__}"}
+        app.add_api_route(
+            path,
+            endpoint,
+            methods=["POST"],
+            response_model=response_model,
+            responses=errors,
+            summary=summary,
+            tags=TAGS,
+            dependencies=dependencies,
+            openapi_extra={
+                "requestBody": {"required": True, "content": {"application/json": {"schema": body}}}
+            },
+        )
     app.openapi = _with_request_schemas(app)  # type: ignore[method-assign]
 
 
-PATHS = frozenset({"/predict", "/predict/batch"})
-"""The routes whose body must be JSON (app.middleware.JsonBodyGuard)."""
+def _with_request_schemas(app: FastAPI) -> Any:
+    """`app.openapi`, plus the request models' schemas the routes refer to
+    (FastAPI adds to the components only the models of parameters it
+    validates)."""
+
+    def openapi() -> dict[str, Any]:
+        if not app.openapi_schema:
+            schema = FastAPI.openapi(app)
+            _, definitions = models_json_schema(
+                [(request_model, "validation") for _, _, request_model, _, _ in ROUTES],
+                ref_template=REF_TEMPLATE,
+            )
+            schema.setdefault("components", {}).setdefault("schemas", {}).update(
+                definitions["$defs"]
+            )
+        return app.openapi_schema  # type: ignore[return-value]
+
+    return openapi
