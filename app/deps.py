@@ -1,8 +1,8 @@
 """Dependencies the routes declare: the predictor, the settings, the API key
 check. (The content type and size of a body are checked earlier, by
-`app.middleware.JsonBodyGuard`. The two prediction routes read the predictor
-and settings from `app.state` themselves: solving a dependency costs about
-10 us, a tenth of a request; see app/routes/predict.py.)
+`app.middleware.JsonBodyGuard`. The prediction routes call `get_predictor`
+themselves rather than declare it: solving a dependency costs a noticeable
+part of a request; see docs/performance.md.)
 
 All are `async def`: each takes microseconds, and FastAPI would run a plain
 `def` dependency in its thread pool, a hop that costs more than the work.
@@ -13,18 +13,18 @@ from __future__ import annotations
 import hmac
 from typing import Annotated
 
-from fastapi import Depends, HTTPException, Request, Security
+from fastapi import Depends, Request, Security
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
 from app.config import Settings
-from app.errors import NOT_LOADED, UNAUTHORIZED
+from app.errors import NOT_LOADED, UNAUTHORIZED, ApiError
 from model.serving import Predictor
 
 
 async def get_predictor(request: Request) -> Predictor:
     predictor: Predictor | None = getattr(request.app.state, "predictor", None)
     if predictor is None:
-        raise HTTPException(503, NOT_LOADED)
+        raise ApiError(NOT_LOADED)
     return predictor
 
 
@@ -56,8 +56,4 @@ async def require_api_key(
     given = header_key if header_key is not None else (bearer.credentials if bearer else None)
     expected = settings.api_key.get_secret_value().encode()
     if given is None or not hmac.compare_digest(given.encode(), expected):
-        raise HTTPException(
-            401,
-            UNAUTHORIZED,
-            headers={"WWW-Authenticate": "Bearer"},
-        )
+        raise ApiError(UNAUTHORIZED, headers={"WWW-Authenticate": "Bearer"})

@@ -10,6 +10,7 @@ problem is and what was expected.
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -21,40 +22,67 @@ from app.schemas import ErrorResponse, explain
 
 log = logging.getLogger("app")
 
-STATUS_CODES = {
-    400: "invalid_json",
-    401: "unauthorized",
-    404: "not_found",
-    405: "method_not_allowed",
-    413: "payload_too_large",
-    415: "unsupported_media_type",
-    422: "validation_error",
-    500: "internal_error",
-    503: "not_ready",
-}
+
+@dataclass(frozen=True)
+class Problem:
+    """One kind of error answer: its status, its machine-readable code, and
+    the message a person reads. Every error the service gives is one of
+    these, so a code never depends on a status alone."""
+
+    status: int
+    code: str
+    message: str
 
 
-# Messages raised in more than one place (and shown in the OpenAPI examples).
-INVALID_JSON = "The request body is not valid JSON."
-UNAUTHORIZED = "Missing or wrong API key: send 'Authorization: Bearer <key>' or 'X-API-Key: <key>'."
-NOT_JSON = "Send the body as JSON with the header 'Content-Type: application/json'."
-NOT_LOADED = "The model is not loaded."
+INVALID_JSON = Problem(400, "invalid_json", "The request body is not valid JSON.")
+BAD_CONTENT_LENGTH = Problem(400, "invalid_content_length", "Content-Length is not a number.")
+UNAUTHORIZED = Problem(
+    401,
+    "unauthorized",
+    "Missing or wrong API key: send 'Authorization: Bearer <key>' or 'X-API-Key: <key>'.",
+)
+NOT_FOUND = Problem(404, "not_found", "Not Found")
+METHOD_NOT_ALLOWED = Problem(405, "method_not_allowed", "Method Not Allowed")
+TOO_LARGE = Problem(
+    413, "payload_too_large", "The request body is larger than {max_bytes} bytes (MAX_BODY_BYTES)."
+)
+NOT_JSON = Problem(
+    415,
+    "unsupported_media_type",
+    "Send the body as JSON with the header 'Content-Type: application/json'.",
+)
+INVALID_BODY = Problem(422, "validation_error", "The request body is invalid.")
+INTERNAL = Problem(500, "internal_error", "Internal server error.")
+NOT_LOADED = Problem(503, "not_ready", "The model is not loaded.")
+
+_FRAMEWORK = {p.status: p for p in (NOT_FOUND, METHOD_NOT_ALLOWED)}
+"""Errors that Starlette raises itself (unknown route or method)."""
+
+
+class ApiError(StarletteHTTPException):
+    """Raise to answer with `problem` (its message, or `message`)."""
+
+    def __init__(
+        self, problem: Problem, message: str | None = None, headers: dict[str, str] | None = None
+    ) -> None:
+        super().__init__(problem.status, message or problem.message, headers)
+        self.problem = problem
 
 
 def error_response(
-    status: int,
-    message: str,
+    problem: Problem,
+    message: str | None = None,
     details: list[dict[str, Any]] | None = None,
     headers: dict[str, str] | None = None,
 ) -> JSONResponse:
     body = {
         "error": {
-            "code": STATUS_CODES.get(status, "error"),
-            "message": message,
+            "code": problem.code,
+            "message": message or problem.message,
             "details": details or [],
         }
     }
-    return JSONResponse(body, status_code=status, headers=headers)
+    return JSONResponse(body, status_code=problem.status, headers=headers)
 
 
 def _field(loc: tuple[Any, ...]) -> str | None:
@@ -66,13 +94,13 @@ async def validation_handler(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
     errors = exc.errors()
     if any(e["type"] == "json_invalid" for e in errors):
-        return error_response(400, INVALID_JSON)
+        return error_response(INVALID_JSON)
     details = []
     for e in errors:
         loc = tuple(e["loc"])
         kind, message = explain(str(loc[-1]) if loc else "", e["type"], _message(e))
         details.append({"field": _field(loc), "message": message, "type": kind})
-    return error_response(422, "The request body is invalid.", details)
+    return error_response(INVALID_BODY, details=details)
 
 
 def _message(error: dict[str, Any]) -> str:
@@ -84,12 +112,15 @@ def _message(error: dict[str, Any]) -> str:
 async def http_handler(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     headers = dict(exc.headers) if exc.headers else None
-    return error_response(exc.status_code, str(exc.detail), headers=headers)
+    problem = getattr(exc, "problem", None) or _FRAMEWORK.get(exc.status_code)
+    if problem is None:  # a status Starlette raised that has no Problem of ours
+        problem = Problem(exc.status_code, "http_error", str(exc.detail))
+    return error_response(problem, str(exc.detail), headers=headers)
 
 
 async def unhandled_handler(request: Request, exc: Exception) -> JSONResponse:
     log.error("unhandled error on %s %s: %s", request.method, request.url.path, type(exc).__name__)
-    return error_response(500, "Internal server error.")
+    return error_response(INTERNAL)
 
 
 def install(app: FastAPI) -> None:
@@ -98,18 +129,14 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(Exception, unhandled_handler)
 
 
-_DOCUMENTED: dict[int, tuple[str, str, list[dict[str, Any]]]] = {
+_DOCUMENTED: dict[int, tuple[str, Problem, list[dict[str, Any]]]] = {
     400: ("The body is not valid JSON.", INVALID_JSON, []),
     401: ("Missing or wrong API key (only when API_KEY is set).", UNAUTHORIZED, []),
-    413: (
-        "The body is larger than MAX_BODY_BYTES.",
-        "The request body is larger than 1048576 bytes (MAX_BODY_BYTES).",
-        [],
-    ),
+    413: ("The body is larger than MAX_BODY_BYTES.", TOO_LARGE, []),
     415: ("The body is not declared as application/json.", NOT_JSON, []),
     422: (
         "A field is missing, unknown, of the wrong type or out of range.",
-        "The request body is invalid.",
+        INVALID_BODY,
         [
             {
                 "field": "thal",
@@ -128,8 +155,9 @@ def responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     an example of its body."""
     out: dict[int | str, dict[str, Any]] = {}
     for status in statuses:
-        description, message, details = _DOCUMENTED[status]
-        example = {"error": {"code": STATUS_CODES[status], "message": message, "details": details}}
+        description, problem, details = _DOCUMENTED[status]
+        message = problem.message.format(max_bytes=1048576)
+        example = {"error": {"code": problem.code, "message": message, "details": details}}
         out[status] = {
             "model": ErrorResponse,
             "description": description,

@@ -10,11 +10,12 @@ import json
 import logging
 import sys
 import time
+from collections.abc import Iterable
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from app.request_records import RequestRecord
+    from app.telemetry import RequestRecord
 
 
 @lru_cache(maxsize=4)
@@ -29,18 +30,27 @@ def timestamp(now: float) -> str:
     return f"{_utc_second(second)}.{int((now - second) * 1000):03d}+00:00"
 
 
+def json_line(now: float, level: str, logger: str, message: str, fields: dict[str, Any]) -> str:
+    """The one format of every log line the service writes: a JSON object
+    with time, level, logger and message, then `fields`, and a newline.
+    ASCII only (json.dumps escapes the rest), so nothing a client sent can
+    break a line."""
+    entry = {"time": timestamp(now), "level": level, "logger": logger, "message": message}
+    entry.update(fields)
+    return json.dumps(entry, default=str) + "\n"
+
+
 class JsonFormatter(logging.Formatter):
+    """`json_line` for the logging machinery (the service's and uvicorn's own lines)."""
+
     def format(self, record: logging.LogRecord) -> str:
-        entry: dict[str, Any] = {
-            "time": timestamp(record.created),
-            "level": record.levelname.lower(),
-            "logger": record.name,
-            "message": record.getMessage(),
-        }
-        entry.update(getattr(record, "fields", {}))
+        fields = dict(getattr(record, "fields", {}))
         if record.exc_info and record.exc_info[0] is not None:
-            entry["exception"] = record.exc_info[0].__name__
-        return json.dumps(entry, default=str)
+            fields["exception"] = record.exc_info[0].__name__
+        line = json_line(
+            record.created, record.levelname.lower(), record.name, record.getMessage(), fields
+        )
+        return line[:-1]  # the handler adds the newline
 
 
 class StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
@@ -59,87 +69,49 @@ class StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
         pass
 
 
-class RequestLog:
-    """The one JSON line per request, written without the logging machinery:
-    a LogRecord, a handler and a formatter cost more than the prediction.
-    Same shape as `JsonFormatter`'s lines; honours the `app.requests` level.
+REQUEST_LOGGER = logging.getLogger("app.requests")
+MAX_WRITE_BYTES = 3584
+"""Below PIPE_BUF (4096): writes to a pipe shared by several workers stay
+atomic, so their lines never interleave."""
 
-    Lines are formatted and written in batches (`write`, called by
-    `app.request_records`): a write to stderr per request cost about 35 us
-    here, and formatting a line on the request path 9 us against 2 us in a
-    loop. Each write is below `MAX_BYTES`, under PIPE_BUF (4096), so that
-    writes to a pipe shared by several workers stay atomic and lines never
-    interleave.
 
-    The line is formatted directly. Every value is either ours (route
-    template, status, latency, the model version, JSON-quoted once) or was
-    checked (the request id matches [A-Za-z0-9._:-]; an unusual method is
-    JSON-quoted), so nothing from a client can break the line, and every
-    line is ASCII (json.dumps escapes the rest).
-    """
-
-    METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
-    MAX_BYTES = 3584
-
-    def __init__(self) -> None:
-        self.logger = logging.getLogger("app.requests")
-        self._fixed: dict[tuple[str, str, int, str | None], tuple[str, str]] = {}
-
-    def write(self, records: list[RequestRecord]) -> None:
-        """One line per record (see `app.request_records.RequestRecord`)."""
-        if not self.logger.isEnabledFor(logging.INFO):
-            return
-        chunk: list[str] = []
-        size = 0
-        for record in records:
-            line = self._line(*record)
-            if size + len(line) > self.MAX_BYTES:
-                self._write(chunk)
-                chunk, size = [], 0
-            chunk.append(line)
-            size += len(line)
-        self._write(chunk)
-
-    @staticmethod
-    def _write(lines: list[str]) -> None:
-        if lines:
-            sys.stderr.write("".join(lines))
-            sys.stderr.flush()
-
-    def _line(
-        self,
-        now: float,
-        method: str,
-        route: str,
-        status: int,
-        seconds: float,
-        request_id: str,
-        version: str | None,
-    ) -> str:
-        key = (method, route, status, version)
-        fixed = self._fixed.get(key)
-        if fixed is None:
-            fixed = self._fixed_parts(*key)
-            if method in self.METHODS and len(self._fixed) < 1000:  # bounded
-                self._fixed[key] = fixed
-        head, tail = fixed
-        return (
-            f'{{"time": "{timestamp(now)}", {head}"latency_ms": {seconds * 1000:.3f}, '
-            f'"request_id": "{request_id}", {tail}'
+def write_request_lines(records: Iterable[RequestRecord]) -> None:
+    """One `json_line` per answered request, written to stderr in a few
+    large writes rather than one per line (app/telemetry.py calls this in
+    batches). The `app.requests` logger's level decides whether lines are
+    written, but a LogRecord, a handler and a formatter per request are
+    skipped: they cost more than the prediction (docs/performance.md)."""
+    if not REQUEST_LOGGER.isEnabledFor(logging.INFO):
+        return
+    chunk: list[str] = []
+    size = 0
+    for r in records:
+        line = json_line(
+            r.time,
+            "info",
+            "app.requests",
+            "request",
+            {
+                "method": r.method,
+                "route": r.route,
+                "status": r.status,
+                "latency_ms": round(r.seconds * 1000, 3),
+                "request_id": r.request_id,
+                "model_version": r.model_version,
+            },
         )
-
-    @staticmethod
-    def _fixed_parts(method: str, route: str, status: int, version: str | None) -> tuple[str, str]:
-        """The parts of a line that depend only on these four values."""
-        head = (
-            '"level": "info", "logger": "app.requests", "message": "request", '
-            f'"method": {json.dumps(method)}, "route": {json.dumps(route)}, "status": {status}, '
-        )
-        return head, f'"model_version": {json.dumps(version)}}}\n'
+        if size + len(line) > MAX_WRITE_BYTES:
+            _write(chunk)
+            chunk, size = [], 0
+        chunk.append(line)
+        size += len(line)
+    _write(chunk)
 
 
-request_log = RequestLog()
-"""The process's one request log (written by `app.request_records`)."""
+def _write(lines: list[str]) -> None:
+    if lines:
+        sys.stderr.write("".join(lines))
+        sys.stderr.flush()
 
 
 def configure(level: str) -> None:

@@ -5,22 +5,19 @@ Run it with `make serve`, or `uvicorn app.main:app`.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import Depends, FastAPI
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app import errors, logs
 from app.config import Settings, get_settings
 from app.deps import require_api_key
 from app.metrics import MODEL_INFO
-from app.middleware import JsonBodyGuard, RequestContext
-from app.request_records import request_records
-from app.routes import docs, health, model_info, predict
+from app.middleware import JsonBodyGuard, OneLineStartupFailure, RequestContext
+from app.routes import docs, health, metrics, model_info, predict
+from app.telemetry import Telemetry
 from model.artifact import ArtifactError, load_artifact
 from model.serving import Predictor
 
@@ -58,12 +55,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             app.state.predictor = predictor
             MODEL_INFO.labels(predictor.version, predictor.artifact.sha256).set(1)
             log.info("model %s loaded from %s", predictor.version, settings.model_path)
-        flusher = asyncio.create_task(_flush_request_records_periodically())
+        await telemetry.start()
         yield
-        flusher.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await flusher
-        request_records.flush()
+        await telemetry.stop()
         app.state.predictor = None
 
     app = FastAPI(
@@ -74,51 +68,24 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         docs_url=None,  # served from local assets by app.routes.docs
         redoc_url=None,
     )
+    telemetry = Telemetry()
     app.state.settings = settings
+    app.state.telemetry = telemetry
     app.state.predictor = None
     app.state.readiness_problem = "the model is not loaded"
     errors.install(app)
     auth = [Depends(require_api_key)] if settings.api_key is not None else []
     predict.install(app, dependencies=auth)
     app.include_router(health.router)
+    app.include_router(metrics.router)
     app.include_router(model_info.router)
     docs.install(app)
     # Added last = outermost: every answer, 413s included, is logged and counted.
     app.add_middleware(JsonBodyGuard, max_bytes=settings.max_body_bytes, json_paths=predict.PATHS)
-    app.add_middleware(RequestContext)
+    app.add_middleware(RequestContext, telemetry=telemetry)
     app.add_middleware(OneLineStartupFailure)
     logs.configure(settings.log_level)
     return app
-
-
-async def _flush_request_records_periodically() -> None:
-    """Count and log recorded requests even when no new request comes."""
-    while True:
-        await asyncio.sleep(request_records.MAX_DELAY)
-        request_records.flush()
-
-
-class OneLineStartupFailure:
-    """Replaces the traceback that Starlette reports for a failed startup
-    with the artifact error's one line, so an operator reads exactly what is
-    wrong and how to fix it (uvicorn then exits non-zero)."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "lifespan":
-            await self.app(scope, receive, send)
-            return
-
-        async def send_one_line(message: Message) -> None:
-            state = getattr(scope.get("app"), "state", None)
-            error = getattr(state, "startup_error", None)
-            if message["type"] == "lifespan.startup.failed" and error:
-                message = {**message, "message": f"cannot start: {error}"}
-            await send(message)
-
-        await self.app(scope, receive, send_one_line)
 
 
 def _package_version() -> str:

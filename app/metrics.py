@@ -10,6 +10,7 @@ in-process registry is used.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from prometheus_client import (
@@ -23,7 +24,7 @@ from prometheus_client import (
 )
 
 if TYPE_CHECKING:
-    from app.request_records import RequestRecord
+    from app.telemetry import RequestRecord
 
 REQUESTS = Counter(
     "heart_http_requests_total",
@@ -59,18 +60,20 @@ def count_predictions(presence: int, absence: int) -> None:
         _ABSENCE.inc(absence)
 
 
-def observe_requests(records: list[RequestRecord]) -> None:
-    """Count answered requests and their latency, from
-    `app.request_records.RequestRecord`s (label children cached: `labels()`
-    costs more than `inc()`)."""
-    for _, method, route, status, seconds, _, _ in records:
-        key = (route, method, status)
+def observe_requests(records: Iterable[RequestRecord]) -> None:
+    """Count answered requests and their latency (label children cached:
+    `labels()` costs more than `inc()`)."""
+    for r in records:
+        key = (r.route, r.method, r.status)
         children = _CHILDREN.get(key)
         if children is None:
-            children = (REQUESTS.labels(route, method, str(status)), LATENCY.labels(route, method))
+            children = (
+                REQUESTS.labels(r.route, r.method, str(r.status)),
+                LATENCY.labels(r.route, r.method),
+            )
             _CHILDREN[key] = children
         children[0].inc()
-        children[1].observe(seconds)
+        children[1].observe(r.seconds)
 
 
 _CHILDREN: dict[tuple[str, str, int], tuple[Any, Any]] = {}

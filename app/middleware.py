@@ -1,4 +1,5 @@
-"""Pure ASGI middleware: request ids, request logs and metrics, body size limit."""
+"""Pure ASGI middleware: request ids and telemetry, the body guard, the
+one-line start-up failure."""
 
 from __future__ import annotations
 
@@ -7,11 +8,10 @@ import re
 import time
 from typing import Any
 
-from fastapi import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.errors import NOT_JSON, error_response
-from app.request_records import request_records
+from app.errors import BAD_CONTENT_LENGTH, NOT_JSON, TOO_LARGE, ApiError, error_response
+from app.telemetry import Telemetry
 
 REQUEST_ID_HEADER = b"x-request-id"
 _VALID_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
@@ -19,12 +19,12 @@ _VALID_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 
 class RequestContext:
     """Takes X-Request-ID from the request (or makes one), echoes it in the
-    response, then records the request (`app.request_records`: its log line
-    and Prometheus samples, in batches). Logs name the route template, never
-    the body."""
+    response, then records the request in `telemetry` (its log line and
+    Prometheus samples). Logs name the route template, never the body."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, telemetry: Telemetry) -> None:
         self.app = app
+        self.record = telemetry.record
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -49,7 +49,7 @@ class RequestContext:
             route = getattr(scope.get("route"), "path", "unmatched")
             app_state: Any = getattr(scope.get("app"), "state", None)
             version = getattr(getattr(app_state, "predictor", None), "version", None)
-            request_records.add(scope["method"], route, status, elapsed, request_id, version)
+            self.record(scope["method"], route, status, elapsed, request_id, version)
 
 
 def _request_id(scope: Scope) -> str:
@@ -71,8 +71,8 @@ class JsonBodyGuard:
     once when Content-Length says so (nothing is read), or as soon as a
     streamed body passes the limit.
 
-    A middleware rather than a FastAPI dependency: a dependency costs about
-    20 us a request, a tenth of the whole answer (see docs/performance.md).
+    A middleware rather than a FastAPI dependency: a dependency costs a
+    noticeable part of a whole answer (docs/performance.md).
     """
 
     def __init__(self, app: ASGIApp, max_bytes: int, json_paths: frozenset[str]) -> None:
@@ -91,12 +91,11 @@ class JsonBodyGuard:
             elif name == b"content-length":
                 declared = value
         if scope["path"] in self.json_paths and not _is_json(content_type):
-            response = error_response(415, NOT_JSON)
-            await response(scope, receive, send)
+            await error_response(NOT_JSON)(scope, receive, send)
             return
         if declared is not None:
             if not declared.isdigit():
-                await error_response(400, "Content-Length is not a number.")(scope, receive, send)
+                await error_response(BAD_CONTENT_LENGTH)(scope, receive, send)
                 return
             if int(declared) > self.max_bytes:
                 await self._too_large(scope, receive, send)
@@ -111,19 +110,43 @@ class JsonBodyGuard:
                 if received > self.max_bytes:
                     # FastAPI passes an HTTPException raised while reading the
                     # body straight to the error handlers: a 413 answer.
-                    raise HTTPException(413, self._message())
+                    raise ApiError(TOO_LARGE, self._message())
             return message
 
         await self.app(scope, counting_receive, send)
 
     def _message(self) -> str:
-        return f"The request body is larger than {self.max_bytes} bytes (MAX_BODY_BYTES)."
+        return TOO_LARGE.message.format(max_bytes=self.max_bytes)
 
     async def _too_large(self, scope: Scope, receive: Receive, send: Send) -> None:
-        response = error_response(413, self._message(), headers={"connection": "close"})
+        response = error_response(TOO_LARGE, self._message(), headers={"connection": "close"})
         await response(scope, receive, send)
 
 
 def _is_json(content_type: bytes | None) -> bool:
     media_type = (content_type or b"").split(b";")[0].strip().lower()
     return media_type == b"application/json" or media_type.endswith(b"+json")
+
+
+class OneLineStartupFailure:
+    """Replaces the traceback that Starlette reports for a failed startup
+    with the artifact error's one line, so an operator reads exactly what is
+    wrong and how to fix it (uvicorn then exits non-zero). The lifespan puts
+    that line in `app.state.startup_error`."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "lifespan":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_one_line(message: Message) -> None:
+            state = getattr(scope.get("app"), "state", None)
+            error = getattr(state, "startup_error", None)
+            if message["type"] == "lifespan.startup.failed" and error:
+                message = {**message, "message": f"cannot start: {error}"}
+            await send(message)
+
+        await self.app(scope, receive, send_one_line)

@@ -1,6 +1,6 @@
 """In-process timing of the serving path against scikit-learn, same weights:
-`Predictor.predict_one` for one patient (what /predict runs), `predict_proba`
-for 100,000 (what /predict/batch runs).
+`Predictor.probabilities` for one patient (what /predict runs) and for
+100,000 (what /predict/batch runs, a hundred at a time).
 
 python -m benchmarks.inprocess   (also part of `make bench`)
 """
@@ -15,6 +15,8 @@ from pathlib import Path
 import joblib
 import numpy as np
 
+from benchmarks.contenders.factories import build_pipeline, export_weights
+from benchmarks.harness import ROOT
 from model.artifact import load_artifact
 from model.serving import Predictor
 
@@ -33,15 +35,12 @@ def measure(model: Path, weights: Path, pipeline_path: Path) -> dict[str, float]
     for n, number in ((1, 5000), (100_000, 5)):
         X = rng.normal(130, 40, size=(n, 13))
         scaled = scaler.transform(X)
+        # one row as the route passes it (a list of floats), many as an array
+        rows = X.tolist() if n == 1 else X
         np.testing.assert_allclose(
-            predictor.predict_proba(X), pipeline.predict_proba(X)[:, 1], rtol=1e-9, atol=1e-12
+            predictor.probabilities(rows), pipeline.predict_proba(X)[:, 1], rtol=1e-9, atol=1e-12
         )
-        if n == 1:  # what /predict runs for one patient
-            row = X[0].tolist()
-            assert abs(predictor.predict_one(row) - pipeline.predict_proba(X)[0, 1]) < 1e-12
-            out["ours_1"] = _best(lambda row=row: predictor.predict_one(row), number)
-        else:  # what /predict/batch runs
-            out[f"ours_{n}"] = _best(lambda X=X: predictor.predict_proba(X), number)
+        out[f"ours_{n}"] = _best(lambda rows=rows: predictor.probabilities(rows), number)
         out[f"pipe_{n}"] = _best(lambda X=X: pipeline.predict_proba(X), number)
         out[f"mlp_{n}"] = _best(lambda s=scaled: mlp.predict_proba(s), number)
     out["speedup_1"] = out["pipe_1"] / out["ours_1"]
@@ -49,8 +48,6 @@ def measure(model: Path, weights: Path, pipeline_path: Path) -> dict[str, float]
 
 
 def main() -> int:
-    from benchmarks.bench import ROOT, build_pipeline, export_weights
-
     model = ROOT / "artifacts" / "model.pkl"
     with tempfile.TemporaryDirectory() as tmp:
         weights = export_weights(model, Path(tmp) / "w.npz")

@@ -34,7 +34,7 @@ from typing import Any
 import numpy as np
 
 from model.features import FEATURE_NAMES
-from model.maths import PARAM_NAMES, Params
+from model.propagation import PARAM_NAMES, Params
 
 FORMAT_VERSION = 1
 ARTIFACT_KEYS = {"weights", "scaler", "features", "metadata"}

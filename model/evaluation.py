@@ -19,6 +19,7 @@ from sklearn.neural_network import MLPClassifier
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
 
+from model.features import THRESHOLD
 from model.network import NeuralNet
 
 METRICS = ("accuracy", "roc_auc", "log_loss", "brier")
@@ -45,9 +46,9 @@ TUTORIAL_PARAMS: dict[str, Any] = {
 
 
 def metrics(y: np.ndarray, p: np.ndarray) -> dict[str, float]:
-    """Accuracy (threshold 0.5), ROC AUC, log loss and Brier score of P(presence)."""
+    """Accuracy (at THRESHOLD), ROC AUC, log loss and Brier score of P(presence)."""
     return {
-        "accuracy": float(accuracy_score(y, p >= 0.5)),
+        "accuracy": float(accuracy_score(y, p >= THRESHOLD)),
         "roc_auc": float(roc_auc_score(y, p)),
         "log_loss": float(log_loss(y, p, labels=[0, 1])),
         "brier": float(brier_score_loss(y, p)),

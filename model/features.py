@@ -136,6 +136,10 @@ FEATURE_NAMES: tuple[str, ...] = tuple(f.name for f in FEATURES)
 TARGET = "target"
 """Name of the label column: 0 = absence, 1 = presence of heart disease."""
 
+THRESHOLD = 0.5
+"""A patient is classed as presence (1) when P(presence) >= THRESHOLD: the one
+threshold of training, evaluation and serving."""
+
 CLASS_LABELS: tuple[Literal["absence"], Literal["presence"]] = ("absence", "presence")
 """Human-readable label of class 0 and class 1."""
 

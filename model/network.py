@@ -10,7 +10,7 @@ It follows scikit-learn's estimator conventions (so it works in `Pipeline`,
 hyper-parameters, `fit` validates them and creates the learned attributes
 (ending in `_`), `predict_proba` returns shape (n, 2). scikit-learn is used
 for input validation and the estimator protocol only, never for the maths,
-which lives in `model.maths`.
+which lives in `model.propagation`.
 """
 
 from __future__ import annotations
@@ -23,9 +23,10 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils.multiclass import check_classification_targets, type_of_target
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from model.functions import binary_log_loss
-from model.maths import Params, forward, init_params, loss_and_gradients
+from model.activations import binary_log_loss
+from model.features import THRESHOLD
 from model.optimizers import make_optimizer
+from model.propagation import Params, forward, init_params, loss_and_gradients
 
 
 class NeuralNet(ClassifierMixin, BaseEstimator):
@@ -240,9 +241,9 @@ class NeuralNet(ClassifierMixin, BaseEstimator):
         return np.hstack([1.0 - p, p])
 
     def predict(self, X: Any) -> np.ndarray:
-        """Class labels: classes_[1] where its probability is >= 0.5."""
+        """Class labels: classes_[1] where its probability is >= THRESHOLD (0.5)."""
         proba = self.predict_proba(X)
-        return self.classes_[(proba[:, 1] >= 0.5).astype(int)]
+        return self.classes_[(proba[:, 1] >= THRESHOLD).astype(int)]
 
     def __sklearn_tags__(self) -> Any:
         tags = super().__sklearn_tags__()

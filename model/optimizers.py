@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-Params = dict[str, np.ndarray]
+from model.propagation import Params
 
 
 class GradientDescent:

@@ -5,36 +5,38 @@ The StandardScaler is folded into the first layer once, at load time:
     ((x - mean) / scale) @ W1 + b1  ==  x @ (W1 / scale[:, None]) + (b1 - (mean / scale) @ W1)
 
 so that a request costs two small matrix products and nothing else.
-`predict_proba` computes exactly `model.maths.forward` (tests/model holds
-them equal), written with in-place updates because it runs per request.
 
-`predict_one` is the same network for one patient in plain Python floats:
-on a server's request path each NumPy call costs 3-4 us (10 for a whole
-1-row prediction in a `timeit` loop, about 35 in a serving process), while
-13 x 8 multiply-adds in Python cost about 5. It agrees with `predict_proba`
-to 1e-12 (tests/model) but not to the last bit: the sums run in another order.
+`Predictor.probabilities(rows)` is the whole interface, and it chooses how
+to compute. Several rows go through NumPy (`model.propagation.forward`,
+written with in-place updates). One row is computed in plain Python floats:
+on a server's request path each NumPy call has a fixed cost larger than
+13 x 8 multiply-adds in Python (figures in docs/performance.md). The two
+paths agree to 1e-12 (tests/model/test_serving.py) but not to the last bit:
+the sums run in another order.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from operator import mul
 from typing import Any
 
 import numpy as np
 
+from model.activations import sigmoid
 from model.artifact import Artifact
 from model.features import EXAMPLE_PATIENT, FEATURE_NAMES
-from model.functions import sigmoid
 
 SELF_TEST_TOLERANCE = 1e-9
-THRESHOLD = 0.5
-"""A patient is classed as presence (1) when the probability is >= THRESHOLD."""
 
 
 class Predictor:
-    """Probabilities of heart disease from raw (unscaled) feature rows."""
+    """Probabilities of heart disease from raw (unscaled) feature rows.
+
+    `probabilities(rows)` is the one way to score patients; it picks the
+    fastest path for the number of rows (see the module docstring).
+    """
 
     def __init__(self, artifact: Artifact) -> None:
         w = artifact.weights
@@ -47,7 +49,7 @@ class Predictor:
         }
         self._W1, self._b1 = self.weights["W1"], self.weights["b1"]
         self._w2, self._b2 = self.weights["W2"][:, 0], float(self.weights["b2"][0])
-        # For predict_one: per hidden unit, its input weights, bias and output weight.
+        # For _one: per hidden unit, its input weights, bias and output weight.
         self._units = list(
             zip(self._W1.T.tolist(), self._b1.tolist(), self._w2.tolist(), strict=True)
         )
@@ -55,13 +57,15 @@ class Predictor:
         self.metadata: dict[str, Any] = artifact.metadata
         self.version = str(artifact.metadata.get("model_version", "unknown"))
 
-    def predict_proba(self, X: np.ndarray) -> np.ndarray:
-        """P(presence) for each row of X (n, 13), columns in FEATURE_NAMES order.
+    def probabilities(self, rows: Sequence[Sequence[float]] | np.ndarray) -> list[float]:
+        """P(presence) for each row of 13 raw values (FEATURE_NAMES order), in order."""
+        if len(rows) == 1:
+            return [self._one(rows[0])]
+        return self._many(np.asarray(rows, dtype=np.float64)).tolist()
 
-        The same computation as `model.maths.forward` (a test holds them
-        equal), with the intermediate arrays reused in place: it runs once
-        per request, where every allocation shows.
-        """
+    def _many(self, X: np.ndarray) -> np.ndarray:
+        """P(presence) for each row of X (n, 13): `model.propagation.forward`
+        with the intermediate arrays reused in place."""
         h = X @ self._W1  # (n, h)
         h += self._b1
         np.maximum(h, 0.0, out=h)  # ReLU
@@ -69,9 +73,8 @@ class Predictor:
         z += self._b2
         return sigmoid(z)
 
-    def predict_one(self, x: Iterable[float]) -> float:
-        """P(presence) for one patient's 13 values (FEATURE_NAMES order), in
-        plain Python: the fastest way to score a single patient."""
+    def _one(self, x: Iterable[float]) -> float:
+        """P(presence) for one row, in plain Python floats."""
         x = tuple(x)
         z = self._b2
         for weights, bias, out_weight in self._units:
@@ -92,8 +95,8 @@ class Predictor:
             return "the artifact records no self-test probability"
         row = [float(EXAMPLE_PATIENT[name]) for name in FEATURE_NAMES]
         for path, got in (
-            ("predict_proba", float(self.predict_proba(np.array([row]))[0])),
-            ("predict_one", self.predict_one(row)),
+            ("one row, plain Python", self.probabilities([row])[0]),
+            ("several rows, NumPy", self.probabilities([row, row])[0]),
         ):
             if abs(got - recorded) > SELF_TEST_TOLERANCE:
                 return (

@@ -30,7 +30,7 @@ from model import NeuralNet
 from model.artifact import FORMAT_VERSION, file_sha256, save_artifact
 from model.data import load_heart
 from model.evaluation import cross_validated, evaluation_folds, metrics, summarise
-from model.features import EXAMPLE_PATIENT, FEATURE_NAMES
+from model.features import EXAMPLE_PATIENT, FEATURE_NAMES, THRESHOLD
 
 log = logging.getLogger("scripts.train")
 
@@ -82,7 +82,7 @@ def train(
         },
         "hyperparameters": {k: _plain(v) for k, v in net.get_params().items()},
         "epochs_run": net.n_iter_,
-        "threshold": 0.5,
+        "threshold": THRESHOLD,
         "metrics": {
             "train": metrics(y_train, p_train),
             "held_out": metrics(y_test, p_test),

@@ -6,8 +6,9 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks import asgi
-from benchmarks.bench import _combined, verdicts
+from benchmarks.bench import combined
 from benchmarks.harness import Load
+from benchmarks.report import verdicts
 
 
 def _load(requests: int, seconds: float, p50: float, p99: float, non_2xx: int = 0) -> Load:
@@ -20,7 +21,7 @@ def test_alternating_slices_add_up_requests_and_take_median_latencies() -> None:
         _load(300, 1.0, 1.0, 5.0, non_2xx=1),
         _load(200, 2.0, 3.0, 4.0),
     ]
-    total = _combined(slices)
+    total = combined(slices)
     assert (total.requests, total.seconds, total.rps) == (600, 4.0, 150.0)
     assert (total.p50_ms, total.p99_ms, total.non_2xx) == (2.0, 5.0, 1)
 

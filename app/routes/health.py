@@ -1,13 +1,10 @@
-"""Operations: GET /health (alive), GET /ready (can answer correctly), GET /metrics."""
+"""Operations: GET /health (alive), GET /ready (can answer correctly)."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
-from prometheus_client import CONTENT_TYPE_LATEST
 
-from app.metrics import render
-from app.request_records import request_records
 from app.schemas import Health, Readiness
 
 router = APIRouter(tags=["operations"])
@@ -30,14 +27,3 @@ async def ready(request: Request) -> Readiness | JSONResponse:
         body = Readiness(status="not ready", detail=problem)
         return JSONResponse(body.model_dump(), status_code=503)
     return Readiness(status="ready")
-
-
-@router.get(
-    "/metrics",
-    response_class=Response,
-    responses={200: {"content": {"text/plain": {}}, "description": "Prometheus exposition."}},
-    summary="Prometheus metrics of every worker",
-)
-async def metrics() -> Response:
-    request_records.flush()  # count every request this worker has answered
-    return Response(render(), media_type=CONTENT_TYPE_LATEST)

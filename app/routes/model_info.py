@@ -9,8 +9,7 @@ from fastapi import APIRouter
 from app.deps import PredictorDep
 from app.errors import responses
 from app.schemas import FeatureInfo, ModelInfo
-from model.features import CLASS_LABELS, FEATURES
-from model.serving import THRESHOLD
+from model.features import CLASS_LABELS, FEATURES, THRESHOLD
 
 router = APIRouter(tags=["model"])
 

@@ -1,7 +1,7 @@
 """POST /predict and POST /predict/batch, added to the app by `install`.
 
 Built for speed (docs/performance.md): each route reads and validates its own
-body, answers with JSON text, and scores one patient in plain Python.
+body and answers with JSON text; how to score is the Predictor's business.
 """
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ from enum import Enum
 from functools import cache
 from typing import Any
 
-import numpy as np
 from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.constants import REF_PREFIX, REF_TEMPLATE
@@ -22,12 +21,9 @@ from pydantic.json_schema import models_json_schema
 from app.deps import get_predictor
 from app.errors import responses
 from app.metrics import count_predictions
-from app.schemas import BatchPrediction, BatchRequest, Patient, Prediction, validate_json
-from model.features import CLASS_LABELS, FEATURE_NAMES
-from model.serving import THRESHOLD, Predictor
-
-if tuple(Patient.model_fields) != FEATURE_NAMES:  # the order _predictions_json relies on
-    raise RuntimeError("Patient's fields must be FEATURE_NAMES, in order")
+from app.schemas import BatchPrediction, BatchRequest, Patient, Prediction, rows, validate_json
+from model.features import CLASS_LABELS, THRESHOLD
+from model.serving import Predictor
 
 TAGS: list[str | Enum] = ["predictions"]
 
@@ -35,22 +31,13 @@ TAGS: list[str | Enum] = ["predictions"]
 def _predictions_json(predictor: Predictor, patients: list[Any]) -> list[str]:
     """Score the patients and return each answer as a JSON object, in order.
 
-    One patient is scored in plain Python (`Predictor.predict_one`), several
-    with NumPy (`predict_proba`): NumPy's cost per call outweighs its speed
-    for a single row (model/serving.py).
-
     The answers are written as JSON text directly: `Prediction` documents
-    their shape, but building and re-validating a model per answer would
-    cost more than the prediction itself. `repr` of a float is valid JSON
-    (the probability is always finite).
+    their shape (a test parses every kind of answer with it), but building
+    and re-validating a model per answer would cost more than the
+    prediction itself. `repr` of a float is valid JSON (the probability is
+    always finite).
     """
-    # A validated Patient holds exactly its fields, in FEATURE_NAMES order
-    # (checked when this module is imported): __dict__ beats 13 getattr calls.
-    if len(patients) == 1:
-        probabilities = [predictor.predict_one(patients[0].__dict__.values())]
-    else:
-        X = np.array([list(p.__dict__.values()) for p in patients], dtype=np.float64)  # (n, 13)
-        probabilities = predictor.predict_proba(X).tolist()
+    probabilities = predictor.probabilities(rows(patients))
     classes = [int(p >= THRESHOLD) for p in probabilities]
     n_presence = sum(classes)
     count_predictions(n_presence, len(classes) - n_presence)
@@ -139,11 +126,11 @@ def install(app: FastAPI, dependencies: Sequence[Any]) -> None:
     enforced).
 
     On the app, not through `include_router`: FastAPI >= 0.137 resolves an
-    included router on every request, about 10 us. The routes read and
-    validate their own body (`_body`) rather than declare a `Patient`
-    parameter: pydantic-core then parses the bytes directly, and FastAPI's
-    own parsing and dependency solving are skipped (about 40 us a request;
-    docs/performance.md). So the request bodies are declared in OpenAPI here.
+    included router on every request. The routes read and validate their
+    own body (`_body`) rather than declare a `Patient` parameter:
+    pydantic-core then parses the bytes directly, and FastAPI's own parsing
+    and dependency solving are skipped (docs/performance.md). So the request
+    bodies are declared in OpenAPI here.
     """
     errors = responses(400, 401, 413, 415, 422, 503)
     for path, endpoint, request_model, response_model, summary in ROUTES:

@@ -12,7 +12,6 @@ from fastapi.testclient import TestClient
 
 from app.config import Settings
 from app.main import create_app
-from app.request_records import request_records
 from model.artifact import load_artifact
 from model.features import EXAMPLE_PATIENT, FEATURE_NAMES
 from model.serving import Predictor
@@ -29,7 +28,7 @@ def _predictor(artifact_path: Path) -> Predictor:
 
 def _expected(artifact_path: Path, patient: dict[str, Any]) -> float:
     """/predict's answer: the single-patient path, to the last bit."""
-    return _predictor(artifact_path).predict_one(float(patient[f]) for f in FEATURE_NAMES)
+    return _predictor(artifact_path).probabilities([[float(patient[f]) for f in FEATURE_NAMES]])[0]
 
 
 def test_predict_answers_probability_class_label_and_version(
@@ -52,9 +51,17 @@ def test_a_high_risk_patient_is_classed_presence(client: TestClient) -> None:
     assert high["class"] == 1 and high["label"] == "presence"
 
 
-def test_integers_are_accepted_for_measurements_and_floats_kept(client: TestClient) -> None:
-    r = client.post("/predict", json={**PATIENT, "age": 54.5, "st_depression": 0})
+def test_integers_are_accepted_for_measurements_and_floats_kept(
+    client: TestClient, artifact_path: Path
+) -> None:
+    fractional = {**PATIENT, "age": 54.5, "st_depression": 0}
+    r = client.post("/predict", json=fractional)
     assert r.status_code == 200
+    # 54.5 is scored as 54.5 (not rounded to an integer), 0 as 0.0
+    got = r.json()["probability"]
+    assert got == pytest.approx(_expected(artifact_path, fractional), abs=1e-15)
+    assert got != pytest.approx(_expected(artifact_path, {**fractional, "age": 54}), abs=1e-9)
+    assert got != pytest.approx(_expected(artifact_path, {**fractional, "age": 55}), abs=1e-9)
 
 
 def test_whole_floats_count_as_integers_as_in_json_schema(client: TestClient) -> None:
@@ -286,7 +293,7 @@ def test_patient_values_never_reach_the_logs(
         client.post("/predict", json={**PATIENT, "serum_cholesterol": marker})
         client.post("/predict", json={**PATIENT, "serum_cholesterol": "123.456789"})
         client.post("/predict", json={**PATIENT, "age": 1234.56789})
-        request_records.flush()
+        client.app.state.telemetry.flush()  # type: ignore[attr-defined]
     out = capsys.readouterr()
     text = caplog.text + out.out + out.err
     assert "123.456789" not in text and "1234.56789" not in text

@@ -13,9 +13,9 @@ import pytest
 from fastapi.testclient import TestClient
 
 from app.config import Settings
-from app.logs import RequestLog
+from app.logs import write_request_lines
 from app.main import create_app
-from app.request_records import RequestRecords, request_records
+from app.telemetry import RequestRecord, Telemetry
 from model.features import EXAMPLE_PATIENT
 from tests.conftest import HIGH_RISK_PATIENT
 
@@ -145,7 +145,7 @@ def test_one_json_log_line_per_request_without_patient_values(
     )
     client.post("/predict", json={**PATIENT, "serum_cholesterol": "271.828"})
     client.get("/ready")
-    request_records.flush()  # lines are written in batches (at most 0.2 s late)
+    client.app.state.telemetry.flush()  # type: ignore[attr-defined]  # lines come in batches
     err = capfd.readouterr().err
     assert "271.828" not in err
     lines = _request_lines(err)
@@ -211,8 +211,9 @@ def test_request_log_writes_whole_lines_in_batches_below_pipe_buf(
             pass
 
     monkeypatch.setattr("sys.stderr", Stderr())
-    RequestLog().write(
-        [(time.time(), "POST", "/predict", 200, 0.0012, f"id-{i}", None) for i in range(100)]
+    write_request_lines(
+        RequestRecord(time.time(), "POST", "/predict", 200, 0.0012, f"id-{i}", None)
+        for i in range(100)
     )
     lines = "".join(writes).splitlines()
     assert [json.loads(line)["request_id"] for line in lines] == [f"id-{i}" for i in range(100)]
@@ -220,25 +221,51 @@ def test_request_log_writes_whole_lines_in_batches_below_pipe_buf(
     assert len(writes) <= 10  # batched: far fewer writes than lines
 
 
-def test_request_records_are_flushed_when_full_or_old(monkeypatch: pytest.MonkeyPatch) -> None:
-    flushed: list[tuple[str, int]] = []
-    monkeypatch.setattr(
-        "app.request_records.observe_requests", lambda r: flushed.append(("metrics", len(r)))
+def test_telemetry_is_flushed_when_full_or_old(monkeypatch: pytest.MonkeyPatch) -> None:
+    flushed: list[tuple[str, list[str]]] = []
+    telemetry = Telemetry(
+        sinks=[
+            lambda records: flushed.append(("metrics", [r.request_id for r in records])),
+            lambda records: flushed.append(("log", [r.request_id for r in records])),
+        ]
     )
-    monkeypatch.setattr(
-        "app.request_records.request_log.write", lambda r: flushed.append(("log", len(r)))
-    )
-    records = RequestRecords()
-    full = RequestRecords.MAX_RECORDS
+    now = 1000.0
+    monkeypatch.setattr("app.telemetry.time.time", lambda: now)
+    full = Telemetry.MAX_RECORDS
     for i in range(full - 1):
-        records.add("GET", "/health", 200, 0.001, f"id-{i}", None)
+        telemetry.record("GET", "/health", 200, 0.001, f"id-{i}", None)
     assert flushed == []  # nothing counted or written on the request path
-    records.add("GET", "/health", 200, 0.001, "last", None)
-    assert flushed == [("metrics", full), ("log", full)]
+    telemetry.record("GET", "/health", 200, 0.001, "last", None)
+    ids = [f"id-{i}" for i in range(full - 1)] + ["last"]
+    assert flushed == [("metrics", ids), ("log", ids)]
     flushed.clear()
-    records.add("GET", "/health", 200, 0.001, "a", None)
-    records._oldest -= RequestRecords.MAX_DELAY  # the pending one is now old enough
-    records.add("GET", "/health", 200, 0.001, "b", None)
-    assert flushed == [("metrics", 2), ("log", 2)]
-    records.flush()  # nothing pending: nothing done
+    telemetry.record("GET", "/health", 200, 0.001, "a", None)
+    now += Telemetry.MAX_DELAY  # the pending record is now old enough
+    telemetry.record("GET", "/health", 200, 0.001, "b", None)
+    assert flushed == [("metrics", ["a", "b"]), ("log", ["a", "b"])]
+    telemetry.flush()  # nothing pending: nothing done
     assert len(flushed) == 2
+
+
+def test_telemetry_flushes_periodically_and_at_stop() -> None:
+    import asyncio
+
+    flushed: list[str] = []
+
+    async def scenario() -> None:
+        telemetry = Telemetry(sinks=[lambda records: flushed.extend(r.route for r in records)])
+        await telemetry.start()
+        telemetry.record("GET", "/idle", 200, 0.001, "a", None)
+        await asyncio.sleep(Telemetry.MAX_DELAY * 2.5)
+        assert flushed == ["/idle"]  # written without a new request coming
+        telemetry.record("GET", "/last", 200, 0.001, "b", None)
+        await telemetry.stop()
+
+    asyncio.run(scenario())
+    assert flushed == ["/idle", "/last"]
+
+
+def test_apps_do_not_share_telemetry(artifact_path: Path) -> None:
+    settings = Settings(model_path=artifact_path)
+    first, second = create_app(settings), create_app(settings)
+    assert first.state.telemetry is not second.state.telemetry

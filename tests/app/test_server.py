@@ -15,7 +15,7 @@ import httpx
 import numpy as np
 from prometheus_client.mmap_dict import MmapedDict
 
-from app.request_records import RequestRecords
+from app.telemetry import Telemetry
 from model.features import EXAMPLE_PATIENT
 
 PATIENT = dict(EXAMPLE_PATIENT)
@@ -125,7 +125,7 @@ def test_metrics_add_up_across_two_workers(live_server: Any, tmp_path: Path) -> 
                 sent += 40
         # Each worker counts its requests in batches, at most MAX_DELAY late
         # (a scrape flushes the worker it lands on at once).
-        time.sleep(3 * RequestRecords.MAX_DELAY)
+        time.sleep(3 * Telemetry.MAX_DELAY)
         totals = set()
         for _ in range(6):  # each scrape may land on either worker
             text = httpx.get(f"{server.url}/metrics", timeout=5).text

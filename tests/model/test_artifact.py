@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -11,9 +10,7 @@ import numpy as np
 import pytest
 
 from model.artifact import ArtifactError, file_sha256, load_artifact, sidecar_path
-from model.data import load_heart
 from model.features import FEATURE_NAMES
-from model.serving import Predictor
 from scripts.train import train
 from tests.artifact_helpers import (
     RunsCode,
@@ -69,34 +66,6 @@ def test_same_data_and_seed_give_the_same_weights(tmp_path: Path, artifact_path:
         read_payload(again)["metadata"]["model_version"]
         == read_payload(artifact_path)["metadata"]["model_version"]
     )
-
-
-def test_serving_path_matches_the_trained_network(artifact_path: Path) -> None:
-    """The scaler folded into W1/b1 gives the probabilities of scaler + NeuralNet."""
-    payload = read_payload(artifact_path)
-    X, _ = load_heart(ROOT / "data" / "heart.dat")
-    raw = X.to_numpy()
-    from model import NeuralNet  # the estimator's own predict_proba, on scaled inputs
-
-    net = NeuralNet()
-    net.weights_ = payload["weights"]
-    net.classes_ = np.array([0, 1])
-    net.n_features_in_ = 13
-    expected = net.predict_proba(payload["scaler"].transform(raw))[:, 1]
-    got = Predictor(load_artifact(artifact_path)).predict_proba(raw)
-    np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-14)
-
-
-def test_loading_imports_neither_sklearn_nor_pandas(artifact_path: Path) -> None:
-    code = (
-        "import sys; from model.artifact import load_artifact; from model.serving import Predictor;"
-        f"p = Predictor(load_artifact({str(artifact_path)!r})); assert p.self_test() is None;"
-        "print(sorted(m for m in ('sklearn', 'pandas', 'scipy') if m in sys.modules))"
-    )
-    out = subprocess.run(
-        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
-    )
-    assert out.stdout.strip() == "[]"
 
 
 def test_missing_artifact(tmp_path: Path) -> None:
@@ -210,32 +179,3 @@ def test_scaler_with_bad_scale_is_refused(artifact_path: Path, tmp_path: Path) -
     write_with_matching_hash(path, payload)
     with pytest.raises(ArtifactError, match="scale_ must be > 0"):
         load_artifact(path)
-
-
-def test_serving_forward_equals_the_training_forward(artifact_path: Path) -> None:
-    from model.maths import forward
-
-    predictor = Predictor(load_artifact(artifact_path))
-    X = np.random.default_rng(0).normal(100, 50, size=(500, 13))
-    expected = forward(predictor.weights, X)[0][:, 0]
-    np.testing.assert_array_equal(predictor.predict_proba(X), expected)
-    np.testing.assert_array_equal(predictor.predict_proba(X[:1]), expected[:1])
-
-
-@pytest.mark.parametrize("spread", [50.0, 5000.0])  # 5000: saturated sigmoids, both ends
-def test_predict_one_agrees_with_predict_proba(artifact_path: Path, spread: float) -> None:
-    predictor = Predictor(load_artifact(artifact_path))
-    X = np.random.default_rng(1).normal(100, spread, size=(2000, 13))
-    expected = predictor.predict_proba(X)
-    got = np.array([predictor.predict_one(row) for row in X.tolist()])
-    np.testing.assert_allclose(got, expected, rtol=1e-12, atol=0)
-    if spread > 1000:
-        assert (expected < 1e-100).any() and (expected == 1.0).any()
-
-
-def test_self_test_checks_the_single_patient_path_too(artifact_path: Path) -> None:
-    predictor = Predictor(load_artifact(artifact_path))
-    assert predictor.self_test() is None
-    predictor._units = [(w, b + 0.01, o) for w, b, o in predictor._units]
-    problem = predictor.self_test()
-    assert problem is not None and "predict_one" in problem

@@ -11,7 +11,7 @@ import pytest
 from sklearn.exceptions import NotFittedError
 
 from model import NeuralNet
-from model.maths import PARAM_NAMES, forward, init_params, loss_and_gradients
+from model.propagation import PARAM_NAMES, forward, init_params, loss_and_gradients
 
 
 def _toy(n: int = 40, d: int = 13, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from model.functions import binary_log_loss, relu, relu_grad, sigmoid
+from model.activations import binary_log_loss, relu, relu_grad, sigmoid
 
 Params = dict[str, np.ndarray]
 """The learned weights: exactly W1, b1, W2, b2. Never holds activations."""

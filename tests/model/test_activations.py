@@ -7,7 +7,7 @@ import warnings
 import numpy as np
 import pytest
 
-from model.functions import binary_log_loss, relu, relu_grad, sigmoid, sigmoid_grad
+from model.activations import binary_log_loss, relu, relu_grad, sigmoid, sigmoid_grad
 
 
 def test_relu_and_its_gradient_leave_their_input_untouched() -> None:

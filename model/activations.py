@@ -1,4 +1,4 @@
-"""Activations, their derivatives and the loss: small pure functions.
+"""The activations (ReLU, sigmoid), their derivatives and the loss: small pure functions.
 
 Each derivative sits next to its forward function. None of them keeps state
 or writes into its argument (the tutorial's ReLU derivative overwrote the

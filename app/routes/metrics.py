@@ -1,0 +1,21 @@
+"""Operations: GET /metrics, the Prometheus exposition of every worker."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request, Response
+from prometheus_client import CONTENT_TYPE_LATEST
+
+from app.metrics import render
+
+router = APIRouter(tags=["operations"])
+
+
+@router.get(
+    "/metrics",
+    response_class=Response,
+    responses={200: {"content": {"text/plain": {}}, "description": "Prometheus exposition."}},
+    summary="Prometheus metrics of every worker",
+)
+async def metrics(request: Request) -> Response:
+    request.app.state.telemetry.flush()  # count every request this worker has answered
+    return Response(render(), media_type=CONTENT_TYPE_LATEST)
