@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from benchmarks import asgi
 from benchmarks.bench import combined
 from benchmarks.harness import Load
@@ -52,6 +54,7 @@ def test_verdicts_compare_ratios_with_the_targets() -> None:
     assert list(met.values()).count("no") == 1
 
 
+@pytest.mark.slow
 def test_the_asgi_benchmark_drives_both_apps(artifact_path: Path) -> None:
     best = asgi.run(artifact_path, rounds=1)  # raises unless every answer is 200
     assert set(best) == {"ceiling app", "this service"}

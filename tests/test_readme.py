@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import ast
+import json
 import re
 from pathlib import Path
 
-from model.features import FEATURES
+from app.schemas import Prediction
+from model.features import EXAMPLE_PATIENT, FEATURES
 
-README = Path(__file__).resolve().parent.parent / "README.md"
+ROOT = Path(__file__).resolve().parent.parent
+README = ROOT / "README.md"
 
 
 def test_fields_table_lists_every_feature_in_order_with_its_codes() -> None:
@@ -21,6 +25,34 @@ def test_fields_table_lists_every_feature_in_order_with_its_codes() -> None:
             assert f"{feature.minimum:g} \N{EN DASH} {feature.maximum:g}" in cells
 
 
-def test_readme_gives_the_two_quickstart_commands() -> None:
-    text = README.read_text()
-    assert "make serve" in text and "make test" in text
+def _section(text: str, title: str) -> str:
+    start = text.index(f"\n## {title}\n")
+    end = text.find("\n## ", start + 1)
+    return text[start : end if end != -1 else len(text)]
+
+
+def test_quickstart_commands_are_make_targets_and_ci_runs_the_test_command() -> None:
+    quickstart = _section(README.read_text(), "Quickstart")
+    block = re.search(r"```sh\n(.*?)```", quickstart, flags=re.DOTALL)
+    assert block is not None
+    commands = [line.split("#")[0].strip() for line in block.group(1).splitlines()]
+    assert commands == ["make serve", "make test"]
+    makefile = (ROOT / "Makefile").read_text()
+    for target in ("serve", "test"):
+        assert re.search(rf"^{target}:", makefile, flags=re.MULTILINE), target
+    ci = (ROOT / ".ci" / "run").read_text().splitlines()
+    assert "make test" in [line.strip() for line in ci]
+
+
+def test_readme_examples_send_the_documented_example_patient() -> None:
+    quickstart = _section(README.read_text(), "Quickstart")
+    curl_body = re.search(r"-d '(\{.*?\})'", quickstart, flags=re.DOTALL)
+    assert curl_body is not None
+    assert json.loads(curl_body.group(1)) == EXAMPLE_PATIENT
+    python_patient = re.search(r"patient = (\{.*?\n\})", quickstart, flags=re.DOTALL)
+    assert python_patient is not None
+    assert ast.literal_eval(python_patient.group(1)) == EXAMPLE_PATIENT
+    answer = re.search(r"^# (\{.*\})$", quickstart, flags=re.MULTILINE)
+    assert answer is not None
+    documented = [f.alias or name for name, f in Prediction.model_fields.items()]
+    assert re.findall(r'"(\w+)":', answer.group(1)) == documented

@@ -15,6 +15,8 @@ from typing import Any
 
 import pytest
 
+pytestmark = pytest.mark.slow  # real servers, fuzzed
+
 ST = Path(sys.executable).with_name("st")
 
 

@@ -115,6 +115,15 @@ def test_bad_content_length_is_400(small_limit: TestClient) -> None:
         headers={"content-type": "application/json", "content-length": "abc"},
     )
     assert r.status_code == 400
+    assert r.json() == {
+        "error": {
+            "code": "invalid_content_length",
+            "message": "Content-Length is not a number.",
+            "details": [],
+        }
+    }
+    # and the next request on the same app is unaffected
+    assert small_limit.post("/predict", json=PATIENT).status_code == 200
 
 
 def test_request_id_is_echoed_or_generated(client: TestClient) -> None:

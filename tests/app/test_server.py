@@ -13,10 +13,13 @@ from typing import Any
 
 import httpx
 import numpy as np
+import pytest
 from prometheus_client.mmap_dict import MmapedDict
 
 from app.telemetry import Telemetry
 from model.features import EXAMPLE_PATIENT
+
+pytestmark = pytest.mark.slow  # real server processes
 
 PATIENT = dict(EXAMPLE_PATIENT)
 

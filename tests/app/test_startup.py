@@ -61,6 +61,7 @@ def test_bad_artifact_fails_the_lifespan(artifact_path: Path, tmp_path: Path, ca
     assert not (tmp_path / "pwned").exists()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case", CASES)
 def test_real_server_exits_non_zero_with_one_clear_line(
     artifact_path: Path, tmp_path: Path, case: str
@@ -77,6 +78,7 @@ def test_real_server_exits_non_zero_with_one_clear_line(
     assert not (tmp_path / "pwned").exists()
 
 
+@pytest.mark.slow
 def test_real_server_answers_predict(live_server: Any) -> None:
     with live_server() as server:
         r = httpx.post(f"{server.url}/predict", json=EXAMPLE_PATIENT, timeout=5)

@@ -27,8 +27,12 @@ def test_works_in_pipeline_cross_val_and_grid_search() -> None:
     pipe = make_pipeline(StandardScaler(), NeuralNet(max_epochs=100, random_state=0))
     scores = cross_val_score(pipe, X, y, cv=3, scoring="roc_auc")
     assert scores.mean() > 0.9
-    search = GridSearchCV(pipe, {"neuralnet__alpha": [0.0, 1.0]}, cv=3).fit(X, y)
-    assert search.best_params_["neuralnet__alpha"] in (0.0, 1.0)
+    # A penalty of 1e4 crushes the weights to nothing: the search must see it.
+    grid = {"neuralnet__alpha": [1e4, 0.0]}
+    search = GridSearchCV(pipe, grid, cv=3, scoring="roc_auc").fit(X, y)
+    assert search.best_params_ == {"neuralnet__alpha": 0.0}
+    crushed, free = search.cv_results_["mean_test_score"]
+    assert free > 0.9 and free - crushed > 0.1
 
 
 def test_multiclass_is_refused_with_sklearns_message() -> None:

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from model.evaluation import evaluation_folds
 from scripts.evaluate import evaluate, write_report
 
 DATA = Path(__file__).resolve().parents[2] / "data" / "heart.dat"
 
 
+@pytest.mark.slow
 def test_evaluation_writes_the_report_and_plots(tmp_path: Path) -> None:
     run = evaluate(DATA, n_repeats=1, show_progress=False)
     results = run["results"]

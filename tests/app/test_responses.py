@@ -1,0 +1,97 @@
+"""Every kind of /predict and /predict/batch answer parses as the response
+model the OpenAPI document declares for its status, and holds nothing the
+model does not document (the answers are written as JSON text, not by
+pydantic, so this is what keeps the two in step)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from pydantic import BaseModel
+
+from app import schemas
+from app.config import Settings
+from app.main import create_app
+from model.features import EXAMPLE_PATIENT
+from tests.conftest import HIGH_RISK_PATIENT
+
+KEY = "k3y"
+JSON = {"content-type": "application/json"}
+AUTH = {"X-API-Key": KEY, **JSON}
+
+
+@pytest.fixture
+def keyed(artifact_path: Path) -> Iterator[TestClient]:
+    settings = Settings(model_path=artifact_path, api_key=KEY, max_body_bytes=4096, max_batch=3)
+    with TestClient(create_app(settings)) as client:
+        yield client
+
+
+def _declared_model(spec: dict[str, Any], path: str, status: int) -> type[BaseModel]:
+    response = spec["paths"][path]["post"]["responses"][str(status)]
+    ref = response["content"]["application/json"]["schema"]["$ref"]
+    model = getattr(schemas, ref.rsplit("/", 1)[1])
+    assert issubclass(model, BaseModel)
+    return model
+
+
+def _single(patient: dict[str, Any]) -> bytes:
+    return schemas.Patient.model_validate(patient).model_dump_json().encode()
+
+
+CASES: list[tuple[str, str, bytes, dict[str, str], int]] = [
+    ("absence", "/predict", _single(EXAMPLE_PATIENT), AUTH, 200),
+    ("presence", "/predict", _single(HIGH_RISK_PATIENT), AUTH, 200),
+    (
+        "batch",
+        "/predict/batch",
+        b'{"patients": [%s, %s]}' % (_single(EXAMPLE_PATIENT), _single(HIGH_RISK_PATIENT)),
+        AUTH,
+        200,
+    ),
+    ("bad-json", "/predict", b"{", AUTH, 400),
+    ("bad-length", "/predict", b"{}", {**AUTH, "content-length": "x"}, 400),
+    ("no-key", "/predict", _single(EXAMPLE_PATIENT), JSON, 401),
+    ("too-large", "/predict", b" " * 5000, AUTH, 413),
+    ("not-json", "/predict", b"{}", {"X-API-Key": KEY, "content-type": "text/plain"}, 415),
+    ("invalid", "/predict", b'{"thal": 1}', AUTH, 422),
+    (
+        "over-max-batch",
+        "/predict/batch",
+        b'{"patients": [%s]}' % b",".join([_single(EXAMPLE_PATIENT)] * 4),
+        AUTH,
+        422,
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("name", "path", "body", "headers", "status"), CASES, ids=[c[0] for c in CASES]
+)
+def test_answers_parse_as_their_documented_model(
+    keyed: TestClient, name: str, path: str, body: bytes, headers: dict[str, str], status: int
+) -> None:
+    r = keyed.post(path, content=body, headers=headers)
+    assert r.status_code == status, r.text
+    model = _declared_model(keyed.app.openapi(), path, status)  # type: ignore[attr-defined]
+    parsed = model.model_validate_json(r.content)
+    # nothing undocumented: the model gives back exactly what was sent
+    assert parsed.model_dump(mode="json", by_alias=True) == r.json()
+
+
+@pytest.mark.parametrize("path", ["/predict", "/predict/batch"])
+def test_not_ready_answer_parses_as_documented(artifact_path: Path, path: str) -> None:
+    app = create_app(Settings(model_path=artifact_path))
+    client = TestClient(app)  # no `with`: the lifespan never loads the model
+    body = _single(EXAMPLE_PATIENT)
+    if path == "/predict/batch":
+        body = b'{"patients": [%s]}' % body
+    r = client.post(path, content=body, headers=JSON)
+    assert r.status_code == 503
+    parsed = _declared_model(app.openapi(), path, 503).model_validate_json(r.content)
+    assert parsed.model_dump(mode="json", by_alias=True) == r.json()
+    assert r.json()["error"]["code"] == "not_ready"
