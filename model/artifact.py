@@ -1,9 +1,14 @@
 """The model artifact: one pickle file plus a SHA-256 sidecar.
 
-Format (`artifacts/model.pkl`), a dict with exactly these keys:
+Format (`artifacts/model.pkl`, format version 2), a dict with exactly these keys:
 
 - ``"weights"``: ``{"W1": (13, h), "b1": (h,), "W2": (h, 1), "b2": (1,)}``,
   float64 NumPy arrays and nothing else (no activations, no patient data);
+- ``"ensemble"``: the bootstrap members' weights stacked, ``{"W1": (m, 13, h),
+  "b1": (m, h), "W2": (m, h, 1), "b2": (m, 1)}``, m >= 2 (same scaler);
+- ``"background"``: (K, 13) raw training rows, the Shapley background;
+- ``"reference"``: ``{"minimum", "maximum", "mean": (13,), "precision":
+  (13, 13), "threshold": float}``, what `model.typicality` compares with;
 - ``"scaler"``: the fitted ``sklearn.preprocessing.StandardScaler``;
 - ``"features"``: the 13 feature names in column order;
 - ``"metadata"``: plain Python values only (str, int, float, bool, None,
@@ -35,9 +40,11 @@ import numpy as np
 
 from model.features import FEATURE_NAMES
 from model.propagation import PARAM_NAMES, Params
+from model.typicality import Reference
 
-FORMAT_VERSION = 1
-ARTIFACT_KEYS = {"weights", "scaler", "features", "metadata"}
+FORMAT_VERSION = 2
+ARTIFACT_KEYS = {"weights", "ensemble", "background", "reference", "scaler", "features", "metadata"}
+REFERENCE_ARRAYS = {"minimum": (13,), "maximum": (13,), "mean": (13,), "precision": (13, 13)}
 FIX = "run `make train` to create it"
 
 
@@ -90,6 +97,9 @@ class Artifact:
     path: Path
     sha256: str
     weights: Params
+    members: list[Params]  # the bootstrap ensemble, each like `weights`
+    background: np.ndarray  # (K, 13) raw training rows
+    reference: Reference
     scaler_mean: np.ndarray  # (13,)
     scaler_scale: np.ndarray  # (13,)
     features: tuple[str, ...]
@@ -108,11 +118,27 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def save_artifact(path: str | Path, weights: Params, scaler: Any, metadata: dict[str, Any]) -> str:
+def save_artifact(
+    path: str | Path,
+    weights: Params,
+    members: list[Params],
+    background: np.ndarray,
+    reference: Reference,
+    scaler: Any,
+    metadata: dict[str, Any],
+) -> str:
     """Write the artifact and its sidecar (each atomically); return the SHA-256."""
     path = Path(path)
     payload = {
         "weights": {k: np.asarray(weights[k], dtype=np.float64) for k in PARAM_NAMES},
+        "ensemble": {
+            k: np.stack([np.asarray(m[k], dtype=np.float64) for m in members]) for k in PARAM_NAMES
+        },
+        "background": np.asarray(background, dtype=np.float64),
+        "reference": {
+            **{k: np.asarray(getattr(reference, k), dtype=np.float64) for k in REFERENCE_ARRAYS},
+            "threshold": float(reference.threshold),
+        },
         "scaler": scaler,
         "features": list(FEATURE_NAMES),
         "metadata": metadata,
@@ -140,10 +166,14 @@ def load_artifact(path: str | Path) -> Artifact:
     except Exception as exc:  # any unpickling failure is the file's fault
         raise ArtifactError(f"{path}: refused to load the artifact ({exc}); {FIX}") from None
     weights, scaler, metadata = _check_payload(path, payload)
+    members, background, reference = _check_companions(path, payload, weights["W1"].shape[1])
     return Artifact(
         path=path,
         sha256=sha,
         weights=weights,
+        members=members,
+        background=background,
+        reference=reference,
         scaler_mean=scaler.mean_,
         scaler_scale=scaler.scale_,
         features=tuple(payload["features"]),
@@ -172,9 +202,15 @@ def _read_verified(path: Path) -> tuple[bytes, str]:
     return data, actual
 
 
-def _check_payload(path: Path, payload: Any) -> tuple[Params, ScalerState, dict[str, Any]]:
+def _bad(path: Path) -> Any:
     def bad(what: str) -> ArtifactError:
         return ArtifactError(f"{path}: malformed artifact: {what}; {FIX} again")
+
+    return bad
+
+
+def _check_payload(path: Path, payload: Any) -> tuple[Params, ScalerState, dict[str, Any]]:
+    bad = _bad(path)
 
     if not isinstance(payload, dict) or set(payload) != ARTIFACT_KEYS:
         keys = sorted(payload) if isinstance(payload, dict) else type(payload).__name__
@@ -203,6 +239,42 @@ def _check_payload(path: Path, payload: Any) -> tuple[Params, ScalerState, dict[
     if np.any(scaler.scale_ <= 0):
         raise bad("scaler.scale_ must be > 0")
     return weights, scaler, payload["metadata"]
+
+
+def _check_companions(
+    path: Path, payload: dict[str, Any], h: int
+) -> tuple[list[Params], np.ndarray, Reference]:
+    """The ensemble, the background and the reference, checked like the weights."""
+    bad, d = _bad(path), len(FEATURE_NAMES)
+    stacked = payload["ensemble"]
+    if not isinstance(stacked, dict) or set(stacked) != set(PARAM_NAMES):
+        raise bad(f"ensemble must hold exactly {list(PARAM_NAMES)}")
+    m = np.shape(stacked["W1"])[0] if np.ndim(stacked["W1"]) == 3 else -1
+    if m < 2:
+        raise bad("ensemble must hold at least 2 members")
+    shapes = {"W1": (m, d, h), "b1": (m, h), "W2": (m, h, 1), "b2": (m, 1)}
+    for name, shape in shapes.items():
+        _check_array(bad, f"ensemble[{name!r}]", stacked[name], shape)
+    members = [{k: stacked[k][i] for k in PARAM_NAMES} for i in range(m)]
+
+    background = payload["background"]
+    k = np.shape(background)[0] if np.ndim(background) == 2 else -1
+    _check_array(bad, "background", background, (max(k, 1), d))
+
+    ref = payload["reference"]
+    if not isinstance(ref, dict) or set(ref) != {*REFERENCE_ARRAYS, "threshold"}:
+        raise bad(f"reference must hold exactly {sorted({*REFERENCE_ARRAYS, 'threshold'})}")
+    for name, shape in REFERENCE_ARRAYS.items():
+        _check_array(bad, f"reference[{name!r}]", ref[name], shape)
+    threshold = ref["threshold"]
+    if type(threshold) is not float or not np.isfinite(threshold) or threshold <= 0:
+        raise bad("reference['threshold'] must be a positive float")
+    try:
+        np.linalg.cholesky(ref["precision"])
+    except np.linalg.LinAlgError:
+        raise bad("reference['precision'] must be positive definite") from None
+    arrays = {name: ref[name] for name in REFERENCE_ARRAYS}
+    return members, background, Reference(**arrays, threshold=threshold)
 
 
 def _check_array(bad: Any, name: str, value: Any, shape: tuple[int, ...]) -> None:

@@ -1,105 +1,145 @@
-"""The serving path: predictions from a loaded artifact, NumPy only.
+"""The serving path: answers from a loaded artifact, NumPy only.
 
-The StandardScaler is folded into the first layer once, at load time:
+The StandardScaler is folded into every network's first layer once, at
+load time:
 
     ((x - mean) / scale) @ W1 + b1  ==  x @ (W1 / scale[:, None]) + (b1 - (mean / scale) @ W1)
 
-so that a request costs two small matrix products and nothing else.
+so that a request costs small matrix products and nothing else.
 
-`Predictor.probabilities(rows)` is the whole interface, and it chooses how
-to compute. Several rows go through NumPy (`model.propagation.forward`,
-written with in-place updates). One row is computed in plain Python floats:
-on a server's request path each NumPy call has a fixed cost larger than
-13 x 8 multiply-adds in Python (figures in docs/performance.md). The two
-paths agree to 1e-12 (tests/model/test_serving.py) but not to the last bit:
-the sums run in another order.
+`Predictor.assess(rows)` is what the routes call: for each patient the
+served network's probability, the bootstrap ensemble's 90% interval and the
+typicality warnings, all from one wide matrix product (`model.ensemble`).
+`Predictor.explain(rows)` adds exact Shapley contributions
+(`model.explain`). `Predictor.probabilities(rows)` is the served network
+alone (`model.propagation.forward`, with in-place updates). Figures:
+docs/performance.md.
 """
 
 from __future__ import annotations
 
-import math
-from collections.abc import Iterable, Sequence
-from operator import mul
-from typing import Any
+from collections.abc import Sequence
+from typing import Any, NamedTuple
 
 import numpy as np
 
 from model.activations import sigmoid
 from model.artifact import Artifact
+from model.ensemble import WideNetwork, percentile_interval
+from model.explain import ShapleyExplainer
 from model.features import EXAMPLE_PATIENT, FEATURE_NAMES
+from model.propagation import Params
+from model.typicality import Checks, PatientWarning, whitening
 
 SELF_TEST_TOLERANCE = 1e-9
 
 
-class Predictor:
-    """Probabilities of heart disease from raw (unscaled) feature rows.
+class Assessment(NamedTuple):
+    """One patient's answer: probability, interval, warnings."""
 
-    `probabilities(rows)` is the one way to score patients; it picks the
-    fastest path for the number of rows (see the module docstring).
-    """
+    probability: float  # the served network's P(presence)
+    low: float  # the ensemble's 5th percentile
+    high: float  # the ensemble's 95th percentile
+    warnings: list[PatientWarning]
+
+
+class Explanation(NamedTuple):
+    assessment: Assessment
+    base_value: float  # mean probability over the background
+    contributions: list[float]  # FEATURE_NAMES order; base_value + sum = probability
+
+
+def fold_scaler(weights: Params, mean: np.ndarray, scale: np.ndarray) -> Params:
+    """The same network on raw rows: the scaler folded into its first layer."""
+    inv_scale = 1.0 / scale  # (13,)
+    return {
+        "W1": weights["W1"] * inv_scale[:, None],  # (13, h)
+        "b1": weights["b1"] - (mean * inv_scale) @ weights["W1"],  # (h,)
+        "W2": weights["W2"],  # (h, 1)
+        "b2": weights["b2"],  # (1,)
+    }
+
+
+class Predictor:
+    """Answers about raw (unscaled) feature rows, FEATURE_NAMES order."""
 
     def __init__(self, artifact: Artifact) -> None:
-        w = artifact.weights
-        inv_scale = 1.0 / artifact.scaler_scale  # (13,)
-        self.weights = {
-            "W1": w["W1"] * inv_scale[:, None],  # (13, h)
-            "b1": w["b1"] - (artifact.scaler_mean * inv_scale) @ w["W1"],  # (h,)
-            "W2": w["W2"],  # (h, 1)
-            "b2": w["b2"],  # (1,)
-        }
+        mean, scale = artifact.scaler_mean, artifact.scaler_scale
+        self.weights = fold_scaler(artifact.weights, mean, scale)
+        members = [fold_scaler(m, mean, scale) for m in artifact.members]
         self._W1, self._b1 = self.weights["W1"], self.weights["b1"]
         self._w2, self._b2 = self.weights["W2"][:, 0], float(self.weights["b2"][0])
-        # For _one: per hidden unit, its input weights, bias and output weight.
-        self._units = list(
-            zip(self._W1.T.tolist(), self._b1.tolist(), self._w2.tolist(), strict=True)
+        self._wide = WideNetwork([self.weights, *members], whitening(artifact.reference))
+        self._checks = Checks(artifact.reference)
+        self._explainer = ShapleyExplainer(
+            self._W1, self._b1, self._w2, self._b2, artifact.background
         )
+        self.ensemble_size = len(members)
+        self.background_size = len(artifact.background)
+        self.warning_threshold = artifact.reference.threshold
         self.artifact = artifact
         self.metadata: dict[str, Any] = artifact.metadata
         self.version = str(artifact.metadata.get("model_version", "unknown"))
 
     def probabilities(self, rows: Sequence[Sequence[float]] | np.ndarray) -> list[float]:
-        """P(presence) for each row of 13 raw values (FEATURE_NAMES order), in order."""
-        if len(rows) == 1:
-            return [self._one(rows[0])]
-        return self._many(np.asarray(rows, dtype=np.float64)).tolist()
-
-    def _many(self, X: np.ndarray) -> np.ndarray:
-        """P(presence) for each row of X (n, 13): `model.propagation.forward`
-        with the intermediate arrays reused in place."""
+        """P(presence) from the served network alone, for each row."""
+        X = np.asarray(rows, dtype=np.float64)
         h = X @ self._W1  # (n, h)
         h += self._b1
         np.maximum(h, 0.0, out=h)  # ReLU
         z = h @ self._w2  # (n,)
         z += self._b2
-        return sigmoid(z)
+        return sigmoid(z).tolist()  # type: ignore[no-any-return]
 
-    def _one(self, x: Iterable[float]) -> float:
-        """P(presence) for one row, in plain Python floats."""
-        x = tuple(x)
-        z = self._b2
-        for weights, bias, out_weight in self._units:
-            h = bias + sum(map(mul, x, weights))
-            if h > 0.0:  # ReLU
-                z += h * out_weight
-        # sigmoid, without overflow: exp is only taken of a non-positive number
-        if z >= 0.0:
-            return 1.0 / (1.0 + math.exp(-z))
-        e = math.exp(z)
-        return e / (1.0 + e)
+    def assess(self, rows: Sequence[Sequence[float]] | np.ndarray) -> list[Assessment]:
+        """Probability, interval and warnings for each row, in order."""
+        X = np.asarray(rows, dtype=np.float64)  # (n, 13)
+        probabilities, whitened = self._wide.forward(X)  # (n, 1 + m), (n, 13)
+        low, high = percentile_interval(probabilities[:, 1:])
+        distances = np.sqrt(np.einsum("ij,ij->i", whitened, whitened))
+        check = self._checks.warnings
+        return [
+            Assessment(p, lo, hi, check(row, d))
+            for p, lo, hi, d, row in zip(
+                probabilities[:, 0].tolist(),
+                low.tolist(),
+                high.tolist(),
+                distances.tolist(),
+                rows,
+                strict=True,
+            )
+        ]
+
+    def explain(self, rows: Sequence[Sequence[float]] | np.ndarray) -> list[Explanation]:
+        """`assess` plus exact Shapley contributions, for each row (each
+        takes milliseconds: call it off the event loop)."""
+        X = np.asarray(rows, dtype=np.float64)
+        out = []
+        for assessment, x in zip(self.assess(rows), X, strict=True):
+            base, contributions = self._explainer.explain(x)
+            out.append(Explanation(assessment, base, contributions.tolist()))
+        return out
 
     def self_test(self) -> str | None:
-        """Compare the example patient's probability with the one recorded at
-        training time. Return None when they agree, else what went wrong."""
-        recorded = self.metadata.get("self_test", {}).get("probability")
-        if not isinstance(recorded, float):
-            return "the artifact records no self-test probability"
+        """Compare the example patient's probability and interval with those
+        recorded at training time, on every path. Return None when they
+        agree, else what went wrong."""
+        recorded = self.metadata.get("self_test", {})
+        probability, interval = recorded.get("probability"), recorded.get("interval")
+        if not isinstance(probability, float) or not isinstance(interval, list):
+            return "the artifact records no self-test probability and interval"
         row = [float(EXAMPLE_PATIENT[name]) for name in FEATURE_NAMES]
-        for path, got in (
-            ("one row, plain Python", self.probabilities([row])[0]),
-            ("several rows, NumPy", self.probabilities([row, row])[0]),
-        ):
-            if abs(got - recorded) > SELF_TEST_TOLERANCE:
-                return (
-                    f"self-test probability {got!r} ({path}) differs from the recorded {recorded!r}"
-                )
+        one, _ = self.assess([row, row])
+        (alone,) = self.assess([row])
+        checks = [
+            ("served network", self.probabilities([row])[0], probability),
+            ("one row", alone.probability, probability),
+            ("several rows", one.probability, probability),
+            ("interval low", alone.low, interval[0]),
+            ("interval high", alone.high, interval[1]),
+            ("interval of several rows", one.high, interval[1]),
+        ]
+        for path, got, expected in checks:
+            if abs(got - expected) > SELF_TEST_TOLERANCE:
+                return f"self-test {path} {got!r} differs from the recorded {expected!r}"
         return None

@@ -4,9 +4,12 @@
 
 Splits 80/20 as the tutorial does (test_size=0.2, random_state=2), fits a
 StandardScaler on the training part only, trains `NeuralNet` with its
-defaults (or the options given), prints train and held-out metrics, and
-writes the artifact described in `model/artifact.py`. The same data and
-seed give the same weights.
+defaults (or the options given), then what the answers' trust signals need
+(`model.companions`, `model.typicality`): a bootstrap ensemble of
+ENSEMBLE_SIZE networks with the same hyper-parameters, a Shapley background
+of BACKGROUND_SIZE training rows, and the typicality reference. Prints
+train and held-out metrics and writes the artifact described in
+`model/artifact.py`. The same data and seed give the same weights.
 """
 
 from __future__ import annotations
@@ -28,9 +31,18 @@ from sklearn.preprocessing import StandardScaler
 
 from model import NeuralNet
 from model.artifact import FORMAT_VERSION, file_sha256, save_artifact
+from model.companions import (
+    BACKGROUND_SIZE,
+    ENSEMBLE_SIZE,
+    draw_background,
+    measure_trust,
+    train_members,
+)
 from model.data import load_heart
+from model.ensemble import LEVEL, percentile_interval
 from model.evaluation import cross_validated, evaluation_folds, metrics, summarise
 from model.features import EXAMPLE_PATIENT, FEATURE_NAMES, THRESHOLD
+from model.propagation import forward
 
 log = logging.getLogger("scripts.train")
 
@@ -62,8 +74,16 @@ def train(
 
     p_train = net.predict_proba(scaler.transform(X_train))[:, 1]
     p_test = net.predict_proba(scaler.transform(X_test))[:, 1]
-    example = np.array([[EXAMPLE_PATIENT[f] for f in FEATURE_NAMES]])
-    p_example = float(net.predict_proba(scaler.transform(example))[0, 1])
+    example = scaler.transform(np.array([[EXAMPLE_PATIENT[f] for f in FEATURE_NAMES]]))
+    p_example = float(net.predict_proba(example)[0, 1])
+    members = train_members(
+        scaler.transform(X_train), y_train, net.get_params(), ENSEMBLE_SIZE, DEFAULT_SEED
+    )
+    low, high = percentile_interval(np.hstack([forward(m, example)[0] for m in members]))
+    background = draw_background(X_train, y_train, BACKGROUND_SIZE, DEFAULT_SEED)
+    reference, trust = measure_trust(
+        net.weights_, members, background, scaler, (X_train, y_train, X_test)
+    )
 
     weights_digest = hashlib.sha256(
         b"".join(net.weights_[k].tobytes() for k in ("W1", "b1", "W2", "b2"))
@@ -88,13 +108,19 @@ def train(
             "held_out": metrics(y_test, p_test),
             **_cross_validated(X.to_numpy(), y, net.get_params(), cv_repeats),
         },
-        "self_test": {"patient": dict(EXAMPLE_PATIENT), "probability": p_example},
+        **trust,
+        "self_test": {
+            "patient": dict(EXAMPLE_PATIENT),
+            "probability": p_example,
+            "interval": [float(low[0]), float(high[0])],
+            "interval_level": LEVEL,
+        },
         "libraries": {
             "python": platform.python_version(),
             **{lib: version(lib) for lib in ("numpy", "scikit-learn", "pandas")},
         },
     }
-    save_artifact(out_path, net.weights_, scaler, metadata)
+    save_artifact(out_path, net.weights_, members, background, reference, scaler, metadata)
     if plot_path is not None:
         plot_loss_curve(net, plot_path)
     return metadata
