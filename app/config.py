@@ -19,6 +19,9 @@ class Settings(BaseSettings):
         description="The pickled artifact; its SHA-256 sidecar sits beside it.",
     )
     max_batch: int = Field(1000, ge=1, description="Most patients in one /predict/batch.")
+    max_explain_batch: int = Field(
+        100, ge=1, description="Most patients in one /explain/batch (each takes milliseconds)."
+    )
     max_body_bytes: int = Field(
         1024 * 1024, ge=1024, description="Largest request body accepted; larger gets 413."
     )

@@ -16,7 +16,7 @@ from app.config import Settings, get_settings
 from app.deps import require_api_key
 from app.metrics import MODEL_INFO
 from app.middleware import JsonBodyGuard, OneLineStartupFailure, RequestContext
-from app.routes import docs, health, metrics, model_info, predict
+from app.routes import docs, explain, health, metrics, model_info, predict, scoring
 from app.telemetry import Telemetry
 from model.artifact import ArtifactError, load_artifact
 from model.serving import Predictor
@@ -75,13 +75,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.readiness_problem = "the model is not loaded"
     errors.install(app)
     auth = [Depends(require_api_key)] if settings.api_key is not None else []
-    predict.install(app, dependencies=auth)
+    scoring_routes = (*predict.ROUTES, *explain.ROUTES)
+    scoring.install(app, scoring_routes, dependencies=auth)
     app.include_router(health.router)
     app.include_router(metrics.router)
     app.include_router(model_info.router)
     docs.install(app)
     # Added last = outermost: every answer, 413s included, is logged and counted.
-    app.add_middleware(JsonBodyGuard, max_bytes=settings.max_body_bytes, json_paths=predict.PATHS)
+    json_paths = frozenset(route.path for route in scoring_routes)
+    app.add_middleware(JsonBodyGuard, max_bytes=settings.max_body_bytes, json_paths=json_paths)
     app.add_middleware(RequestContext, telemetry=telemetry)
     app.add_middleware(OneLineStartupFailure)
     logs.configure(settings.log_level)

@@ -42,6 +42,11 @@ PREDICTIONS = Counter(
     "Patients scored, by predicted class label.",
     ["label"],
 )
+WARNINGS = Counter(
+    "heart_warnings_total",
+    "Warnings given with answers (a patient unlike the training data), by code.",
+    ["code"],
+)
 MODEL_INFO = Gauge(
     "heart_model_info",
     "The loaded model: always 1, with its version and artifact SHA-256 as labels.",
@@ -58,6 +63,11 @@ def count_predictions(presence: int, absence: int) -> None:
         _PRESENCE.inc(presence)
     if absence:
         _ABSENCE.inc(absence)
+
+
+def count_warnings(codes: Iterable[str]) -> None:
+    for code in codes:
+        WARNINGS.labels(code).inc()
 
 
 def observe_requests(records: Iterable[RequestRecord]) -> None:

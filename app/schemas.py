@@ -153,7 +153,9 @@ class BatchRequest(BaseModel):
     )
 
     patients: list[Patient] = Field(  # type: ignore[valid-type]
-        min_length=1, description="1 to MAX_BATCH patients (default 1000)."
+        min_length=1,
+        description="1 to MAX_BATCH patients (default 1000) for /predict/batch, "
+        "1 to MAX_EXPLAIN_BATCH (default 100) for /explain/batch.",
     )
 
 
@@ -188,12 +190,45 @@ def validate_json(model: type[BaseModel], body: bytes) -> Any:
         return model.model_validate_json(body)
 
 
+class Interval(BaseModel):
+    """How sure: the spread of a bootstrap ensemble's answers."""
+
+    low: float = Field(
+        ge=0, le=1, description="5th percentile of the ensemble's probabilities.", examples=[0.27]
+    )
+    high: float = Field(
+        ge=0, le=1, description="95th percentile of the ensemble's probabilities.", examples=[0.49]
+    )
+    level: float = Field(
+        description="The share of the ensemble's answers between low and high.", examples=[0.9]
+    )
+
+
+class AnswerWarning(BaseModel):
+    """Why this answer deserves less trust. Never a refusal."""
+
+    code: Literal["outside_training_range", "atypical_patient"] = Field(
+        examples=["outside_training_range"]
+    )
+    field: str | None = Field(
+        default=None,
+        description="The field concerned (outside_training_range only).",
+        examples=["age"],
+    )
+    message: str = Field(
+        examples=[
+            "age is 25 years, outside the training data's range 29 to 77 years: "
+            "the model has seen no such patient."
+        ]
+    )
+
+
 class Prediction(BaseModel):
     probability: float = Field(
         ge=0,
         le=1,
-        description="Estimated probability of heart disease (presence).",
-        examples=[0.24],
+        description="Estimated probability of heart disease (presence), from the served network.",
+        examples=[0.41],
     )
     class_: Literal[0, 1] = Field(
         alias="class",
@@ -204,12 +239,46 @@ class Prediction(BaseModel):
     model_version: str = Field(
         description="Version of the model that answered.", examples=["0.1.0+4cb9deb4e82d"]
     )
+    interval: Interval = Field(
+        description="How much the probability would move with other training data: the "
+        "5th to 95th percentile of networks trained on bootstrap resamples."
+    )
+    warnings: list[AnswerWarning] = Field(
+        description="Empty, or why this patient is unlike the training data.",
+        examples=[[]],
+    )
 
     model_config = ConfigDict(populate_by_name=True)
 
 
 class BatchPrediction(BaseModel):
     predictions: list[Prediction] = Field(description="One prediction per patient, in order.")
+
+
+class Contribution(BaseModel):
+    field: str = Field(examples=["thal"])
+    value: float = Field(description="The patient's value.", examples=[3])
+    contribution: float = Field(
+        description="How much this value moved the probability from base_value "
+        "(exact Shapley value).",
+        examples=[-0.12],
+    )
+
+
+class Explanation(Prediction):
+    """A prediction with the reasons for it: base_value + the sum of the
+    contributions equals probability."""
+
+    base_value: float = Field(
+        description="Mean probability over the background training patients.", examples=[0.49]
+    )
+    contributions: list[Contribution] = Field(
+        description="All 13 features, largest absolute contribution first."
+    )
+
+
+class ExplanationBatch(BaseModel):
+    explanations: list[Explanation] = Field(description="One explanation per patient, in order.")
 
 
 class ErrorDetail(BaseModel):
@@ -270,3 +339,15 @@ class ModelInfo(BaseModel):
         description="Held-out (and, if recorded, cross-validated) metrics."
     )
     data: dict[str, Any]
+    ensemble: dict[str, Any] = Field(
+        description="The bootstrap ensemble behind the interval: size, level, held-out "
+        "coverage and mean width."
+    )
+    background: dict[str, Any] = Field(
+        description="The Shapley background: size, how it was drawn, how much the "
+        "contributions move when it is drawn again."
+    )
+    warnings: dict[str, Any] = Field(
+        description="The atypical_patient threshold and the measured share of patients it "
+        "flags (out-of-fold and on the training rows)."
+    )

@@ -34,4 +34,7 @@ async def model_info(predictor: PredictorDep) -> ModelInfo:
         hyperparameters=meta.get("hyperparameters", {}),
         metrics=meta.get("metrics", {}),
         data=meta.get("data", {}),
+        ensemble=meta.get("ensemble", {}),
+        background=meta.get("background", {}),
+        warnings=meta.get("typicality", {}),
     )

@@ -27,8 +27,9 @@ def _predictor(artifact_path: Path) -> Predictor:
 
 
 def _expected(artifact_path: Path, patient: dict[str, Any]) -> float:
-    """/predict's answer: the single-patient path, to the last bit."""
-    return _predictor(artifact_path).probabilities([[float(patient[f]) for f in FEATURE_NAMES]])[0]
+    """/predict's answer: the predictor's assessment of one row, to the last bit."""
+    row = [float(patient[f]) for f in FEATURE_NAMES]
+    return _predictor(artifact_path).assess([row])[0].probability
 
 
 def test_predict_answers_probability_class_label_and_version(
@@ -37,7 +38,7 @@ def test_predict_answers_probability_class_label_and_version(
     r = client.post("/predict", json=PATIENT)
     assert r.status_code == 200
     body = r.json()
-    assert set(body) == {"probability", "class", "label", "model_version"}
+    assert set(body) == {"probability", "class", "label", "model_version", "interval", "warnings"}
     assert body["probability"] == pytest.approx(_expected(artifact_path, PATIENT), abs=1e-15)
     assert body["class"] == int(body["probability"] >= 0.5)
     assert body["label"] == ("presence" if body["class"] else "absence")
@@ -105,6 +106,8 @@ def test_batch_answers_in_order_and_equals_single_answers(client: TestClient) ->
     # in the last bit; everything else must be identical.
     for b, s in zip(batch, singles, strict=True):
         assert b["probability"] == pytest.approx(s.pop("probability"), rel=1e-12)
+        b_interval, s_interval = b.pop("interval"), s.pop("interval")
+        assert b_interval == pytest.approx(s_interval, rel=1e-12)
         assert {k: v for k, v in b.items() if k != "probability"} == s
 
 

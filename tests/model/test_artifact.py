@@ -24,7 +24,9 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def test_the_artifact_has_the_documented_format(artifact_path: Path) -> None:
     payload = read_payload(artifact_path)
-    assert set(payload) == {"weights", "scaler", "features", "metadata"}
+    assert set(payload) == {
+        "weights", "ensemble", "background", "reference", "scaler", "features", "metadata"
+    }  # fmt: skip
     w = payload["weights"]
     h = w["W1"].shape[1]
     assert {k: v.shape for k, v in w.items()} == {
@@ -33,6 +35,19 @@ def test_the_artifact_has_the_documented_format(artifact_path: Path) -> None:
         "W2": (h, 1),
         "b2": (1,),
     }
+    m = payload["ensemble"]["W1"].shape[0]
+    assert m >= 20
+    assert {k: v.shape for k, v in payload["ensemble"].items()} == {
+        "W1": (m, 13, h),
+        "b1": (m, h),
+        "W2": (m, h, 1),
+        "b2": (m, 1),
+    }
+    assert payload["background"].shape[0] >= 20 and payload["background"].shape[1] == 13
+    ref = payload["reference"]
+    assert {k: np.shape(v) for k, v in ref.items()} == {
+        "minimum": (13,), "maximum": (13,), "mean": (13,), "precision": (13, 13), "threshold": ()
+    }  # fmt: skip
     assert type(payload["scaler"]).__name__ == "StandardScaler"
     assert payload["features"] == list(FEATURE_NAMES)
     meta = payload["metadata"]
@@ -40,9 +55,6 @@ def test_the_artifact_has_the_documented_format(artifact_path: Path) -> None:
         assert key in meta
     assert meta["data"]["sha256"] == file_sha256(ROOT / "data" / "heart.dat")
     assert set(meta["metrics"]["held_out"]) == {"accuracy", "roc_auc", "log_loss", "brier"}
-    cv = meta["metrics"]["cross_validated"]
-    assert cv["scheme"].startswith("1 x repeated stratified 10-fold")
-    assert 0.5 < cv["roc_auc"]["mean"] <= 1 and cv["roc_auc"]["std"] > 0
 
 
 def test_the_sidecar_is_in_sha256sum_format(artifact_path: Path) -> None:
@@ -56,12 +68,18 @@ def test_the_sidecar_is_in_sha256sum_format(artifact_path: Path) -> None:
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+@pytest.mark.slow  # a whole training run, with cross-validation
 def test_same_data_and_seed_give_the_same_weights(tmp_path: Path, artifact_path: Path) -> None:
     again = tmp_path / "again.pkl"
-    train(ROOT / "data" / "heart.dat", again, cv_repeats=0)
-    a, b = read_payload(artifact_path)["weights"], read_payload(again)["weights"]
-    for k in a:
-        assert np.array_equal(a[k], b[k])
+    train(ROOT / "data" / "heart.dat", again, cv_repeats=1)
+    first, second = read_payload(artifact_path), read_payload(again)
+    for part in ("weights", "ensemble", "reference"):
+        for k in first[part]:
+            assert np.array_equal(first[part][k], second[part][k]), (part, k)
+    assert np.array_equal(first["background"], second["background"])
+    cv = second["metadata"]["metrics"]["cross_validated"]
+    assert cv["scheme"].startswith("1 x repeated stratified 10-fold")
+    assert 0.5 < cv["roc_auc"]["mean"] <= 1 and cv["roc_auc"]["std"] > 0
     assert (
         read_payload(again)["metadata"]["model_version"]
         == read_payload(artifact_path)["metadata"]["model_version"]
@@ -128,6 +146,18 @@ def _mutations() -> list[tuple[str, Any, str]]:
     def drop(key: str) -> Any:
         return lambda p: p.pop(key)
 
+    def ensemble(change: Any) -> Any:
+        return set_key_from("ensemble", change)
+
+    def reference(change: Any) -> Any:
+        return set_key_from("reference", change)
+
+    def set_key_from(key: str, change: Any) -> Any:
+        def apply(p: dict[str, Any]) -> None:
+            p[key] = change(p[key])
+
+        return apply
+
     return [
         ("W1-shape", weights(W1=np.zeros((12, 8))), "shape"),
         ("b1-shape", weights(b1=np.zeros((1, 8))), "weights['b1'] has shape (1, 8)"),
@@ -141,6 +171,20 @@ def _mutations() -> list[tuple[str, Any, str]]:
         ("scaler-wrong-type", set_key("scaler", {"mean_": 1}), "scaler must be a StandardScaler"),
         ("metadata-list", set_key("metadata", []), "metadata must be a dict"),
         ("extra-key", set_key("activations", np.zeros(3)), "expected a dict with keys"),
+        ("no-ensemble", drop("ensemble"), "expected a dict with keys"),
+        ("one-member", ensemble(lambda e: {k: v[:1] for k, v in e.items()}), "at least 2"),
+        ("member-nan", ensemble(lambda e: {**e, "b1": e["b1"] * np.nan}), "non-finite"),
+        ("member-shape", ensemble(lambda e: {**e, "W2": e["W2"][:, :4]}), "shape"),
+        ("background-shape", set_key("background", np.zeros((32, 12))), "background"),
+        ("background-int", set_key("background", np.zeros((32, 13), dtype=int)), "float64"),
+        ("reference-keys", reference(lambda r: {"mean": r["mean"]}), "reference must hold"),
+        ("threshold-nan", reference(lambda r: {**r, "threshold": float("nan")}), "threshold"),
+        ("threshold-array", reference(lambda r: {**r, "threshold": np.ones(1)}), "threshold"),
+        (
+            "precision-not-pd",
+            reference(lambda r: {**r, "precision": -np.eye(13)}),
+            "positive definite",
+        ),
     ]
 
 

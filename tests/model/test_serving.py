@@ -3,11 +3,10 @@ trained network, whichever path it picks, and a self-test that checks both."""
 
 from __future__ import annotations
 
-import math
 import subprocess
 import sys
 from pathlib import Path
-from types import SimpleNamespace
+from typing import Any
 
 import numpy as np
 import pytest
@@ -16,7 +15,7 @@ from model.artifact import load_artifact
 from model.data import load_heart
 from model.propagation import forward
 from model.serving import Predictor
-from tests.artifact_helpers import read_payload
+from tests.artifact_helpers import copy_artifact, read_payload, write_with_matching_hash
 from tests.conftest import DATA, ROOT
 
 
@@ -82,14 +81,24 @@ def test_probabilities_are_plain_floats_in_order(predictor: Predictor) -> None:
     assert got[::-1] == predictor.probabilities(X[::-1].tolist())
 
 
-def test_self_test_checks_the_single_row_path_too(
-    predictor: Predictor, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize(
+    ("recorded", "named"),
+    [
+        ({"probability": 0.5}, "served network"),
+        ({"interval": [0.1, 0.9]}, "interval low"),
+        ({"interval": "missing"}, "no self-test"),
+    ],
+)
+def test_self_test_catches_a_wrong_probability_or_interval(
+    artifact_path: Path, tmp_path: Path, recorded: dict[str, Any], named: str
 ) -> None:
-    assert predictor.self_test() is None
-    # Only the plain-Python path uses the math module: skew it alone.
-    skewed = SimpleNamespace(exp=lambda x: math.exp(x) * 1.01)
-    monkeypatch.setattr("model.serving.math", skewed)
-    problem = predictor.self_test()
-    assert problem is not None and "one row" in problem
-    monkeypatch.undo()
-    assert predictor.self_test() is None
+    assert Predictor(load_artifact(artifact_path)).self_test() is None
+    payload = read_payload(artifact_path)
+    self_test = payload["metadata"]["self_test"]
+    self_test.update(recorded)
+    if recorded.get("interval") == "missing":
+        del self_test["interval"]
+    path = copy_artifact(artifact_path, tmp_path)
+    write_with_matching_hash(path, payload)
+    problem = Predictor(load_artifact(path)).self_test()
+    assert problem is not None and named in problem

@@ -1,0 +1,112 @@
+"""What the scoring routes (/predict, /explain and their batches) share:
+reading and validating their own body, the batch-size check, and adding
+them to the app with their OpenAPI declarations.
+
+Built for speed (docs/performance.md): each route reads and validates its
+own body with pydantic-core, not through FastAPI's parameter machinery, and
+is added to the app itself, not through an included router.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, NamedTuple
+
+from fastapi import FastAPI, Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.constants import REF_PREFIX, REF_TEMPLATE
+from pydantic import BaseModel, ValidationError
+from pydantic.json_schema import models_json_schema
+
+from app.errors import responses
+from app.schemas import validate_json
+
+
+class ScoringRoute(NamedTuple):
+    path: str
+    endpoint: Callable[[Request], Awaitable[Response]]
+    request_model: type[BaseModel]  # validated by `read_body`
+    response_model: type[BaseModel]
+    summary: str
+    tag: str
+
+
+def json_response(text: str) -> Response:
+    return Response(content=text.encode(), media_type="application/json")
+
+
+async def read_body(request: Request, model: type[BaseModel]) -> Any:
+    """The request body validated as `model`, or a RequestValidationError
+    (answered 400 for bad JSON, 422 otherwise, by app.errors)."""
+    body = await request.body()
+    if not body:
+        error = {"type": "missing", "loc": ("body",), "msg": "Field required"}
+        raise RequestValidationError([error])
+    try:
+        return validate_json(model, body)
+    except ValidationError as exc:
+        errors = exc.errors(include_url=False, include_input=False, include_context=False)
+        raise RequestValidationError([{**e, "loc": ("body", *e["loc"])} for e in errors]) from None
+
+
+def check_batch_size(patients: Sequence[Any], most: int, setting: str) -> None:
+    """422 for a batch of more than `most` patients (the setting named)."""
+    if len(patients) > most:
+        raise RequestValidationError(
+            [
+                {
+                    "type": "too_long",
+                    "loc": ("body", "patients"),
+                    "msg": f"A batch holds at most {most} patients ({setting}), "
+                    f"got {len(patients)}",
+                }
+            ]
+        )
+
+
+def install(app: FastAPI, routes: Sequence[ScoringRoute], dependencies: Sequence[Any]) -> None:
+    """Add the scoring routes to `app` itself, with `dependencies` (app.main
+    passes the API key check only when API_KEY is set, so that the OpenAPI
+    document declares security exactly when it is enforced).
+
+    On the app, not through `include_router`: FastAPI >= 0.137 resolves an
+    included router on every request. Since the routes validate their own
+    body, the request bodies are declared in OpenAPI here.
+    """
+    errors = responses(400, 401, 413, 415, 422, 503)
+    for route in routes:
+        body = {"$ref": f"{REF_PREFIX}{route.request_model.__name__}"}
+        app.add_api_route(
+            route.path,
+            route.endpoint,
+            methods=["POST"],
+            response_model=route.response_model,
+            responses=errors,
+            summary=route.summary,
+            tags=[route.tag],
+            dependencies=dependencies,
+            openapi_extra={
+                "requestBody": {"required": True, "content": {"application/json": {"schema": body}}}
+            },
+        )
+    app.openapi = _with_request_schemas(app, {r.request_model for r in routes})  # type: ignore[method-assign]
+
+
+def _with_request_schemas(app: FastAPI, models: set[type[BaseModel]]) -> Any:
+    """`app.openapi`, plus the request models' schemas the routes refer to
+    (FastAPI adds to the components only the models of parameters it
+    validates)."""
+
+    def openapi() -> dict[str, Any]:
+        if not app.openapi_schema:
+            schema = FastAPI.openapi(app)
+            _, definitions = models_json_schema(
+                [(m, "validation") for m in sorted(models, key=lambda m: m.__name__)],
+                ref_template=REF_TEMPLATE,
+            )
+            schema.setdefault("components", {}).setdefault("schemas", {}).update(
+                definitions["$defs"]
+            )
+        return app.openapi_schema  # type: ignore[return-value]
+
+    return openapi
