@@ -171,16 +171,21 @@ INVALID.append(("body-over-1-MiB", b'{"age": ' + b" " * (1024 * 1024) + b"54}", 
 def _case(route: str, case: tuple[str, Any, dict[str, str], int, str | None]) -> Any:
     """A row of INVALID for `route`; for a batch, the defect sits in its one patient."""
     name, body, headers, status, field = case
-    if route == "/predict/batch" and not isinstance(body, bytes):
+    batch = route.endswith("/batch")
+    if batch and not isinstance(body, bytes):
         body, field = {"patients": [body]}, (f"patients.0.{field}" if field else None)
-    elif route == "/predict/batch":
+    elif batch:
         field = None
     return pytest.param(route, body, headers, status, field, id=f"{route}:{name}")
 
 
 @pytest.mark.parametrize(
     ("route", "body", "headers", "status", "field"),
-    [_case(route, case) for route in ("/predict", "/predict/batch") for case in INVALID],
+    [
+        _case(route, case)
+        for route in ("/predict", "/predict/batch", "/explain", "/explain/batch")
+        for case in INVALID
+    ],
 )
 def test_invalid_requests_get_a_clear_4xx(
     client: TestClient,
