@@ -51,18 +51,19 @@ def explanations(predictor: Predictor, rows: Sequence[Sequence[float]]) -> list[
     return out
 
 
+_LEVEL = f',"level":{LEVEL!r}}},"warnings":'
+
+
 def _prediction(a: Assessment, tails: tuple[str, str]) -> str:
-    c = int(a.probability >= THRESHOLD)
+    p = a.probability
+    warnings = _warnings(a.warnings) if a.warnings else "[]"
     return (
-        f'{{"probability":{a.probability!r},{tails[c]},'
-        f'"interval":{{"low":{a.low!r},"high":{a.high!r},"level":{LEVEL!r}}},'
-        f'"warnings":{_warnings(a.warnings)}}}'
+        f'{{"probability":{p!r},{tails[p >= THRESHOLD]},'
+        f'"interval":{{"low":{a.low!r},"high":{a.high!r}{_LEVEL}{warnings}}}'
     )
 
 
-def _warnings(warnings: list[PatientWarning]) -> str:
-    if not warnings:
-        return "[]"
+def _warnings(warnings: tuple[PatientWarning, ...]) -> str:
     return json.dumps(
         [
             {"code": w.code, "message": w.message}

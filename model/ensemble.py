@@ -15,6 +15,8 @@ default), computed here for any number of rows at once.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from model.activations import sigmoid
@@ -38,6 +40,20 @@ class WideNetwork:
             self.W2[i * hidden : (i + 1) * hidden, i] = net["W2"][:, 0]
         self.b2 = np.array([float(net["b2"][0]) for net in networks])  # (n,)
         self.n_hidden = n * hidden
+        # For one row: the biases as a last input row (the row gets a 1
+        # appended), and a constant hidden unit right after the others
+        # (pre-activation 1, kept by the ReLU) whose output weights are the
+        # b2s: two products and a ReLU, no additions, no copies.
+        k = self.W.shape[1] - self.n_hidden
+        constant = np.zeros((len(self.W) + 1, 1))
+        constant[-1] = 1.0
+        W_biased = np.vstack([self.W, self.b])  # (14, n h + k)
+        self._W_one = np.hstack(
+            [W_biased[:, : self.n_hidden], constant, W_biased[:, self.n_hidden :]]
+        )
+        self._W2_one = np.vstack([self.W2, self.b2])  # (n h + 1, n)
+        self._units = self.n_hidden + 1
+        assert self._W_one.shape[1] == self._units + k
 
     def forward(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(probabilities (n, networks), extra outputs (n, k)) for raw rows X (n, 13)."""
@@ -48,6 +64,23 @@ class WideNetwork:
         z = hidden @ self.W2  # (n, networks)
         z += self.b2
         return sigmoid(z), pre[:, self.n_hidden :]
+
+    def forward_one(self, row: list[float]) -> tuple[list[float], list[float]]:
+        """`forward` for one row, in as few NumPy calls as possible (each has
+        a fixed cost that, for one row, outweighs its arithmetic)."""
+        pre = np.array([*row, 1.0]) @ self._W_one  # (n h + 1 + k,)
+        hidden = pre[: self._units]
+        np.maximum(hidden, 0.0, out=hidden)  # ReLU; the constant unit stays 1
+        z = (hidden @ self._W2_one).tolist()
+        return [_sigmoid(v) for v in z], pre[self._units :].tolist()
+
+
+def _sigmoid(z: float) -> float:
+    """1 / (1 + exp(-z)) without overflow (exp of a non-positive number only)."""
+    if z >= 0.0:
+        return 1.0 / (1.0 + math.exp(-z))
+    e = math.exp(z)
+    return e / (1.0 + e)
 
 
 def percentile_interval(members: np.ndarray, level: float = LEVEL) -> tuple[np.ndarray, np.ndarray]:
@@ -61,4 +94,19 @@ def percentile_interval(members: np.ndarray, level: float = LEVEL) -> tuple[np.n
         i = min(int(position), m - 2)
         t = position - i
         bounds.append(ordered[:, i] + (ordered[:, i + 1] - ordered[:, i]) * t)
+    return bounds[0], bounds[1]
+
+
+def percentile_interval_one(members: list[float], level: float = LEVEL) -> tuple[float, float]:
+    """`percentile_interval` for one row, in plain Python (the same
+    arithmetic, so the same result to the bit, without NumPy's per-call
+    cost on the single-patient path)."""
+    ordered = sorted(members)
+    m = len(ordered)
+    bounds = []
+    for q in ((1 - level) / 2, (1 + level) / 2):
+        position = q * (m - 1)
+        i = min(int(position), m - 2)
+        t = position - i
+        bounds.append(ordered[i] + (ordered[i + 1] - ordered[i]) * t)
     return bounds[0], bounds[1]

@@ -18,6 +18,7 @@ docs/performance.md.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any, NamedTuple
 
@@ -25,7 +26,7 @@ import numpy as np
 
 from model.activations import sigmoid
 from model.artifact import Artifact
-from model.ensemble import WideNetwork, percentile_interval
+from model.ensemble import WideNetwork, percentile_interval, percentile_interval_one
 from model.explain import ShapleyExplainer
 from model.features import EXAMPLE_PATIENT, FEATURE_NAMES
 from model.propagation import Params
@@ -40,7 +41,7 @@ class Assessment(NamedTuple):
     probability: float  # the served network's P(presence)
     low: float  # the ensemble's 5th percentile
     high: float  # the ensemble's 95th percentile
-    warnings: list[PatientWarning]
+    warnings: tuple[PatientWarning, ...]
 
 
 class Explanation(NamedTuple):
@@ -92,23 +93,33 @@ class Predictor:
         return sigmoid(z).tolist()  # type: ignore[no-any-return]
 
     def assess(self, rows: Sequence[Sequence[float]] | np.ndarray) -> list[Assessment]:
-        """Probability, interval and warnings for each row, in order."""
+        """Probability, interval and warnings for each row, in order.
+
+        One matrix product scores the served network, the ensemble and the
+        whitening that gives the Mahalanobis distance (`model.ensemble`).
+        For a single row the rest runs in plain Python, which is cheaper than
+        NumPy's per-call cost there; for several, in NumPy.
+        """
+        if len(rows) == 1:
+            row = [float(v) for v in rows[0]]
+            (served, *members), whitened_one = self._wide.forward_one(row)
+            low, high = percentile_interval_one(members)
+            distance = math.sqrt(math.fsum(u * u for u in whitened_one))
+            return [Assessment(served, low, high, self._checks.warnings(row, distance))]
         X = np.asarray(rows, dtype=np.float64)  # (n, 13)
         probabilities, whitened = self._wide.forward(X)  # (n, 1 + m), (n, 13)
-        low, high = percentile_interval(probabilities[:, 1:])
+        lows, highs = percentile_interval(probabilities[:, 1:])
         distances = np.sqrt(np.einsum("ij,ij->i", whitened, whitened))
-        check = self._checks.warnings
-        return [
-            Assessment(p, lo, hi, check(row, d))
-            for p, lo, hi, d, row in zip(
+        warnings = self._checks.warnings_many(X, distances)
+        return list(
+            map(
+                Assessment,
                 probabilities[:, 0].tolist(),
-                low.tolist(),
-                high.tolist(),
-                distances.tolist(),
-                rows,
-                strict=True,
+                lows.tolist(),
+                highs.tolist(),
+                warnings,
             )
-        ]
+        )
 
     def explain(self, rows: Sequence[Sequence[float]] | np.ndarray) -> list[Explanation]:
         """`assess` plus exact Shapley contributions, for each row (each

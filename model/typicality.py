@@ -70,11 +70,26 @@ class Checks:
 
     def __init__(self, reference: Reference) -> None:
         self.threshold = reference.threshold
+        self._minimum, self._maximum = reference.minimum, reference.maximum
         self._bounds = list(
             zip(FEATURES, reference.minimum.tolist(), reference.maximum.tolist(), strict=True)
         )
 
-    def warnings(self, row: Sequence[float], distance: float) -> list[PatientWarning]:
+    def warnings_many(
+        self, X: np.ndarray, distances: np.ndarray
+    ) -> list[tuple[PatientWarning, ...]]:
+        """`warnings` for each row of X (n, 13): the rows with nothing to say
+        (nearly all) are found with NumPy, and only the others are looked at
+        one by one."""
+        outside = (self._minimum > X) | (self._maximum < X)
+        flagged = np.flatnonzero(outside.any(axis=1) | (distances > self.threshold))
+        found: list[tuple[PatientWarning, ...]] = [()] * len(X)
+        for i in flagged.tolist():
+            found[i] = self.warnings(X[i].tolist(), float(distances[i]))
+        return found
+
+    def warnings(self, row: Sequence[float], distance: float) -> tuple[PatientWarning, ...]:
+        """The warnings of one patient's raw row (FEATURE_NAMES order)."""
         found = [
             _outside(feature.name, value, low, high, feature.unit)
             for (feature, low, high), value in zip(self._bounds, row, strict=True)
@@ -91,7 +106,7 @@ class Checks:
                     "caution.",
                 )
             )
-        return found
+        return tuple(found)
 
 
 def _outside(field: str, value: float, low: float, high: float, unit: str | None) -> PatientWarning:

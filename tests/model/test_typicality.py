@@ -58,7 +58,7 @@ def test_a_field_wise_valid_but_atypical_patient_is_flagged(predictor: Predictor
 
 def test_the_example_patient_has_no_warning(predictor: Predictor) -> None:
     (answer,) = predictor.assess([_row(EXAMPLE_PATIENT)])
-    assert answer.warnings == []
+    assert answer.warnings == ()
 
 
 def test_at_most_2_percent_of_training_rows_are_flagged_atypical(
