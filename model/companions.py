@@ -34,16 +34,27 @@ def train_members(
 ) -> list[Params]:
     """`size` networks with the served network's hyper-parameters, each fitted
     on a bootstrap resample (n rows drawn with replacement) of the scaled
-    training rows X; member i is seeded from `seed` and i alone."""
-    members = []
-    for i, child in enumerate(np.random.SeedSequence([seed, 1]).spawn(size)):
-        rng = np.random.default_rng(child)
+    training rows X; member i is seeded from `seed` and i alone, so the
+    members are the same whatever the number of processes that train them
+    (one per core, with joblib)."""
+    from joblib import Parallel, delayed
+
+    children = np.random.SeedSequence([seed, 1]).spawn(size)
+    jobs = (
+        delayed(_member)(X, y, params, child, seed * 1000 + i) for i, child in enumerate(children)
+    )
+    return list(Parallel(n_jobs=-1)(jobs))
+
+
+def _member(
+    X: np.ndarray, y: np.ndarray, params: dict[str, Any], child: Any, net_seed: int
+) -> Params:
+    rng = np.random.default_rng(child)
+    rows = rng.integers(0, len(X), len(X))
+    while len(np.unique(y[rows])) < 2:  # a resample must hold both classes
         rows = rng.integers(0, len(X), len(X))
-        while len(np.unique(y[rows])) < 2:  # a resample must hold both classes
-            rows = rng.integers(0, len(X), len(X))
-        net = NeuralNet(**{**params, "random_state": seed * 1000 + i})
-        members.append(net.fit(X[rows], y[rows]).weights_)
-    return members
+    net = NeuralNet(**{**params, "random_state": net_seed})
+    return net.fit(X[rows], y[rows]).weights_  # type: ignore[no-any-return]
 
 
 def draw_background(X: np.ndarray, y: np.ndarray, size: int, seed: int) -> np.ndarray:

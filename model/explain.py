@@ -29,6 +29,7 @@ is done once, when the explainer is made. Figures: docs/performance.md.
 from __future__ import annotations
 
 import math
+from functools import cache
 
 import numpy as np
 
@@ -38,13 +39,18 @@ _LOGIT_LIMIT = 700.0
 within 1e-300, so clipping changes nothing that can be seen."""
 
 
+@cache
 def coalition_masks(d: int) -> np.ndarray:
     """Every coalition of d features as a row of 0/1 (2^d, d), plus a last
-    column of ones that adds the background's own pre-activation."""
+    column of ones that adds the background's own pre-activation (made once
+    per process; read-only)."""
     masks = (np.arange(2**d)[:, None] >> np.arange(d)) & 1
-    return np.hstack([masks, np.ones((2**d, 1), dtype=masks.dtype)]).astype(np.float64)
+    out = np.hstack([masks, np.ones((2**d, 1), dtype=masks.dtype)]).astype(np.float64)
+    out.flags.writeable = False
+    return out
 
 
+@cache
 def shapley_weights(d: int) -> np.ndarray:
     """The (d, 2^d) matrix C with phi = C @ v: for coalition S, C[i, S] is
     w(|S| - 1) when i is in S and -w(|S|) when not, where
@@ -56,7 +62,9 @@ def shapley_weights(d: int) -> np.ndarray:
     )
     present = w[np.clip(sizes - 1, 0, d - 1)]  # weight when i is in S (|S| >= 1 then)
     absent = w[np.clip(sizes, 0, d - 1)]  # weight when i is not in S (|S| <= d - 1 then)
-    return np.where(masks.T == 1, present[None, :], -absent[None, :])
+    out = np.where(masks.T == 1, present[None, :], -absent[None, :])
+    out.flags.writeable = False
+    return out
 
 
 class ShapleyExplainer:

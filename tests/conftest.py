@@ -55,6 +55,15 @@ def client(artifact_path: Path) -> Iterator[TestClient]:
         yield test_client
 
 
+@pytest.fixture(scope="module")
+def shared_client(artifact_path: Path) -> Iterator[TestClient]:
+    """One app for a whole module: for tests that only send requests and read
+    answers (each app takes ~20 ms to build and load)."""
+    app = create_app(Settings(model_path=artifact_path, max_batch=1000))
+    with TestClient(app) as test_client:
+        yield test_client
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -188,7 +188,7 @@ def _case(route: str, case: tuple[str, Any, dict[str, str], int, str | None]) ->
     ],
 )
 def test_invalid_requests_get_a_clear_4xx(
-    client: TestClient,
+    shared_client: TestClient,
     artifact_path: Path,
     route: str,
     body: Any,
@@ -198,7 +198,7 @@ def test_invalid_requests_get_a_clear_4xx(
 ) -> None:
     content = body if isinstance(body, bytes) else None
     kwargs: dict[str, Any] = {"content": content} if content is not None else {"json": body}
-    r = client.post(route, headers=headers, **kwargs)
+    r = shared_client.post(route, headers=headers, **kwargs)
     assert r.status_code == status, r.text
     error = r.json()["error"]
     assert set(error) == {"code", "message", "details"}
@@ -206,7 +206,7 @@ def test_invalid_requests_get_a_clear_4xx(
     if field is not None:
         assert field in [d["field"] for d in error["details"]]
     # The service keeps answering, and correctly, right after.
-    after = client.post("/predict", json=PATIENT)
+    after = shared_client.post("/predict", json=PATIENT)
     assert after.status_code == 200
     assert after.json()["probability"] == _expected(artifact_path, PATIENT)
 
@@ -225,9 +225,9 @@ BATCH_INVALID: list[tuple[str, Any, int, str | None]] = [
     ("body", "status", "field"), [c[1:] for c in BATCH_INVALID], ids=[c[0] for c in BATCH_INVALID]
 )
 def test_invalid_batches_get_a_clear_4xx(
-    client: TestClient, body: Any, status: int, field: str | None
+    shared_client: TestClient, body: Any, status: int, field: str | None
 ) -> None:
-    r = client.post("/predict/batch", json=body)
+    r = shared_client.post("/predict/batch", json=body)
     assert r.status_code == status
     assert field in [d["field"] for d in r.json()["error"]["details"]]
 
