@@ -7,6 +7,9 @@ import json
 import re
 from pathlib import Path
 
+import pytest
+from fastapi.testclient import TestClient
+
 from app.schemas import Prediction
 from model.features import EXAMPLE_PATIENT, FEATURES
 
@@ -54,5 +57,24 @@ def test_readme_examples_send_the_documented_example_patient() -> None:
     assert ast.literal_eval(python_patient.group(1)) == EXAMPLE_PATIENT
     answer = re.search(r"^# (\{.*\})$", quickstart, flags=re.MULTILINE)
     assert answer is not None
+    shown = json.loads(answer.group(1))
     documented = [f.alias or name for name, f in Prediction.model_fields.items()]
-    assert re.findall(r'"(\w+)":', answer.group(1)) == documented
+    assert list(shown) == documented
+    Prediction.model_validate(shown)
+
+
+def test_readme_shows_a_real_answer(client: TestClient) -> None:
+    """The quickstart's answer is what the service answers (same weights: the
+    same data and seed give the same model)."""
+    quickstart = _section(README.read_text(), "Quickstart")
+    answer = re.search(r"^# (\{.*\})$", quickstart, flags=re.MULTILINE)
+    assert answer is not None
+    shown = json.loads(answer.group(1))
+    real = client.post("/predict", json=EXAMPLE_PATIENT).json()
+    # to 1e-12, not to the bit: another CPU's BLAS kernel may round otherwise
+    assert shown == pytest.approx(real, rel=1e-12) or (
+        {k: v for k, v in shown.items() if k not in ("probability", "interval")}
+        == {k: v for k, v in real.items() if k not in ("probability", "interval")}
+        and shown["probability"] == pytest.approx(real["probability"], rel=1e-12)
+        and shown["interval"] == pytest.approx(real["interval"], rel=1e-12)
+    )
