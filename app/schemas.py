@@ -190,6 +190,17 @@ def validate_json(model: type[BaseModel], body: bytes) -> Any:
         return model.model_validate_json(body)
 
 
+_EXAMPLE_ANSWER: dict[str, Any] = {
+    "probability": 0.4104865205544248,
+    "class": 0,
+    "label": "absence",
+    "model_version": "0.1.0+c520b2d6efad",
+    "interval": {"low": 0.271515145433602, "high": 0.4937674585168144, "level": 0.9},
+    "warnings": [],
+}
+"""The service's answer for EXAMPLE_PATIENT (the OpenAPI examples)."""
+
+
 class Interval(BaseModel):
     """How sure: the spread of a bootstrap ensemble's answers."""
 
@@ -248,7 +259,9 @@ class Prediction(BaseModel):
         examples=[[]],
     )
 
-    model_config = ConfigDict(populate_by_name=True)
+    model_config = ConfigDict(
+        populate_by_name=True, json_schema_extra={"examples": [_EXAMPLE_ANSWER]}
+    )
 
 
 class BatchPrediction(BaseModel):
@@ -273,11 +286,38 @@ class Explanation(Prediction):
         description="Mean probability over the background training patients.", examples=[0.49]
     )
     contributions: list[Contribution] = Field(
-        description="All 13 features, largest absolute contribution first."
+        description="All 13 features, largest absolute contribution first.",
+        examples=[
+            [
+                {"field": "thal", "value": 3, "contribution": -0.1249},
+                {"field": "num_major_vessels", "value": 0, "contribution": -0.0840},
+                {"field": "chest_pain_type", "value": 4, "contribution": 0.0690},
+            ]
+        ],
+    )
+
+    model_config = ConfigDict(
+        populate_by_name=True,
+        json_schema_extra={
+            "examples": [
+                {
+                    **_EXAMPLE_ANSWER,
+                    "base_value": 0.49062392775453856,
+                    "contributions": [
+                        {"field": "thal", "value": 3, "contribution": -0.1249},
+                        {"field": "num_major_vessels", "value": 0, "contribution": -0.0840},
+                        {"field": "chest_pain_type", "value": 4, "contribution": 0.0690},
+                        {"field": "...", "value": 0, "contribution": 0.0},
+                    ],
+                }
+            ]
+        },
     )
 
 
 class ExplanationBatch(BaseModel):
+    """One explanation per patient, in the order of the request."""
+
     explanations: list[Explanation] = Field(description="One explanation per patient, in order.")
 
 

@@ -1,8 +1,9 @@
 """The OpenAPI docs page works offline, in a real browser.
 
 Playwright (PyPI) drives Debian's headless chromium against a live server:
-open /docs, expand POST /predict, "Try it out", "Execute" with the
-documented example, and see a 200 with a probability. Any request to a host
+open /docs, expand POST /predict and POST /explain, "Try it out",
+"Execute" with the documented example, and see a 200 with a probability
+(and, for /explain, the contributions). Any request to a host
 other than the server fails the test. The screenshot is saved to
 artifacts/docs-screenshot.png.
 """
@@ -46,23 +47,30 @@ def browser() -> Any:
         browser.close()
 
 
+def _try_it_out(page: Any, operation_id: str) -> tuple[str, str]:
+    """Expand an operation, "Try it out", "Execute"; its status and body."""
+    operation = page.locator(f"#{operation_id}")
+    operation.locator(".opblock-summary").click()
+    operation.get_by_role("button", name="Try it out").click()
+    operation.get_by_role("button", name="Execute").click()
+    live = operation.locator(".live-responses-table .response").first
+    live.wait_for(timeout=15_000)
+    status = live.locator(".response-col_status").inner_text().strip()
+    return status, live.locator(".response-col_description pre").first.inner_text()
+
+
 def test_try_it_out_on_the_docs_page(browser: Any, live_server: Any) -> None:
     with live_server() as server:
-        page = browser.new_page(viewport={"width": 1280, "height": 2000})
+        page = browser.new_page(viewport={"width": 1280, "height": 3000})
         elsewhere: list[str] = []
         local = (server.url, "data:", f"blob:{server.url}")
         page.on("request", lambda r: None if r.url.startswith(local) else elsewhere.append(r.url))
 
         page.goto(f"{server.url}/docs", wait_until="networkidle")
-        operation = page.locator("#operations-predictions-predict_predict_post")
-        operation.locator(".opblock-summary").click()
-        operation.get_by_role("button", name="Try it out").click()
-        operation.get_by_role("button", name="Execute").click()
-
-        live = operation.locator(".live-responses-table .response").first
-        live.wait_for(timeout=15_000)
-        status = live.locator(".response-col_status").inner_text().strip()
-        body = live.locator(".response-col_description pre").first.inner_text()
+        status, body = _try_it_out(page, "operations-predictions-predict_predict_post")
+        explain_status, explained = _try_it_out(
+            page, "operations-explanations-explain_explain_post"
+        )
         screenshot = ROOT / "artifacts" / "docs-screenshot.png"
         screenshot.parent.mkdir(exist_ok=True)
         page.screenshot(path=str(screenshot), full_page=True)
@@ -72,5 +80,7 @@ def test_try_it_out_on_the_docs_page(browser: Any, live_server: Any) -> None:
         heading.first.wait_for(timeout=15_000)  # ReDoc rendered the operation
 
     assert status == "200"
-    assert '"probability"' in body and '"class"' in body
+    assert '"probability"' in body and '"class"' in body and '"interval"' in body
+    assert explain_status == "200"
+    assert '"contributions"' in explained and '"base_value"' in explained
     assert elsewhere == [], f"the docs pages fetched from other hosts: {elsewhere}"

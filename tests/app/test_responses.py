@@ -107,3 +107,15 @@ def test_not_ready_answer_parses_as_documented(artifact_path: Path, path: str) -
     parsed = _declared_model(app.openapi(), path, 503).model_validate_json(r.content)
     assert parsed.model_dump(mode="json", by_alias=True) == r.json()
     assert r.json()["error"]["code"] == "not_ready"
+
+
+def test_every_new_answer_field_is_documented_with_an_example(client: TestClient) -> None:
+    components = client.app.openapi()["components"]["schemas"]  # type: ignore[attr-defined]
+    for name in ("Prediction", "Interval", "AnswerWarning", "Explanation", "Contribution"):
+        for field, prop in components[name]["properties"].items():
+            nested = "$ref" in str(prop)  # a documented model of its own (Interval...)
+            assert "examples" in prop or nested, (name, field)
+    for name in ("Prediction", "Explanation"):  # a whole answer, as the docs page shows it
+        [example] = components[name]["examples"]
+        assert {"interval", "warnings"} <= set(example)
+    schemas.Prediction.model_validate(components["Prediction"]["examples"][0])
