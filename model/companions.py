@@ -72,6 +72,21 @@ def draw_background(X: np.ndarray, y: np.ndarray, size: int, seed: int) -> np.nd
     return X[np.sort(np.concatenate(picked))]
 
 
+def in_memory_predictor(
+    weights: Params,
+    members: list[Params],
+    background: np.ndarray,
+    reference: Reference,
+    scaler: Any,
+) -> Predictor:
+    """The serving `Predictor` of what training just made, without a file."""
+    artifact = Artifact(
+        Path("<in memory>"), "", weights, members, background, reference,
+        scaler.mean_, scaler.scale_, tuple(FEATURE_NAMES), {},
+    )  # fmt: skip
+    return Predictor(artifact)
+
+
 def measure_trust(
     weights: Params,
     members: list[Params],
@@ -85,11 +100,7 @@ def measure_trust(
     the background is drawn again, and the warnings' threshold and rates."""
     X_train, y_train, X_test = split
     reference, typicality = fit_reference(X_train, evaluation_folds(5).split(X_train, y_train))
-    artifact = Artifact(
-        Path("<training>"), "", weights, members, background, reference,
-        scaler.mean_, scaler.scale_, tuple(FEATURE_NAMES), {},
-    )  # fmt: skip
-    predictor = Predictor(artifact)
+    predictor = in_memory_predictor(weights, members, background, reference, scaler)
     answers = predictor.assess(X_test)
     p = np.array([a.probability for a in answers])
     low, high = np.array([a.low for a in answers]), np.array([a.high for a in answers])

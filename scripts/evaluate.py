@@ -1,12 +1,14 @@
 """Repeated cross-validation of NeuralNet against the baselines, with plots.
 
-    python -m scripts.evaluate        (or `make evaluate`; about a minute)
+    python -m scripts.evaluate        (or `make evaluate`; a few minutes)
 
 Every model sees the same folds: 5 x repeated stratified 10-fold
 cross-validation (`model.evaluation.evaluation_folds`), each model behind a
 StandardScaler fitted on the training folds only. Writes
 `reports/evaluation.md` and, beside it, ROC curves, a calibration curve and
-the training/validation loss curves as PNG files.
+the training/validation loss curves as PNG files; then the trust signals
+(interval, warnings, contributions) out-of-fold, `scripts/evaluate_trust.py`,
+with a picture of global importance.
 """
 
 from __future__ import annotations
@@ -34,11 +36,14 @@ from model.evaluation import (
     summarise,
 )
 from model.network import NeuralNet
+from scripts.evaluate_trust import evaluate_trust, plot_importance, report_lines
 
 log = logging.getLogger("scripts.evaluate")
 
 
-def evaluate(data: Path, n_repeats: int = 5, show_progress: bool = True) -> dict[str, Any]:
+def evaluate(
+    data: Path, n_repeats: int = 5, show_progress: bool = True, trust_repeats: int = 2
+) -> dict[str, Any]:
     X_frame, y = load_heart(data)
     X = X_frame.to_numpy()
     folds = evaluation_folds(n_repeats)
@@ -50,7 +55,8 @@ def evaluate(data: Path, n_repeats: int = 5, show_progress: bool = True) -> dict
         for name, pipe in models.items():
             per_fold, oof = cross_validated(pipe, X, y, folds, bar)
             results[name] = {"summary": summarise(per_fold), "oof": oof}
-    return {"results": results, "X": X, "y": y, "n_repeats": n_repeats}
+    trust = evaluate_trust(X, y, trust_repeats, show_progress) if trust_repeats else None
+    return {"results": results, "X": X, "y": y, "n_repeats": n_repeats, "trust": trust}
 
 
 def markdown_table(results: dict[str, Any]) -> list[str]:
@@ -169,6 +175,9 @@ def write_report(run: dict[str, Any], out_dir: Path) -> Path:
         "![Training and validation loss](loss_curves.png)",
         "",
     ]
+    if run.get("trust") is not None:
+        plot_importance(run["trust"], out_dir / "importance.png", _pyplot())
+        lines += report_lines(run["trust"], "importance.png")
     report.write_text("\n".join(lines))
     return report
 
@@ -178,9 +187,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data", type=Path, default=Path("data/heart.dat"))
     parser.add_argument("--out-dir", type=Path, default=Path("reports"))
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument(
+        "--trust-repeats", type=int, default=2, help="repeats for the trust signals (0: none)"
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    run = evaluate(args.data, args.repeats)
+    run = evaluate(args.data, args.repeats, trust_repeats=args.trust_repeats)
     report = write_report(run, args.out_dir)
     print("\n".join(markdown_table(run["results"])))
     log.info("wrote %s and its plots", report)

@@ -4,17 +4,19 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from model.evaluation import evaluation_folds
 from scripts.evaluate import evaluate, write_report
+from scripts.evaluate_trust import summary
 
 DATA = Path(__file__).resolve().parents[2] / "data" / "heart.dat"
 
 
 @pytest.mark.slow
 def test_evaluation_writes_the_report_and_plots(tmp_path: Path) -> None:
-    run = evaluate(DATA, n_repeats=1, show_progress=False)
+    run = evaluate(DATA, n_repeats=1, show_progress=False, trust_repeats=1)
     results = run["results"]
     assert list(results) == [
         "NeuralNet (defaults)",
@@ -31,7 +33,15 @@ def test_evaluation_writes_the_report_and_plots(tmp_path: Path) -> None:
     report = write_report(run, tmp_path)
     text = report.read_text()
     assert text.count("\n| NeuralNet") == 2 and "| sklearn LogisticRegression() |" in text
-    for png in ("roc.png", "calibration.png", "loss_curves.png"):
+    trust = summary(run["trust"])
+    assert 0.5 <= trust["coverage"] <= 1.0
+    assert trust["width_wrong"] > 0 and trust["width_correct"] > 0
+    assert 0.0 <= trust["width_auc_for_wrong"] <= 1.0
+    assert 0.0 <= trust["atypical_share"] <= 0.05
+    contributions = run["trust"]["contributions"]
+    assert not np.isnan(contributions).any()  # every patient explained out-of-fold once
+    assert "## Trust signals, out-of-fold" in text and "ensemble mean" in text
+    for png in ("roc.png", "calibration.png", "loss_curves.png", "importance.png"):
         assert (tmp_path / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
         assert f"]({png})" in text
 
