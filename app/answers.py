@@ -1,6 +1,6 @@
 """The JSON text of the answers to /predict, /explain and their batches.
 
-Answers are written as text directly: `app.schemas.Prediction` and
+Answers are written as text directly: `app.answer_models.Prediction` and
 `Explanation` document their shape (tests/app/test_responses.py parses every
 kind of answer with them), but building and re-validating a model per
 answer would cost more than the prediction itself (docs/performance.md).

@@ -18,7 +18,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from app.schemas import ErrorResponse, explain
+from app.answer_models import ErrorResponse
+from app.schemas import explain
 
 log = logging.getLogger("app")
 

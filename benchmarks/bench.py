@@ -32,7 +32,7 @@ from typing import Any
 import httpx
 import numpy as np
 
-from benchmarks import asgi, report
+from benchmarks import asgi, explain, report
 from benchmarks.contenders.factories import (
     ROW,
     Contender,
@@ -44,7 +44,7 @@ from benchmarks.contenders.factories import (
     ours,
     uvicorn_app,
 )
-from benchmarks.harness import ROOT, Load, rss_mib, run_wrk, started
+from benchmarks.harness import ROOT, SINGLE_BODY, Load, rss_mib, run_wrk, started
 from benchmarks.inprocess import measure as measure_in_process
 from model.artifact import load_artifact
 from model.serving import Predictor
@@ -109,6 +109,13 @@ def measure(
     return outs
 
 
+def measure_route(c: Contender, path: str, body: bytes, seconds: int, connections: int) -> Load:
+    """One more route of contender `c`, alone: warm-up, then `seconds` of load."""
+    with _serving(c, None):
+        run_wrk(c.url + path, body, connections, 2)
+        return run_wrk(c.url + path, body, connections, seconds)
+
+
 def combined(loads: list[Load]) -> Load:
     def median(values: list[float]) -> float:
         return float(np.median(values))
@@ -140,6 +147,7 @@ def main(argv: list[str] | None = None) -> int:
         main_pipeline = build_pipeline(Path(sys.executable), weights, work / "main.joblib")
         contenders = _contenders(args.port, model, weights, main_pipeline, work)
         inproc = measure_in_process(model, weights, main_pipeline)
+        explained = explain.measure(model)
         through_app = asgi.run(model, rounds=9)
         paired = ("ceiling", "this service, 1 worker")  # the tightest target compares them
         groups = [([contenders[k] for k in paired], SLICES)] + [
@@ -151,9 +159,14 @@ def main(argv: list[str] | None = None) -> int:
                 results = measure(group, expected, args.seconds, args.connections, slices)
                 for c, result in zip(group, results, strict=True):
                     c.results[run] = result
+        print("/explain through the service...", flush=True)
+        explain_route = measure_route(
+            ours(args.port, model, 1), "/explain", SINGLE_BODY, args.seconds, args.connections
+        )
 
     setup = {"connections": args.connections, "seconds": args.seconds, "slices": SLICES}
     lines = report.document(contenders, args.runs, inproc, through_app, setup)
+    lines += report.explanations(explained, explain_route)
     args.out.write_text("\n".join(lines))
     print("\n".join(lines))
     return 0

@@ -10,7 +10,7 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
-from benchmarks import asgi
+from benchmarks import asgi, explain
 from benchmarks.contenders.factories import Contender
 from benchmarks.harness import BATCH, Load
 
@@ -149,5 +149,30 @@ def _run(contenders: dict[str, Contender], run: int, inproc: dict[str, float]) -
         *table(list(contenders.values()), run),
         "",
         *verdicts(by_name, inproc),
+        "",
+    ]
+
+
+def explanations(inproc: dict[str, float], route: Load) -> list[str]:
+    """The explanation section: in-process against shap, and /explain served."""
+    met = inproc["ours_s"] <= 0.010
+    return [
+        "## Explanations",
+        "",
+        "One patient (the example patient) explained in-process, median of repeated calls "
+        "(`python -m benchmarks.explain`):",
+        "",
+        *explain.table(inproc),
+        "",
+        f"Target: one patient explained in <= 10 ms (median): "
+        f"{inproc['ours_s'] * 1e3:.2f} ms, {'met' if met else 'NOT met'}.",
+        "",
+        "`POST /explain` through this service (1 worker, pinned, wrk as above; each "
+        "explanation runs in a worker thread, at most two at once):",
+        "",
+        "| route | requests/s | p50 | p99 | non-2xx |",
+        "|---|---|---|---|---|",
+        f"| /explain | {route.rps:,.1f} | {route.p50_ms:.1f} ms | {route.p99_ms:.1f} ms | "
+        f"{route.non_2xx} |",
         "",
     ]

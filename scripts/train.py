@@ -74,23 +74,18 @@ def train(
 
     p_train = net.predict_proba(scaler.transform(X_train))[:, 1]
     p_test = net.predict_proba(scaler.transform(X_test))[:, 1]
-    example = scaler.transform(np.array([[EXAMPLE_PATIENT[f] for f in FEATURE_NAMES]]))
-    p_example = float(net.predict_proba(example)[0, 1])
     members = train_members(
         scaler.transform(X_train), y_train, net.get_params(), ENSEMBLE_SIZE, DEFAULT_SEED
     )
-    low, high = percentile_interval(np.hstack([forward(m, example)[0] for m in members]))
     background = draw_background(X_train, y_train, BACKGROUND_SIZE, DEFAULT_SEED)
     reference, trust = measure_trust(
         net.weights_, members, background, scaler, (X_train, y_train, X_test)
     )
 
-    weights_digest = hashlib.sha256(
-        b"".join(net.weights_[k].tobytes() for k in ("W1", "b1", "W2", "b2"))
-    ).hexdigest()
+    served = [net.weights_, *members]
     metadata: dict[str, Any] = {
         "format_version": FORMAT_VERSION,
-        "model_version": f"{version('heart-risk-service')}+{weights_digest[:12]}",
+        "model_version": _model_version(served, background, reference),
         "trained_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "data": {
             "file": data_path.name,
@@ -109,21 +104,42 @@ def train(
             **_cross_validated(X.to_numpy(), y, net.get_params(), cv_repeats),
         },
         **trust,
-        "self_test": {
-            "patient": dict(EXAMPLE_PATIENT),
-            "probability": p_example,
-            "interval": [float(low[0]), float(high[0])],
-            "interval_level": LEVEL,
-        },
-        "libraries": {
-            "python": platform.python_version(),
-            **{lib: version(lib) for lib in ("numpy", "scikit-learn", "pandas")},
-        },
+        "self_test": _self_test(net, members, scaler),
+        "libraries": _libraries(),
     }
     save_artifact(out_path, net.weights_, members, background, reference, scaler, metadata)
     if plot_path is not None:
         plot_loss_curve(net, plot_path)
     return metadata
+
+
+def _self_test(net: NeuralNet, members: list[Any], scaler: StandardScaler) -> dict[str, Any]:
+    """What the served model must answer for EXAMPLE_PATIENT (its start-up
+    self-test), computed here by the training code's own forward pass."""
+    example = scaler.transform(np.array([[EXAMPLE_PATIENT[f] for f in FEATURE_NAMES]]))
+    low, high = percentile_interval(np.hstack([forward(m, example)[0] for m in members]))
+    return {
+        "patient": dict(EXAMPLE_PATIENT),
+        "probability": float(net.predict_proba(example)[0, 1]),
+        "interval": [float(low[0]), float(high[0])],
+        "interval_level": LEVEL,
+    }
+
+
+def _model_version(networks: list[Any], background: np.ndarray, reference: Any) -> str:
+    """The package version plus a digest of everything that shapes an
+    answer: every network's weights, the background and the reference."""
+    arrays = [net[k] for net in networks for k in ("W1", "b1", "W2", "b2")]
+    arrays += [background, *reference[:4], np.array([reference.threshold])]
+    digest = hashlib.sha256(b"".join(a.tobytes() for a in arrays)).hexdigest()
+    return f"{version('heart-risk-service')}+{digest[:12]}"
+
+
+def _libraries() -> dict[str, str]:
+    return {
+        "python": platform.python_version(),
+        **{lib: version(lib) for lib in ("numpy", "scikit-learn", "pandas")},
+    }
 
 
 def _cross_validated(

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from app.schemas import Prediction
+from app.answer_models import Prediction
 from model.features import EXAMPLE_PATIENT, FEATURES
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -12,9 +12,10 @@ import anyio
 from fastapi import Request, Response
 
 from app import answers
+from app.answer_models import Explanation, ExplanationBatch
 from app.deps import get_predictor
 from app.routes.scoring import ScoringRoute, check_batch_size, json_response, read_body
-from app.schemas import BatchRequest, Explanation, ExplanationBatch, Patient, rows
+from app.schemas import BatchRequest, Patient, rows
 
 EXPLAIN_THREADS = 2
 

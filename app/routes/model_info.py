@@ -6,9 +6,9 @@ from dataclasses import asdict
 
 from fastapi import APIRouter
 
+from app.answer_models import FeatureInfo, ModelInfo
 from app.deps import PredictorDep
 from app.errors import responses
-from app.schemas import FeatureInfo, ModelInfo
 from model.features import CLASS_LABELS, FEATURES, THRESHOLD
 
 router = APIRouter(tags=["model"])

@@ -5,9 +5,10 @@ from __future__ import annotations
 from fastapi import Request, Response
 
 from app import answers
+from app.answer_models import BatchPrediction, Prediction
 from app.deps import get_predictor
 from app.routes.scoring import ScoringRoute, check_batch_size, json_response, read_body
-from app.schemas import BatchPrediction, BatchRequest, Patient, Prediction, rows
+from app.schemas import BatchRequest, Patient, rows
 
 
 async def predict(request: Request) -> Response:

@@ -13,7 +13,7 @@ import pytest
 from fastapi.testclient import TestClient
 from pydantic import BaseModel
 
-from app import schemas
+from app import answer_models, schemas
 from app.config import Settings
 from app.main import create_app
 from model.features import EXAMPLE_PATIENT
@@ -35,7 +35,7 @@ def keyed(artifact_path: Path) -> Iterator[TestClient]:
 def _declared_model(spec: dict[str, Any], path: str, status: int) -> type[BaseModel]:
     response = spec["paths"][path]["post"]["responses"][str(status)]
     ref = response["content"]["application/json"]["schema"]["$ref"]
-    model = getattr(schemas, ref.rsplit("/", 1)[1])
+    model = getattr(answer_models, ref.rsplit("/", 1)[1])
     assert issubclass(model, BaseModel)
     return model
 
@@ -118,4 +118,4 @@ def test_every_new_answer_field_is_documented_with_an_example(client: TestClient
     for name in ("Prediction", "Explanation"):  # a whole answer, as the docs page shows it
         [example] = components[name]["examples"]
         assert {"interval", "warnings"} <= set(example)
-    schemas.Prediction.model_validate(components["Prediction"]["examples"][0])
+    answer_models.Prediction.model_validate(components["Prediction"]["examples"][0])
