@@ -62,3 +62,15 @@ def test_the_asgi_benchmark_drives_both_apps(artifact_path: Path) -> None:
         assert set(figures) == {"one patient", "batch of 100"}
         assert all(us > 0 for us in figures.values())
     assert asgi.table(best)[2].startswith("| ceiling app | ")
+
+
+@pytest.mark.slow  # runs shap's explainers
+def test_the_explain_benchmark_checks_agreement_and_reports_speedups(artifact_path: Path) -> None:
+    from benchmarks import explain
+
+    figures = explain.measure(artifact_path)  # asserts agreement with ExactExplainer itself
+    assert figures["ours_s"] > 0 and figures["background"] >= 20
+    assert figures["speedup_exact"] > 1  # an exact method that is not faster would be pointless
+    assert figures["kernel_max_abs_error"] >= 0
+    text = "\n".join(explain.table(figures))
+    assert "ExactExplainer" in text and "KernelExplainer" in text
