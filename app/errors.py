@@ -15,8 +15,9 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 
 from app.answer_models import ErrorResponse
 from app.schemas import explain
@@ -53,6 +54,7 @@ NOT_JSON = Problem(
     "Send the body as JSON with the header 'Content-Type: application/json'.",
 )
 INVALID_BODY = Problem(422, "validation_error", "The request body is invalid.")
+CLIENT_CLOSED = Problem(499, "client_closed_request", "The client closed the request.")
 INTERNAL = Problem(500, "internal_error", "Internal server error.")
 NOT_LOADED = Problem(503, "not_ready", "The model is not loaded.")
 
@@ -119,6 +121,16 @@ async def http_handler(request: Request, exc: Exception) -> JSONResponse:
     return error_response(problem, str(exc.detail), headers=headers)
 
 
+async def disconnect_handler(request: Request, exc: Exception) -> Response:
+    """A client that went away before its body arrived: not a server error.
+    Recorded as 499 (nginx's "client closed request"; nobody reads the
+    answer), logged as one info line without a traceback."""
+    log.info(
+        "client closed the request before its body arrived: %s %s", request.method, request.url.path
+    )
+    return Response(status_code=CLIENT_CLOSED.status)
+
+
 async def unhandled_handler(request: Request, exc: Exception) -> JSONResponse:
     log.error("unhandled error on %s %s: %s", request.method, request.url.path, type(exc).__name__)
     return error_response(INTERNAL)
@@ -127,6 +139,7 @@ async def unhandled_handler(request: Request, exc: Exception) -> JSONResponse:
 def install(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, validation_handler)
     app.add_exception_handler(StarletteHTTPException, http_handler)
+    app.add_exception_handler(ClientDisconnect, disconnect_handler)
     app.add_exception_handler(Exception, unhandled_handler)
 
 

@@ -1,0 +1,108 @@
+"""Clients that misbehave at the connection level, driven through the ASGI
+interface itself (no sockets), so that what the client does is exact."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi import FastAPI
+
+from app.config import Settings
+from app.main import create_app
+from app.telemetry import RequestRecord
+
+
+def _scope(path: str, length: int) -> dict[str, Any]:
+    return {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": b"",
+        "root_path": "",
+        "headers": [(b"content-type", b"application/json"), (b"content-length", b"%d" % length)],
+        "client": ("127.0.0.1", 50000),
+        "server": ("127.0.0.1", 8000),
+        "state": {},
+    }
+
+
+def _serve_once(app: FastAPI, path: str, messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Run the app's lifespan, one request whose client sends `messages`,
+    and the shutdown; return what the app sent."""
+    sent: list[dict[str, Any]] = []
+
+    async def scenario() -> None:
+        startup_done, stop = asyncio.Event(), asyncio.Event()
+        lifespan_in = iter([{"type": "lifespan.startup"}])
+
+        async def lifespan_receive() -> dict[str, Any]:
+            message = next(lifespan_in, None)
+            if message is not None:
+                return message
+            await stop.wait()
+            return {"type": "lifespan.shutdown"}
+
+        async def lifespan_send(message: dict[str, Any]) -> None:
+            if message["type"] == "lifespan.startup.complete":
+                startup_done.set()
+
+        lifespan = asyncio.create_task(
+            app(
+                {"type": "lifespan", "asgi": {"version": "3.0"}, "state": {}},
+                lifespan_receive,
+                lifespan_send,
+            )
+        )
+        await startup_done.wait()
+        incoming = iter(messages)
+
+        async def receive() -> dict[str, Any]:
+            message = next(incoming, None)
+            if message is None:
+                await asyncio.sleep(3600)  # the client sends nothing more
+            return message  # type: ignore[return-value]
+
+        async def send(message: dict[str, Any]) -> None:
+            sent.append(message)
+
+        await app(_scope(path, 300), receive, send)
+        stop.set()
+        await lifespan
+
+    asyncio.run(scenario())
+    return sent
+
+
+@pytest.fixture
+def recorded(artifact_path: Path) -> Iterator[tuple[FastAPI, list[RequestRecord]]]:
+    app = create_app(Settings(model_path=artifact_path))
+    records: list[RequestRecord] = []
+    app.state.telemetry.sinks = (*app.state.telemetry.sinks, records.extend)
+    yield app, records
+
+
+@pytest.mark.parametrize("path", ["/predict", "/predict/batch", "/explain", "/explain/batch"])
+def test_a_client_gone_before_its_body_is_499_at_info_without_traceback(
+    recorded: tuple[FastAPI, list[RequestRecord]],
+    path: str,
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    app, records = recorded
+    half_a_body = {"type": "http.request", "body": b'{"age": 5', "more_body": True}
+    sent = _serve_once(app, path, [half_a_body, {"type": "http.disconnect"}])
+    assert sent[0]["type"] == "http.response.start" and sent[0]["status"] == 499
+    assert [(r.route, r.status) for r in records] == [(path, 499)]
+    lines = [json.loads(line) for line in capfd.readouterr().err.splitlines() if line[:1] == "{"]
+    closed = [line for line in lines if "client closed" in line["message"]]
+    assert len(closed) == 1 and closed[0]["level"] == "info" and "exception" not in closed[0]
+    assert not [line for line in lines if line["level"] in ("error", "critical")]
+    assert "Traceback" not in capfd.readouterr().err
