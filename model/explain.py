@@ -33,10 +33,9 @@ from functools import cache
 
 import numpy as np
 
+from model.ensemble import sigmoid_in_place
+
 N_FEATURES = 13
-_LOGIT_LIMIT = 700.0
-"""|logit| beyond which exp would overflow; a sigmoid there is 0 or 1 to
-within 1e-300, so clipping changes nothing that can be seen."""
 
 
 @cache
@@ -91,10 +90,5 @@ class ShapleyExplainer:
         np.maximum(pre, 0.0, out=pre)  # ReLU
         z = pre.reshape(-1, h) @ self.w2  # (8192 K,) logits
         z += self.b2
-        np.clip(z, -_LOGIT_LIMIT, _LOGIT_LIMIT, out=z)
-        np.negative(z, out=z)  # sigmoid = 1 / (1 + exp(-z)), in place
-        np.exp(z, out=z)
-        z += 1.0
-        np.reciprocal(z, out=z)
-        values = z.reshape(2**d, K).mean(axis=1)  # v(S) for every coalition
+        values = sigmoid_in_place(z).reshape(2**d, K).mean(axis=1)  # v(S) for every coalition
         return float(values[0]), self._weights @ values
