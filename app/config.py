@@ -22,6 +22,11 @@ class Settings(BaseSettings):
     max_explain_batch: int = Field(
         100, ge=1, description="Most patients in one /explain/batch (each takes milliseconds)."
     )
+    max_concurrency: int = Field(
+        256,
+        ge=1,
+        description="Requests one worker serves at once; more get 503 with Retry-After.",
+    )
     max_body_bytes: int = Field(
         1024 * 1024, ge=1024, description="Largest request body accepted; larger gets 413."
     )

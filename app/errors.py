@@ -57,6 +57,11 @@ INVALID_BODY = Problem(422, "validation_error", "The request body is invalid.")
 CLIENT_CLOSED = Problem(499, "client_closed_request", "The client closed the request.")
 INTERNAL = Problem(500, "internal_error", "Internal server error.")
 NOT_LOADED = Problem(503, "not_ready", "The model is not loaded.")
+OVERLOADED = Problem(
+    503,
+    "overloaded",
+    "The server is answering as many requests as it can (MAX_CONCURRENCY); retry shortly.",
+)
 
 _FRAMEWORK = {p.status: p for p in (NOT_FOUND, METHOD_NOT_ALLOWED)}
 """Errors that Starlette raises itself (unknown route or method)."""

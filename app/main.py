@@ -15,7 +15,12 @@ from app import errors, logs
 from app.config import Settings, get_settings
 from app.deps import require_api_key
 from app.metrics import MODEL_INFO
-from app.middleware import JsonBodyGuard, OneLineStartupFailure, RequestContext
+from app.middleware import (
+    ConcurrencyLimit,
+    JsonBodyGuard,
+    OneLineStartupFailure,
+    RequestContext,
+)
 from app.routes import docs, explain, health, metrics, model_info, predict, scoring
 from app.telemetry import Telemetry
 from model.artifact import ArtifactError, load_artifact
@@ -84,6 +89,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # Added last = outermost: every answer, 413s included, is logged and counted.
     json_paths = frozenset(route.path for route in scoring_routes)
     app.add_middleware(JsonBodyGuard, max_bytes=settings.max_body_bytes, json_paths=json_paths)
+    operations = frozenset({"/health", "/ready", "/metrics"})
+    app.add_middleware(ConcurrencyLimit, limit=settings.max_concurrency, exempt=operations)
     app.add_middleware(RequestContext, telemetry=telemetry)
     app.add_middleware(OneLineStartupFailure)
     logs.configure(settings.log_level)

@@ -10,7 +10,14 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.errors import BAD_CONTENT_LENGTH, NOT_JSON, TOO_LARGE, ApiError, error_response
+from app.errors import (
+    BAD_CONTENT_LENGTH,
+    NOT_JSON,
+    OVERLOADED,
+    TOO_LARGE,
+    ApiError,
+    error_response,
+)
 from app.telemetry import Telemetry
 
 REQUEST_ID_HEADER = b"x-request-id"
@@ -63,6 +70,36 @@ def _request_id(scope: Scope) -> str:
     # so the process's Mersenne Twister (seeded from os.urandom, and again in
     # each forked worker) is enough, at half the cost of `secrets.token_hex`.
     return f"{random.getrandbits(128):032x}"
+
+
+class ConcurrencyLimit:
+    """Answers 503 with Retry-After at once, rather than queueing without
+    bound, while `limit` requests are already inside the app (this worker).
+    The operations routes (`exempt`: health, readiness, metrics) are never
+    refused, so that probes and scrapes see an overloaded worker as alive.
+    """
+
+    RETRY_AFTER = "1"
+
+    def __init__(self, app: ASGIApp, limit: int, exempt: frozenset[str]) -> None:
+        self.app = app
+        self.limit = limit
+        self.exempt = exempt
+        self.active = 0
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] in self.exempt:
+            await self.app(scope, receive, send)
+            return
+        if self.active >= self.limit:
+            headers = {"retry-after": self.RETRY_AFTER}
+            await error_response(OVERLOADED, headers=headers)(scope, receive, send)
+            return
+        self.active += 1
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            self.active -= 1
 
 
 class JsonBodyGuard:

@@ -11,7 +11,7 @@ NaN and infinities are refused, unknown fields are refused.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -24,6 +24,7 @@ from pydantic import (
     create_model,
     model_validator,
 )
+from pydantic_core import from_json
 
 from model.features import (
     EXAMPLE_PATIENT,
@@ -154,8 +155,10 @@ class BatchRequest(BaseModel):
 
     patients: list[Patient] = Field(  # type: ignore[valid-type]
         min_length=1,
+        fail_fast=True,  # a batch of thousands of wrong patients costs one patient's checks
         description="1 to MAX_BATCH patients (default 1000) for /predict/batch, "
-        "1 to MAX_EXPLAIN_BATCH (default 100) for /explain/batch.",
+        "1 to MAX_EXPLAIN_BATCH (default 100) for /explain/batch. The problems of the "
+        "first invalid patient are reported.",
     )
 
 
@@ -165,7 +168,7 @@ _IntegerPatient = _patient_model("IntegerPatient", whole_floats=False)
 
 
 class _IntegerBatch(BatchRequest):
-    patients: list[_IntegerPatient] = Field(min_length=1)  # type: ignore[valid-type]
+    patients: list[_IntegerPatient] = Field(min_length=1, fail_fast=True)  # type: ignore[valid-type]
 
 
 _WITHOUT_PYTHON: dict[type[BaseModel], type[BaseModel]] = {
@@ -174,17 +177,114 @@ _WITHOUT_PYTHON: dict[type[BaseModel], type[BaseModel]] = {
 }
 
 
-def validate_json(model: type[BaseModel], body: bytes) -> Any:
+MAX_REPORTED = 20
+"""Most problems listed in one error answer; the rest are counted."""
+
+
+class TooManyProblemsError(ValueError):
+    """A body with more unknown keys than are worth validating one by one:
+    the first MAX_REPORTED (as pydantic's error dicts) and how many in all."""
+
+    def __init__(self, errors: list[dict[str, Any]], total: int, exact: bool = True) -> None:
+        super().__init__(f"{total} problems")
+        self.errors, self.total, self.exact = errors, total, exact
+
+
+def validate_json(model: type[BaseModel], body: bytes, max_items: int | None = None) -> Any:
     """`body` (JSON bytes) validated as `model` (Patient or BatchRequest), or
-    pydantic's ValidationError.
+    pydantic's ValidationError, or TooManyProblemsError.
 
     pydantic-core parses the bytes itself, with no `json.loads` and no Python
     dict. It tries first the schema without the whole-float step, which
     answers nearly every request (clients send 3, not 3.0) without a line of
     Python; only a body it refuses is validated again by `model`, whose
     errors are the ones reported (measured effect: docs/performance.md).
+
+    pydantic builds one error per unknown key, which for a hostile body of
+    60,000 keys costs a second of CPU. So a body with more keys than objects
+    can hold (more than 14 colons per brace: a valid body has 13 per
+    patient) skips the first pass, and every refused body is looked at once
+    as plain JSON before the second: more than MAX_REPORTED unknown keys, or
+    a batch longer than `max_items`, is answered from that look alone.
+    Batches stop at their first invalid patient (`fail_fast`).
     """
+    colons, braces = body.count(b":"), body.count(b"{")
+    if max_items is not None and braces - 1 > max_items:  # more objects than patients allowed
+        raise TooManyProblemsError([too_long(max_items, None)], 1)
+    many_keys = colons > 14 * max(1, braces)
+    if not many_keys:
+        try:
+            return _WITHOUT_PYTHON[model].model_validate_json(body)
+        except ValidationError as exc:
+            if not _may_be_whole_floats(exc):
+                raise  # the public schema would say the same: no second pass
+    _refuse_many_unknown_keys(model, body, many_keys, colons)
+    return model.model_validate_json(body)
+
+
+def _may_be_whole_floats(exc: ValidationError) -> bool:
+    """Whether the refusal may be only a 3.0 for a 3, which the public schema takes."""
+    return any(e["type"] in _WHOLE_FLOAT_REFUSALS for e in exc.errors(include_url=False))
+
+
+_WHOLE_FLOAT_REFUSALS = {"int_type", "literal_error"}
+
+_PREFIX = 64 * 1024
+"""How much of a body with far too many keys is parsed to name the first ones."""
+
+
+def _refuse_many_unknown_keys(
+    model: type[BaseModel], body: bytes, many_keys: bool, colons: int
+) -> None:
+    """TooManyProblemsError for more than MAX_REPORTED unknown keys. A body
+    with far more keys than objects is parsed only as far as `_PREFIX`
+    bytes, and its keys are counted by their colons (so "about")."""
+    if colons <= MAX_REPORTED:
+        return  # too few keys for too many unknown ones: no need to look
     try:
-        return _WITHOUT_PYTHON[model].model_validate_json(body)
-    except ValidationError:
-        return model.model_validate_json(body)
+        data = from_json(body[:_PREFIX], allow_partial=True) if many_keys else from_json(body)
+    except ValueError:
+        return  # not JSON (or nested too deep): pydantic says so at once
+    unknown = list(_unknown_keys(model, data))
+    if len(unknown) > MAX_REPORTED:
+        errors = [
+            {"type": "extra_forbidden", "loc": loc, "msg": "Extra inputs are not permitted"}
+            for loc in unknown[:MAX_REPORTED]
+        ]
+        # every colon of such a body is a key: all but the known ones seen are unknown
+        total = max(len(unknown), colons - _known_keys(data)) if many_keys else len(unknown)
+        raise TooManyProblemsError(errors, total, exact=not many_keys)
+
+
+def too_long(most: int, got: int | None, setting: str = "MAX_BATCH") -> dict[str, Any]:
+    """The error of a batch over its limit (`setting` names it); `got` None
+    when the body was refused before it was parsed."""
+    counted = f"got {got}" if got is not None else "this body holds more"
+    return {
+        "type": "too_long",
+        "loc": ("patients",),
+        "msg": f"A batch holds at most {most} patients ({setting}), {counted}",
+    }
+
+
+def _known_keys(data: Any) -> int:
+    if not isinstance(data, dict):
+        return 0
+    patients = data.get("patients")
+    nested = patients if isinstance(patients, list) else [data]
+    top = 1 if isinstance(patients, list) else 0
+    return top + sum(sum(k in _BY_NAME for k in p) for p in nested if isinstance(p, dict))
+
+
+def _unknown_keys(model: type[BaseModel], data: Any) -> Iterator[tuple[Any, ...]]:
+    if not isinstance(data, dict):
+        return
+    if model is Patient:
+        yield from ((k,) for k in data if k not in _BY_NAME)
+        return
+    yield from ((k,) for k in data if k != "patients")
+    patients = data.get("patients")
+    if isinstance(patients, list):
+        for i, patient in enumerate(patients):
+            if isinstance(patient, dict):
+                yield from (("patients", i, k) for k in patient if k not in _BY_NAME)

@@ -46,7 +46,7 @@ def _scope(path: str, body: bytes) -> dict[str, Any]:
     }
 
 
-async def _request(app: Any, path: str, body: bytes) -> int:
+async def request(app: Any, path: str, body: bytes) -> int:
     """One request; its status."""
     status = 0
     received = False
@@ -68,7 +68,7 @@ async def _request(app: Any, path: str, body: bytes) -> int:
     return status
 
 
-async def _start(app: Any) -> asyncio.Task[None]:
+async def start(app: Any) -> asyncio.Task[None]:
     """Run the app's lifespan startup (the model is loaded there)."""
     to_app: asyncio.Queue[dict[str, str]] = asyncio.Queue()
     from_app: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
@@ -84,7 +84,7 @@ async def _start(app: Any) -> asyncio.Task[None]:
 async def _per_request_us(app: Any, path: str, body: bytes, n: int) -> float:
     begin = time.perf_counter()
     for _ in range(n):
-        if await _request(app, path, body) != 200:
+        if await request(app, path, body) != 200:
             raise RuntimeError(f"{path} did not answer 200")
     return (time.perf_counter() - begin) / n * 1e6
 
@@ -96,7 +96,7 @@ async def measure(model: Path, rounds: int) -> dict[str, dict[str, float]]:
     from benchmarks.contenders.ceiling_app import app as ceiling
 
     apps = {"ceiling app": ceiling, "this service": create_app(Settings(model_path=model))}
-    tasks = [await _start(app) for app in apps.values()]
+    tasks = [await start(app) for app in apps.values()]
     loads = {
         "one patient": ("/predict", SINGLE_BODY, 1000),
         "batch of 100": ("/predict/batch", BATCH_BODY, 60),

@@ -14,7 +14,7 @@ from fastapi import Request, Response
 from app import answers
 from app.answer_models import Explanation, ExplanationBatch
 from app.deps import get_predictor
-from app.routes.scoring import ScoringRoute, check_batch_size, json_response, read_body
+from app.routes.scoring import ScoringRoute, json_response, read_body
 from app.schemas import BatchRequest, Patient, rows
 
 EXPLAIN_THREADS = 2
@@ -29,9 +29,8 @@ async def explain(request: Request) -> Response:
 
 async def explain_batch(request: Request) -> Response:
     predictor = await get_predictor(request)
-    batch = await read_body(request, BatchRequest)
     most = request.app.state.settings.max_explain_batch
-    check_batch_size(batch.patients, most, "MAX_EXPLAIN_BATCH")
+    batch = await read_body(request, BatchRequest, most, "MAX_EXPLAIN_BATCH")
     texts = await _in_thread(request, answers.explanations, predictor, rows(batch.patients))
     return json_response(f'{{"explanations":[{",".join(texts)}]}}')
 

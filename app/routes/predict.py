@@ -7,7 +7,7 @@ from fastapi import Request, Response
 from app import answers
 from app.answer_models import BatchPrediction, Prediction
 from app.deps import get_predictor
-from app.routes.scoring import ScoringRoute, check_batch_size, json_response, read_body
+from app.routes.scoring import ScoringRoute, json_response, read_body
 from app.schemas import BatchRequest, Patient, rows
 
 
@@ -19,8 +19,8 @@ async def predict(request: Request) -> Response:
 
 async def predict_batch(request: Request) -> Response:
     predictor = await get_predictor(request)
-    batch = await read_body(request, BatchRequest)
-    check_batch_size(batch.patients, request.app.state.settings.max_batch, "MAX_BATCH")
+    most = request.app.state.settings.max_batch
+    batch = await read_body(request, BatchRequest, most, "MAX_BATCH")
     listed = ",".join(answers.predictions(predictor, rows(batch.patients)))
     return json_response(f'{{"predictions":[{listed}]}}')
 

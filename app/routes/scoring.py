@@ -19,7 +19,7 @@ from pydantic import BaseModel, ValidationError
 from pydantic.json_schema import models_json_schema
 
 from app.errors import responses
-from app.schemas import validate_json
+from app.schemas import MAX_REPORTED, TooManyProblemsError, too_long, validate_json
 
 
 class ScoringRoute(NamedTuple):
@@ -35,33 +35,40 @@ def json_response(text: str) -> Response:
     return Response(content=text.encode(), media_type="application/json")
 
 
-async def read_body(request: Request, model: type[BaseModel]) -> Any:
+async def read_body(
+    request: Request, model: type[BaseModel], max_items: int | None = None, setting: str = ""
+) -> Any:
     """The request body validated as `model`, or a RequestValidationError
-    (answered 400 for bad JSON, 422 otherwise, by app.errors)."""
+    (answered 400 for bad JSON, 422 otherwise, by app.errors); a batch of
+    more than `max_items` patients is refused (naming `setting`)."""
     body = await request.body()
     if not body:
         error = {"type": "missing", "loc": ("body",), "msg": "Field required"}
         raise RequestValidationError([error])
     try:
-        return validate_json(model, body)
+        parsed = validate_json(model, body, max_items)
     except ValidationError as exc:
         errors = exc.errors(include_url=False, include_input=False, include_context=False)
-        raise RequestValidationError([{**e, "loc": ("body", *e["loc"])} for e in errors]) from None
+        raise _invalid(errors, exc.error_count()) from None
+    except TooManyProblemsError as exc:
+        named = [{**e, "msg": e["msg"].replace("MAX_BATCH", setting)} for e in exc.errors]
+        raise _invalid(named, exc.total, exc.exact) from None
+    if max_items is not None and len(parsed.patients) > max_items:
+        raise _invalid([too_long(max_items, len(parsed.patients), setting)], 1)
+    return parsed
 
 
-def check_batch_size(patients: Sequence[Any], most: int, setting: str) -> None:
-    """422 for a batch of more than `most` patients (the setting named)."""
-    if len(patients) > most:
-        raise RequestValidationError(
-            [
-                {
-                    "type": "too_long",
-                    "loc": ("body", "patients"),
-                    "msg": f"A batch holds at most {most} patients ({setting}), "
-                    f"got {len(patients)}",
-                }
-            ]
+def _invalid(errors: Sequence[Any], total: int, exact: bool = True) -> RequestValidationError:
+    """The first MAX_REPORTED problems, and a last detail counting the rest."""
+    listed = [{**e, "loc": ("body", *e["loc"])} for e in errors[:MAX_REPORTED]]
+    if total > len(listed):
+        more = total - len(listed)
+        about = "" if exact else "about "
+        message = (
+            f"{about}{more} more problem{'s' * (more > 1)} not listed (the first {len(listed)} are)"
         )
+        listed.append({"type": "too_many_errors", "loc": ("body",), "msg": message})
+    return RequestValidationError(listed)
 
 
 def install(app: FastAPI, routes: Sequence[ScoringRoute], dependencies: Sequence[Any]) -> None:

@@ -15,6 +15,7 @@ from fastapi import FastAPI
 from app.config import Settings
 from app.main import create_app
 from app.telemetry import RequestRecord
+from model.features import EXAMPLE_PATIENT
 
 
 def _scope(path: str, length: int) -> dict[str, Any]:
@@ -106,3 +107,60 @@ def test_a_client_gone_before_its_body_is_499_at_info_without_traceback(
     assert len(closed) == 1 and closed[0]["level"] == "info" and "exception" not in closed[0]
     assert not [line for line in lines if line["level"] in ("error", "critical")]
     assert "Traceback" not in capfd.readouterr().err
+
+
+def test_over_max_concurrency_is_503_with_retry_after_and_probes_still_answer(
+    artifact_path: Path,
+) -> None:
+    """One request held inside the app (its body never completes) fills a
+    limit of 1: the next scoring request is refused at once, /health is not."""
+    app = create_app(Settings(model_path=artifact_path, max_concurrency=1))
+    answers: dict[str, list[dict[str, Any]]] = {}
+
+    async def scenario() -> None:
+        from benchmarks.asgi import start
+
+        lifespan = await start(app)
+        held = asyncio.Event()
+
+        async def slow_receive() -> dict[str, Any]:
+            if not held.is_set():
+                held.set()
+                return {"type": "http.request", "body": b'{"age": ', "more_body": True}
+            await asyncio.sleep(3600)
+            raise AssertionError
+
+        async def collect(name: str, path: str) -> None:
+            sent: list[dict[str, Any]] = []
+            answers[name] = sent
+            body = json.dumps(dict(EXAMPLE_PATIENT)).encode()
+            chunks = iter([{"type": "http.request", "body": body, "more_body": False}])
+
+            async def receive() -> dict[str, Any]:
+                return next(chunks, {"type": "http.disconnect"})
+
+            async def send(message: dict[str, Any]) -> None:
+                sent.append(message)
+
+            scope = {**_scope(path, len(body)), "method": "GET" if path == "/health" else "POST"}
+            await app(scope, receive, send)
+
+        async def send_nowhere(message: dict[str, Any]) -> None:
+            pass
+
+        slow = asyncio.create_task(app(_scope("/predict", 300), slow_receive, send_nowhere))
+        await held.wait()
+        await collect("refused", "/predict")
+        await collect("health", "/health")
+        slow.cancel()
+        await asyncio.gather(slow, return_exceptions=True)
+        await collect("after", "/predict")
+        lifespan.cancel()
+
+    asyncio.run(scenario())
+    start, body = answers["refused"][0], answers["refused"][1]["body"]
+    assert start["status"] == 503
+    assert (b"retry-after", b"1") in start["headers"]
+    assert json.loads(body)["error"]["code"] == "overloaded"
+    assert answers["health"][0]["status"] == 200
+    assert answers["after"][0]["status"] == 200  # the slot is given back
