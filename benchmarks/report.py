@@ -95,9 +95,11 @@ def document(
         *[line for run in range(runs) for line in _run(contenders, run, inproc)],
         "## In-process prediction (no HTTP)",
         "",
-        "The serving path (scaler folded into the first layer; `Predictor.probabilities`, "
-        "which scores one patient in plain Python and 100,000 with NumPy) against "
-        "scikit-learn's `predict_proba` on the same weights, best of repeated timings:",
+        "The serving path (scaler folded into the first layer) against scikit-learn's "
+        "`predict_proba` on the served network's weights, best of repeated timings: for one "
+        "patient `Predictor.assess`, what /predict runs (the served network, its 20 bootstrap "
+        "members and the warnings: more work than scikit-learn does); for 100,000 "
+        "`Predictor.probabilities`, the served network alone:",
         "",
         "| rows | this service | sklearn pipeline | speed-up | sklearn MLPClassifier alone "
         "(pre-scaled input) | speed-up |",
