@@ -14,17 +14,16 @@ from fastapi import Depends, FastAPI
 from app import errors, logs
 from app.config import Settings, get_settings
 from app.deps import require_api_key
-from app.metrics import MODEL_INFO
 from app.middleware import (
     ConcurrencyLimit,
     JsonBodyGuard,
     OneLineStartupFailure,
     RequestContext,
 )
+from app.reload import Reloader, load_checked, put_in_service
 from app.routes import docs, explain, health, metrics, model_info, predict, scoring
 from app.telemetry import Telemetry
-from model.artifact import ArtifactError, load_artifact
-from model.serving import Predictor
+from model.artifact import ArtifactError
 
 log = logging.getLogger("app")
 
@@ -46,23 +45,24 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.readiness_problem = "the model is loading"
         try:
-            predictor = Predictor(load_artifact(settings.model_path))
+            predictor, problem = load_checked(settings.model_path)
         except ArtifactError as exc:
             app.state.startup_error = str(exc)  # reported by OneLineStartupFailure
             raise
-        problem = predictor.self_test()
-        app.state.readiness_problem = problem
         if problem:
             # A model that does not reproduce its own training-time answer
             # must not answer patients: /predict says 503, /ready says why.
+            app.state.readiness_problem = problem
             log.error("model %s failed its self-test: %s", predictor.version, problem)
         else:
-            app.state.predictor = predictor
-            MODEL_INFO.labels(predictor.version, predictor.artifact.sha256).set(1)
+            put_in_service(app.state, predictor)
             log.info("model %s loaded from %s", predictor.version, settings.model_path)
+        reloader = app.state.reloader = Reloader(app.state, settings.model_path)
+        reloader.install()
         await telemetry.start()
         yield
         await telemetry.stop()
+        reloader.uninstall()
         app.state.predictor = None
 
     app = FastAPI(

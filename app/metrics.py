@@ -47,6 +47,11 @@ WARNINGS = Counter(
     "Warnings given with answers (a patient unlike the training data), by code.",
     ["code"],
 )
+RELOADS = Counter(
+    "heart_model_reloads_total",
+    "Model reloads on SIGHUP, by outcome: loaded, or refused (the old model kept serving).",
+    ["outcome"],
+)
 MODEL_INFO = Gauge(
     "heart_model_info",
     "The loaded model: always 1, with its version and artifact SHA-256 as labels.",
