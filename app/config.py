@@ -35,6 +35,11 @@ class Settings(BaseSettings):
         description="When set, /predict and /predict/batch require it "
         "(Authorization: Bearer <key> or X-API-Key: <key>).",
     )
+    api_keys_file: Path | None = Field(
+        None,
+        description="A file of named keys, one 'name key' per line, read again on SIGHUP; "
+        "with API_KEY or alone, the scoring routes then require one of them.",
+    )
     log_level: str = Field("INFO", description="Level of the service's own log lines.")
     host: str = Field("127.0.0.1", description="Address `python -m app` listens on.")
     port: int = Field(8000, ge=1, le=65535, description="Port `python -m app` listens on.")

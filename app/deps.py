@@ -10,7 +10,6 @@ All are `async def`: each takes microseconds, and FastAPI would run a plain
 
 from __future__ import annotations
 
-import hmac
 from typing import Annotated
 
 from fastapi import Depends, Request, Security
@@ -18,6 +17,7 @@ from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBea
 
 from app.config import Settings
 from app.errors import NOT_LOADED, UNAUTHORIZED, ApiError
+from app.keys import ApiKeys
 from model.serving import Predictor
 
 
@@ -38,7 +38,7 @@ PredictorDep = Annotated[Predictor, Depends(get_predictor)]
 SettingsDep = Annotated[Settings, Depends(get_app_settings)]
 
 # Declared as security schemes so that the OpenAPI page shows them (with an
-# "Authorize" button); they only bite when API_KEY is set.
+# "Authorize" button); they only bite when API keys are set.
 _api_key_header = APIKeyHeader(
     name="X-API-Key", auto_error=False, description="The API key, when API_KEY is set."
 )
@@ -46,14 +46,15 @@ _bearer = HTTPBearer(auto_error=False, description="The API key as a bearer toke
 
 
 async def require_api_key(
-    settings: SettingsDep,
+    request: Request,
     header_key: Annotated[str | None, Security(_api_key_header)],
     bearer: Annotated[HTTPAuthorizationCredentials | None, Security(_bearer)],
 ) -> None:
-    """With API_KEY set, refuse (401) a request without the right key."""
-    if settings.api_key is None:
-        return
+    """With API keys set (API_KEY, API_KEYS_FILE), refuse (401) a request
+    without one of them; note the key's name for the request log."""
+    keys: ApiKeys = request.app.state.api_keys
     given = header_key if header_key is not None else (bearer.credentials if bearer else None)
-    expected = settings.api_key.get_secret_value().encode()
-    if given is None or not hmac.compare_digest(given.encode(), expected):
+    name = keys.name_of(given) if given is not None else None
+    if name is None:
         raise ApiError(UNAUTHORIZED, headers={"WWW-Authenticate": "Bearer"})
+    request.scope.setdefault("state", {})["api_key_name"] = name  # read by RequestContext

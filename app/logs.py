@@ -98,6 +98,7 @@ def write_request_lines(records: Iterable[RequestRecord]) -> None:
                 "latency_ms": round(r.seconds * 1000, 3),
                 "request_id": r.request_id,
                 "model_version": r.model_version,
+                "api_key_name": r.api_key_name,
             },
         )
         if size + len(line) > MAX_WRITE_BYTES:

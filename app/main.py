@@ -14,6 +14,7 @@ from fastapi import Depends, FastAPI
 from app import errors, logs
 from app.config import Settings, get_settings
 from app.deps import require_api_key
+from app.keys import ApiKeys, KeyFileError
 from app.middleware import (
     ConcurrencyLimit,
     JsonBodyGuard,
@@ -45,8 +46,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.readiness_problem = "the model is loading"
         try:
+            keys.load()
             predictor, problem = load_checked(settings.model_path)
-        except ArtifactError as exc:
+        except (ArtifactError, KeyFileError) as exc:
             app.state.startup_error = str(exc)  # reported by OneLineStartupFailure
             raise
         if problem:
@@ -57,7 +59,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         else:
             put_in_service(app.state, predictor)
             log.info("model %s loaded from %s", predictor.version, settings.model_path)
-        reloader = app.state.reloader = Reloader(app.state, settings.model_path)
+        reloader = app.state.reloader = Reloader(app.state, settings.model_path, keys)
         reloader.install()
         await telemetry.start()
         yield
@@ -79,7 +81,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.predictor = None
     app.state.readiness_problem = "the model is not loaded"
     errors.install(app)
-    auth = [Depends(require_api_key)] if settings.api_key is not None else []
+    single = settings.api_key.get_secret_value() if settings.api_key is not None else None
+    app.state.api_keys = keys = ApiKeys(single, settings.api_keys_file)
+    auth = [Depends(require_api_key)] if keys.enabled else []
     scoring_routes = (*predict.ROUTES, *explain.ROUTES)
     scoring.install(app, scoring_routes, dependencies=auth)
     app.include_router(health.router)

@@ -56,7 +56,8 @@ class RequestContext:
             route = getattr(scope.get("route"), "path", "unmatched")
             app_state: Any = getattr(scope.get("app"), "state", None)
             version = getattr(getattr(app_state, "predictor", None), "version", None)
-            self.record(scope["method"], route, status, elapsed, request_id, version)
+            key_name = scope.get("state", {}).get("api_key_name")  # set by require_api_key
+            self.record(scope["method"], route, status, elapsed, request_id, version, key_name)
 
 
 def _request_id(scope: Scope) -> str:

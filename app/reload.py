@@ -1,4 +1,5 @@
-"""Putting a new model in service without a restart: `kill -HUP` a worker.
+"""Putting a new model (and new API keys) in service without a restart:
+`kill -HUP` a worker.
 
 On SIGHUP, a worker loads the artifact at MODEL_PATH again and checks it
 exactly as at start-up (`load_checked`: SHA-256 sidecar, safe unpickling,
@@ -20,6 +21,7 @@ from typing import Any
 
 import anyio
 
+from app.keys import ApiKeys
 from app.metrics import MODEL_INFO, RELOADS
 from model.artifact import ArtifactError, load_artifact
 from model.serving import Predictor
@@ -48,8 +50,8 @@ def put_in_service(state: Any, predictor: Predictor) -> None:
 class Reloader:
     """Reloads the model of the app whose `state` it is given, on SIGHUP."""
 
-    def __init__(self, state: Any, path: Path) -> None:
-        self.state, self.path = state, path
+    def __init__(self, state: Any, path: Path, keys: ApiKeys | None = None) -> None:
+        self.state, self.path, self.keys = state, path, keys
         self._lock = asyncio.Lock()
         self._installed = False
         self._tasks: set[asyncio.Task[str | None]] = set()  # kept until done
@@ -69,6 +71,8 @@ class Reloader:
             self._installed = False
 
     def _on_signal(self) -> None:
+        if self.keys is not None:
+            self.keys.reload()  # API_KEYS_FILE rotates on the same signal
         task = asyncio.ensure_future(self.reload())
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)

@@ -37,6 +37,7 @@ class RequestRecord(NamedTuple):
     seconds: float  # from the request to the end of the response
     request_id: str
     model_version: str | None
+    api_key_name: str | None = None  # the name of the key used, never the key
 
 
 Sink = Callable[[Iterable[RequestRecord]], None]
@@ -62,6 +63,7 @@ class Telemetry:
         seconds: float,
         request_id: str,
         model_version: str | None,
+        api_key_name: str | None = None,
     ) -> None:
         """Note one answered request (flushing when the buffer is full or old)."""
         now = time.time()
@@ -69,7 +71,9 @@ class Telemetry:
         if not pending:
             self._oldest = now
         pending.append(
-            RequestRecord(now, method, route, status, seconds, request_id, model_version)
+            RequestRecord(
+                now, method, route, status, seconds, request_id, model_version, api_key_name
+            )
         )
         if len(pending) >= self.MAX_RECORDS or now - self._oldest >= self.MAX_DELAY:
             self.flush()

@@ -1,0 +1,91 @@
+"""API keys: `API_KEY` (one key, named "default") and/or `API_KEYS_FILE`
+(one named key per line, `name key`; blank lines and `#` comments skipped).
+
+The file is read at start-up and again on SIGHUP (with the model,
+`app.reload`), so keys rotate without a restart; a file that cannot be read
+or holds a malformed line leaves the keys in force and says why. The name
+of the key a request used goes into its log line; the key never does.
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+import re
+from pathlib import Path
+
+log = logging.getLogger("app")
+
+_NAME = re.compile(r"[A-Za-z0-9._:-]{1,64}")
+
+
+class KeyFileError(ValueError):
+    """The keys file cannot be used; the message says where and why."""
+
+
+def read_keys_file(path: Path) -> dict[str, bytes]:
+    """{name: key} from the file; KeyFileError names the line that is wrong."""
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise KeyFileError(f"{path}: cannot read the API keys file ({exc.strerror})") from None
+    keys: dict[str, bytes] = {}
+    for number, line in enumerate(text.splitlines(), start=1):
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        parts = line.split()
+        if len(parts) != 2 or not _NAME.fullmatch(parts[0]) or len(parts[1]) < 16:
+            raise KeyFileError(
+                f"{path}, line {number}: expected 'name key' (name of letters, digits and "
+                "._:-, key of at least 16 characters)"
+            )
+        if parts[0] in keys:
+            raise KeyFileError(f"{path}, line {number}: the name {parts[0]!r} is used twice")
+        keys[parts[0]] = parts[1].encode()
+    if not keys:
+        raise KeyFileError(f"{path}: no key in the API keys file")
+    return keys
+
+
+class ApiKeys:
+    """The keys in force, and which one (by name) a presented key is."""
+
+    def __init__(self, single: str | None, path: Path | None) -> None:
+        """Nothing is read yet: `load` reads the file (in the app's lifespan)."""
+        self.single = single.encode() if single is not None else None
+        self.path = path
+        self._from_file: dict[str, bytes] = {}
+
+    def load(self) -> None:
+        """Read the keys file (KeyFileError when it cannot be used)."""
+        if self.path is not None:
+            self._from_file = read_keys_file(self.path)
+
+    @property
+    def enabled(self) -> bool:
+        return self.single is not None or self.path is not None
+
+    def name_of(self, given: str) -> str | None:
+        """The name of the key `given`, or None; compared in constant time."""
+        presented = given.encode()
+        found = None
+        candidates = list(self._from_file.items())
+        if self.single is not None:
+            candidates.append(("default", self.single))
+        for name, key in candidates:  # no early exit: the time does not tell which
+            if hmac.compare_digest(presented, key):
+                found = name
+        return found
+
+    def reload(self) -> str | None:
+        """Read the keys file again; None, or why the old keys stay in force."""
+        if self.path is None:
+            return None
+        try:
+            self._from_file = read_keys_file(self.path)
+        except KeyFileError as exc:
+            log.error("API keys reload refused, the old keys stay in force: %s", exc)
+            return str(exc)
+        log.info("API keys reloaded from %s: %d keys", self.path, len(self._from_file))
+        return None
