@@ -5,8 +5,10 @@ lines; uvicorn's access log is off because the app logs every request itself.
 With WORKERS > 1 the Prometheus multiprocess directory is prepared first
 (see `app/metrics.py`), so `/metrics` counts every worker's requests.
 
-This module must not import `app.main` or `app.metrics`: the directory has
-to be in the environment before prometheus_client is imported.
+This module must not import `app.main` or `app.metrics` at the top: the
+directory has to be in the environment before prometheus_client is
+imported. The connection guards (`app.connections`: REQUEST_TIMEOUT, the
+lingering close) replace uvicorn's HTTP protocol class.
 """
 
 from __future__ import annotations
@@ -36,6 +38,8 @@ def prepare_metrics_dir(workers: int) -> None:
 def main() -> None:
     settings = get_settings()
     prepare_metrics_dir(settings.workers)
+    from app.connections import GuardedHttpToolsProtocol  # imports app.metrics: after the dir
+
     uvicorn.run(
         "app.main:app",
         host=settings.host,
@@ -43,6 +47,8 @@ def main() -> None:
         workers=settings.workers,
         log_config=UVICORN_LOG_CONFIG,
         access_log=False,
+        http=GuardedHttpToolsProtocol,
+        timeout_keep_alive=int(max(1, settings.keep_alive_timeout)),
     )
 
 

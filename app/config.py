@@ -40,6 +40,12 @@ class Settings(BaseSettings):
         description="A file of named keys, one 'name key' per line, read again on SIGHUP; "
         "with API_KEY or alone, the scoring routes then require one of them.",
     )
+    request_timeout: float = Field(
+        15.0, gt=0, description="Seconds for a request's headers and body to arrive; else 408."
+    )
+    keep_alive_timeout: float = Field(
+        5.0, gt=0, description="Seconds an idle kept-alive connection stays open."
+    )
     log_level: str = Field("INFO", description="Level of the service's own log lines.")
     host: str = Field("127.0.0.1", description="Address `python -m app` listens on.")
     port: int = Field(8000, ge=1, le=65535, description="Port `python -m app` listens on.")

@@ -44,6 +44,11 @@ UNAUTHORIZED = Problem(
     "Missing or wrong API key: send 'Authorization: Bearer <key>' or 'X-API-Key: <key>'.",
 )
 NOT_FOUND = Problem(404, "not_found", "Not Found")
+REQUEST_TIMEOUT = Problem(
+    408,
+    "request_timeout",
+    "The request did not arrive within REQUEST_TIMEOUT; the connection is closed.",
+)
 METHOD_NOT_ALLOWED = Problem(405, "method_not_allowed", "Method Not Allowed")
 TOO_LARGE = Problem(
     413, "payload_too_large", "The request body is larger than {max_bytes} bytes (MAX_BODY_BYTES)."

@@ -47,6 +47,11 @@ WARNINGS = Counter(
     "Warnings given with answers (a patient unlike the training data), by code.",
     ["code"],
 )
+CONNECTION_EVENTS = Counter(
+    "heart_connection_events_total",
+    "What the connection guards did (request_timeout: a 408 and a close).",
+    ["event"],
+)
 RELOADS = Counter(
     "heart_model_reloads_total",
     "Model reloads on SIGHUP, by outcome: loaded, or refused (the old model kept serving).",

@@ -157,7 +157,10 @@ class JsonBodyGuard:
         return TOO_LARGE.message.format(max_bytes=self.max_bytes)
 
     async def _too_large(self, scope: Scope, receive: Receive, send: Send) -> None:
-        response = error_response(TOO_LARGE, self._message(), headers={"connection": "close"})
+        # No "connection: close": the server reads and discards the rest of
+        # the body for a bounded time (app.connections), so that a client
+        # still sending it can read this answer.
+        response = error_response(TOO_LARGE, self._message())
         await response(scope, receive, send)
 
 

@@ -1,0 +1,150 @@
+"""Connection-level guards, in uvicorn's own HTTP protocol (httptools).
+
+The ASGI app only sees a request once its headers have arrived, so what a
+client does before that, or after the app has answered, is handled here:
+
+- A deadline per request (`REQUEST_TIMEOUT`): a request whose headers and
+  body have not all arrived in time gets 408 (our JSON error shape) and
+  its connection is closed. It runs from the connection's first byte (or
+  from the end of the previous request on a kept-alive connection, where
+  uvicorn's own `KEEP_ALIVE_TIMEOUT` closes a connection that stays idle).
+  A slow client therefore holds a connection for at most that long.
+- A bounded lingering close: when the app has answered before the request
+  body has all arrived (a 413), closing at once makes the kernel reset the
+  connection while a client such as Python's `urllib`, which sends the whole
+  body before reading, is still sending; it then sees "connection reset"
+  instead of the 413. So the rest of the body is read and discarded, up to
+  `LINGER_BYTES` and `LINGER_SECONDS`, then the connection is closed, as
+  nginx's lingering close does.
+
+`python -m app` passes this class to uvicorn (`http=`); each worker reads
+the settings itself.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from typing import Any
+
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+from app.config import get_settings
+from app.errors import REQUEST_TIMEOUT
+from app.metrics import CONNECTION_EVENTS
+
+log = logging.getLogger("app")
+
+
+class _LingeringTransport:
+    """The connection's transport, whose `close` lingers when the answer went
+    out before the request body had all arrived (uvicorn closes at once
+    after a response when the request said `Connection: close`)."""
+
+    def __init__(self, transport: asyncio.Transport, protocol: GuardedHttpToolsProtocol) -> None:
+        self._transport, self._protocol = transport, protocol
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._transport, name)
+
+    def close(self) -> None:
+        if not self._protocol.linger():
+            self._transport.close()
+
+
+class GuardedHttpToolsProtocol(HttpToolsProtocol):
+    linger_bytes = 16 * 1024 * 1024
+    linger_seconds = 5.0
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.request_timeout = get_settings().request_timeout  # read in each worker
+        self._deadline: asyncio.TimerHandle | None = None
+        self._discarded = 0
+        self._lingering = False
+        self._real_transport: asyncio.Transport | None = None
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        self._real_transport = transport
+        super().connection_made(_LingeringTransport(transport, self))  # type: ignore[arg-type]
+        self._arm(self.request_timeout, self._timed_out)
+
+    def linger(self) -> bool:
+        """Called instead of closing: start lingering (True) when the answer
+        is out but the request body is still coming, else False."""
+        cycle = self.cycle
+        if self._lingering:
+            return True
+        if cycle is None or not cycle.response_complete or not cycle.more_body:
+            return False
+        self._lingering = True
+        self._arm(self.linger_seconds, self._close)
+        return True
+
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        self._discarded = 0
+        self._arm(self.request_timeout, self._timed_out)
+
+    def on_body(self, body: bytes) -> None:
+        if self.cycle is not None and self.cycle.response_complete:  # answered early: discard
+            self._discarded += len(body)
+            if self._discarded > self.linger_bytes:
+                self._close()
+            return
+        super().on_body(body)
+
+    def on_message_complete(self) -> None:
+        self._disarm()
+        super().on_message_complete()
+        if self._lingering:  # the whole body is read: the client has its answer
+            self._close()
+
+    def on_response_complete(self) -> None:
+        super().on_response_complete()
+        if self.cycle is not None and self.cycle.more_body and not self.transport.is_closing():
+            # the body is still coming: read and discard it for a bounded time
+            self._arm(self.linger_seconds, self._close)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._disarm()
+        self._lingering = False
+        super().connection_lost(exc)
+
+    def _arm(self, seconds: float, action: Any) -> None:
+        self._disarm()
+        self._deadline = self.loop.call_later(seconds, action)
+
+    def _disarm(self) -> None:
+        if self._deadline is not None:
+            self._deadline.cancel()
+            self._deadline = None
+
+    def _close(self) -> None:
+        self._disarm()
+        self._lingering = False
+        if self._real_transport is not None and not self._real_transport.is_closing():
+            self._real_transport.close()
+
+    def _timed_out(self) -> None:
+        """The request did not arrive in time: 408, then close."""
+        self._deadline = None
+        if self.transport.is_closing():
+            return
+        cycle = self.cycle
+        if cycle is not None and cycle.response_started:
+            self._close()  # the app is answering already: nothing more to say
+            return
+        CONNECTION_EVENTS.labels("request_timeout").inc()
+        log.info("request not received within REQUEST_TIMEOUT (%g s): 408", self.request_timeout)
+        error = {"code": REQUEST_TIMEOUT.code, "message": REQUEST_TIMEOUT.message, "details": []}
+        body = json.dumps({"error": error}).encode()
+        self.transport.write(
+            b"HTTP/1.1 408 Request Timeout\r\ncontent-type: application/json\r\n"
+            b"content-length: %d\r\nconnection: close\r\n\r\n%s" % (len(body), body)
+        )
+        if cycle is not None and not cycle.response_complete:
+            cycle.disconnected = True  # the app, waiting for the body, sees a disconnect
+            cycle.message_event.set()
+        self._close()

@@ -1,0 +1,97 @@
+"""Clients that misbehave at the connection level, against a real server
+(`python -m app`, whose HTTP protocol is `app.connections`)."""
+
+from __future__ import annotations
+
+import json
+import socket
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+
+import httpx
+import pytest
+
+from model.features import EXAMPLE_PATIENT
+from tests.conftest import Server
+
+pytestmark = pytest.mark.slow  # real server processes
+
+LiveServer = Callable[..., AbstractContextManager[Server]]
+
+
+def _read_until_closed(sock: socket.socket, limit: float) -> bytes:
+    sock.settimeout(limit)
+    data = b""
+    while True:
+        try:
+            chunk = sock.recv(65536)
+        except TimeoutError:
+            return data + b"<still open>"
+        if not chunk:
+            return data
+        data += chunk
+
+
+@pytest.mark.parametrize("sent", [b"", b"POST /predict HTTP/1.1\r\nHost: x\r\n", b"partial-body"])
+def test_a_slow_request_gets_408_and_its_connection_is_closed(
+    live_server: LiveServer, sent: bytes
+) -> None:
+    with live_server(REQUEST_TIMEOUT="1") as server:
+        with socket.create_connection(("127.0.0.1", server.port)) as sock:
+            if sent == b"partial-body":
+                body = json.dumps(EXAMPLE_PATIENT).encode()
+                sent = (
+                    b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                    b"Content-Length: %d\r\n\r\n%s" % (len(body), body[:20])
+                )
+            sock.sendall(sent)
+            begin = time.monotonic()
+            answer = _read_until_closed(sock, 5)
+            waited = time.monotonic() - begin
+        assert answer.startswith(b"HTTP/1.1 408"), answer
+        assert b'"code": "request_timeout"' in answer
+        assert 0.8 < waited < 3
+        metrics = httpx.get(f"{server.url}/metrics").text
+        assert 'heart_connection_events_total{event="request_timeout"} 1.0' in metrics
+        # nothing a client did shows as a 5xx
+        assert 'status="5' not in metrics
+
+
+def test_many_slow_connections_do_not_slow_the_others(live_server: LiveServer) -> None:
+    with live_server(REQUEST_TIMEOUT="2") as server:
+        slow = []
+        for _ in range(500):
+            s = socket.create_connection(("127.0.0.1", server.port))
+            s.sendall(b"POST /predict HTTP/1.1\r\nHost: x\r\n")  # and nothing more
+            slow.append(s)
+        begin = time.monotonic()
+        with httpx.Client(base_url=server.url, timeout=5) as client:
+            for _ in range(50):
+                assert client.get("/health").status_code == 200
+                assert client.post("/predict", json=EXAMPLE_PATIENT).status_code == 200
+        assert time.monotonic() - begin < 5  # 100 requests beside 500 slow connections
+        time.sleep(3)  # past REQUEST_TIMEOUT: every slow connection is closed
+        closed = 0
+        for s in slow:
+            if _read_until_closed(s, 0.5).startswith(b"HTTP/1.1 408"):
+                closed += 1
+            s.close()
+        assert closed == len(slow)
+
+
+def test_urllib_reads_the_413_of_an_over_long_body(live_server: LiveServer) -> None:
+    """urllib sends the whole body before reading the answer: without the
+    lingering close it saw "connection reset by peer" instead."""
+    with live_server() as server:
+        body = b" " * (5 * 1024 * 1024)
+        request = urllib.request.Request(
+            f"{server.url}/predict", data=body, headers={"Content-Type": "application/json"}
+        )
+        with pytest.raises(urllib.error.HTTPError) as caught:
+            urllib.request.urlopen(request, timeout=10)
+        assert caught.value.code == 413
+        assert json.loads(caught.value.read())["error"]["code"] == "payload_too_large"
+        assert httpx.get(f"{server.url}/health").status_code == 200
