@@ -83,7 +83,9 @@ def cpu_pin(core: str) -> list[str]:
     return []
 
 
-def run_wrk(url: str, body: bytes | None, connections: int, seconds: int) -> Load:
+def run_wrk(
+    url: str, body: bytes | None, connections: int, seconds: int, timeout: str = "5s"
+) -> Load:
     """Drive `url` with wrk (one thread, on LOAD_CORE): POST `body` as JSON,
     or GET when `body` is None; parse its summary."""
     wrk = require_wrk()
@@ -100,7 +102,7 @@ def run_wrk(url: str, body: bytes | None, connections: int, seconds: int) -> Loa
                 f"-c{connections}",
                 f"-d{seconds}s",
                 "--timeout",
-                "5s",
+                timeout,
                 "-s",
                 str(script),
                 url,
