@@ -111,7 +111,7 @@ def test_sighup_under_load_switches_models_without_a_failed_request(
         assert new != old
         stop, seen = threading.Event(), []
         workers = [
-            threading.Thread(target=_hammer, args=(server.url, stop, seen)) for _ in range(8)
+            threading.Thread(target=_hammer, args=(server.url, stop, seen)) for _ in range(64)
         ]
         for w in workers:
             w.start()
