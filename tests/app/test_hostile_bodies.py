@@ -73,3 +73,21 @@ def test_many_problems_of_pydantic_are_capped_as_well(shared_client: TestClient)
     details = _post(shared_client, "/predict/batch", body).json()["error"]["details"]
     assert len(details) == MAX_REPORTED + 1
     assert details[-1]["message"].startswith("8 more problems")  # 13 + 15 - 20
+
+
+@pytest.mark.parametrize("value", ["x" * 500_000, 1.5])
+def test_a_value_far_longer_than_any_valid_one_is_refused_unread(
+    shared_client: TestClient, value: Any
+) -> None:
+    body = {**PATIENT, "age": value}
+    if value == 1.5:  # whitespace padding: valid JSON, but no valid body is that sparse
+        content = json.dumps(body).encode().replace(b",", b"," + b" " * 20_000)
+        r = shared_client.post(
+            "/predict", content=content, headers={"content-type": "application/json"}
+        )
+        assert r.status_code == 422
+        details = r.json()["error"]["details"]
+    else:
+        details = _post(shared_client, "/predict", body).json()["error"]["details"]
+    assert [d["type"] for d in details] == ["value_too_long"]
+    assert "a value is too long" in details[0]["message"]
