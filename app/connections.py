@@ -17,6 +17,14 @@ client does before that, or after the app has answered, is handled here:
   `LINGER_BYTES` and `LINGER_SECONDS`, then the connection is closed, as
   nginx's lingering close does.
 
+- Load shedding at the door: while the worker's event loop runs more than
+  `MAX_LOOP_LAG` seconds late (requests are waiting in it to be read, which
+  no count of requests inside the app can see), a new request is answered
+  at once with 503 `overloaded` and `Retry-After`, by a tiny ASGI app that
+  skips the service's own, so that every client gets an answer quickly
+  rather than some waiting for seconds. `/health`, `/ready` and `/metrics`
+  are never shed.
+
 `python -m app` passes this class to uvicorn (`http=`); each worker reads
 the settings itself.
 """
@@ -26,15 +34,60 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from typing import Any
+from typing import Any, ClassVar
 
+import httptools
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from app.config import get_settings
-from app.errors import REQUEST_TIMEOUT
+from app.errors import OVERLOADED, REQUEST_TIMEOUT
 from app.metrics import CONNECTION_EVENTS
 
 log = logging.getLogger("app")
+
+
+NEVER_SHED = frozenset({b"/health", b"/ready", b"/metrics"})
+_SHED_BODY = json.dumps(
+    {"error": {"code": OVERLOADED.code, "message": OVERLOADED.message, "details": []}}
+).encode()
+_SHED_HEADERS = [
+    (b"content-type", b"application/json"),
+    (b"content-length", str(len(_SHED_BODY)).encode()),
+    (b"retry-after", b"1"),
+]
+
+
+async def _shed(scope: Any, receive: Any, send: Any) -> None:
+    """The whole answer to a request shed at the door."""
+    CONNECTION_EVENTS.labels("shed").inc()
+    await send({"type": "http.response.start", "status": 503, "headers": _SHED_HEADERS})
+    await send({"type": "http.response.body", "body": _SHED_BODY})
+
+
+class LoopLag:
+    """How late this process's event loop runs its timers, measured every
+    INTERVAL seconds: a busy loop runs them late."""
+
+    INTERVAL = 0.05
+    _by_loop: ClassVar[dict[int, LoopLag]] = {}
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop, self.lag = loop, 0.0
+        self._due = loop.time() + self.INTERVAL
+        loop.call_later(self.INTERVAL, self._tick)
+
+    @classmethod
+    def of(cls, loop: asyncio.AbstractEventLoop) -> LoopLag:
+        monitor = cls._by_loop.get(id(loop))
+        if monitor is None or monitor.loop is not loop:
+            monitor = cls._by_loop[id(loop)] = cls(loop)
+        return monitor
+
+    def _tick(self) -> None:
+        now = self.loop.time()
+        self.lag = max(0.0, now - self._due)
+        self._due = now + self.INTERVAL
+        self.loop.call_later(self.INTERVAL, self._tick)
 
 
 class _LingeringTransport:
@@ -59,7 +112,10 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.request_timeout = get_settings().request_timeout  # read in each worker
+        settings = get_settings()  # read in each worker
+        self.request_timeout = settings.request_timeout
+        self.max_loop_lag = settings.max_loop_lag
+        self._lag = LoopLag.of(self.loop)
         self._deadline: asyncio.TimerHandle | None = None
         self._discarded = 0
         self._lingering = False
@@ -86,6 +142,19 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         super().on_message_begin()
         self._discarded = 0
         self._arm(self.request_timeout, self._timed_out)
+
+    def on_headers_complete(self) -> None:
+        if self._lag.lag > self.max_loop_lag and self._sheddable():
+            real, self.app = self.app, _shed  # uvicorn runs `self.app` for this request
+            try:
+                super().on_headers_complete()
+            finally:
+                self.app = real
+            return
+        super().on_headers_complete()
+
+    def _sheddable(self) -> bool:
+        return httptools.parse_url(self.url).path not in NEVER_SHED
 
     def on_body(self, body: bytes) -> None:
         if self.cycle is not None and self.cycle.response_complete:  # answered early: discard

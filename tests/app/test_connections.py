@@ -3,8 +3,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import socket
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -95,3 +97,52 @@ def test_urllib_reads_the_413_of_an_over_long_body(live_server: LiveServer) -> N
         assert caught.value.code == 413
         assert json.loads(caught.value.read())["error"]["code"] == "payload_too_large"
         assert httpx.get(f"{server.url}/health").status_code == 200
+
+
+def test_a_late_event_loop_sheds_new_requests_at_once_but_never_probes(
+    live_server: LiveServer,
+) -> None:
+    """With MAX_LOOP_LAG at 1 ms, 32 clients keep the loop late enough that
+    scoring requests are shed (503, Retry-After, at once); probes never are."""
+    with live_server(MAX_LOOP_LAG="0.001") as server:
+        statuses: list[int] = []
+        probes: list[int] = []
+        shed: list[httpx.Response] = []
+        stop = threading.Event()
+
+        def hammer() -> None:
+            with httpx.Client(base_url=server.url, timeout=5) as client:
+                while not stop.is_set():
+                    r = client.post("/predict", json=EXAMPLE_PATIENT)
+                    statuses.append(r.status_code)
+                    if r.status_code == 503:
+                        shed.append(r)
+
+        threads = [threading.Thread(target=hammer) for _ in range(32)]
+        for t in threads:
+            t.start()
+        with httpx.Client(base_url=server.url, timeout=5) as client:
+            for _ in range(20):
+                probes.append(client.get("/health").status_code)
+                probes.append(client.get("/ready").status_code)
+                time.sleep(0.05)
+        stop.set()
+        for t in threads:
+            t.join()
+    assert set(statuses) <= {200, 503} and shed, set(statuses)
+    assert all(r.headers["retry-after"] == "1" for r in shed)
+    assert {r.json()["error"]["code"] for r in shed} == {"overloaded"}
+    assert set(probes) == {200}
+
+
+def test_loop_lag_measures_how_late_the_loop_runs() -> None:
+    from app.connections import LoopLag
+
+    async def scenario() -> float:
+        monitor = LoopLag.of(asyncio.get_running_loop())
+        await asyncio.sleep(0.12)
+        time.sleep(0.3)  # the loop is blocked: its timers run late
+        await asyncio.sleep(0.01)  # the overdue tick runs first, the next is not due yet
+        return monitor.lag
+
+    assert asyncio.run(scenario()) > 0.2
