@@ -11,7 +11,7 @@ NaN and infinities are refused, unknown fields are refused.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -24,8 +24,14 @@ from pydantic import (
     create_model,
     model_validator,
 )
-from pydantic_core import from_json
 
+from app.body_limits import (
+    MAX_BYTES_PER_FIELD,
+    TooManyProblemsError,
+    parses,
+    refuse_many_unknown_keys,
+    too_long,
+)
 from model.features import (
     EXAMPLE_PATIENT,
     FEATURE_NAMES,
@@ -177,23 +183,6 @@ _WITHOUT_PYTHON: dict[type[BaseModel], type[BaseModel]] = {
 }
 
 
-MAX_BYTES_PER_FIELD = 256
-"""More bytes per key than this (plus 4 KiB) and a body cannot be valid: every
-value is a number."""
-
-MAX_REPORTED = 20
-"""Most problems listed in one error answer; the rest are counted."""
-
-
-class TooManyProblemsError(ValueError):
-    """A body with more unknown keys than are worth validating one by one:
-    the first MAX_REPORTED (as pydantic's error dicts) and how many in all."""
-
-    def __init__(self, errors: list[dict[str, Any]], total: int, exact: bool = True) -> None:
-        super().__init__(f"{total} problems")
-        self.errors, self.total, self.exact = errors, total, exact
-
-
 def validate_json(model: type[BaseModel], body: bytes, max_items: int | None = None) -> Any:
     """`body` (JSON bytes) validated as `model` (Patient or BatchRequest), or
     pydantic's ValidationError, or TooManyProblemsError.
@@ -215,7 +204,7 @@ def validate_json(model: type[BaseModel], body: bytes, max_items: int | None = N
     colons, braces = body.count(b":"), body.count(b"{")
     if max_items is not None and braces - 1 > max_items:  # more objects than patients allowed
         raise TooManyProblemsError([too_long(max_items, None)], 1)
-    if len(body) > MAX_BYTES_PER_FIELD * max(colons, 1) + 4096 and _parses(body):
+    if len(body) > MAX_BYTES_PER_FIELD * max(colons, 1) + 4096 and parses(body):
         # a value far longer than any valid one (a 1 MB string costs pydantic-core ~10 ms;
         # what is not JSON at all is left to pydantic, which says so at once: 400)
         message = f"The body holds {len(body)} bytes for {colons} fields: a value is too long"
@@ -227,17 +216,8 @@ def validate_json(model: type[BaseModel], body: bytes, max_items: int | None = N
         except ValidationError as exc:
             if not _may_be_whole_floats(exc):
                 raise  # the public schema would say the same: no second pass
-    _refuse_many_unknown_keys(model, body, many_keys, colons)
+    refuse_many_unknown_keys(body, model is not Patient, many_keys, colons)
     return model.model_validate_json(body)
-
-
-def _parses(body: bytes) -> bool:
-    """Whether `body` is JSON at all (jiter: ~0.1 ms for 1 MB of string)."""
-    try:
-        from_json(body)
-    except ValueError:
-        return False
-    return True
 
 
 def _may_be_whole_floats(exc: ValidationError) -> bool:
@@ -246,63 +226,3 @@ def _may_be_whole_floats(exc: ValidationError) -> bool:
 
 
 _WHOLE_FLOAT_REFUSALS = {"int_type", "literal_error"}
-
-_PREFIX = 64 * 1024
-"""How much of a body with far too many keys is parsed to name the first ones."""
-
-
-def _refuse_many_unknown_keys(
-    model: type[BaseModel], body: bytes, many_keys: bool, colons: int
-) -> None:
-    """TooManyProblemsError for more than MAX_REPORTED unknown keys. A body
-    with far more keys than objects is parsed only as far as `_PREFIX`
-    bytes, and its keys are counted by their colons (so "about")."""
-    if colons <= MAX_REPORTED:
-        return  # too few keys for too many unknown ones: no need to look
-    try:
-        data = from_json(body[:_PREFIX], allow_partial=True) if many_keys else from_json(body)
-    except ValueError:
-        return  # not JSON (or nested too deep): pydantic says so at once
-    unknown = list(_unknown_keys(model, data))
-    if len(unknown) > MAX_REPORTED:
-        errors = [
-            {"type": "extra_forbidden", "loc": loc, "msg": "Extra inputs are not permitted"}
-            for loc in unknown[:MAX_REPORTED]
-        ]
-        # every colon of such a body is a key: all but the known ones seen are unknown
-        total = max(len(unknown), colons - _known_keys(data)) if many_keys else len(unknown)
-        raise TooManyProblemsError(errors, total, exact=not many_keys)
-
-
-def too_long(most: int, got: int | None, setting: str = "MAX_BATCH") -> dict[str, Any]:
-    """The error of a batch over its limit (`setting` names it); `got` None
-    when the body was refused before it was parsed."""
-    counted = f"got {got}" if got is not None else "this body holds more"
-    return {
-        "type": "too_long",
-        "loc": ("patients",),
-        "msg": f"A batch holds at most {most} patients ({setting}), {counted}",
-    }
-
-
-def _known_keys(data: Any) -> int:
-    if not isinstance(data, dict):
-        return 0
-    patients = data.get("patients")
-    nested = patients if isinstance(patients, list) else [data]
-    top = 1 if isinstance(patients, list) else 0
-    return top + sum(sum(k in _BY_NAME for k in p) for p in nested if isinstance(p, dict))
-
-
-def _unknown_keys(model: type[BaseModel], data: Any) -> Iterator[tuple[Any, ...]]:
-    if not isinstance(data, dict):
-        return
-    if model is Patient:
-        yield from ((k,) for k in data if k not in _BY_NAME)
-        return
-    yield from ((k,) for k in data if k != "patients")
-    patients = data.get("patients")
-    if isinstance(patients, list):
-        for i, patient in enumerate(patients):
-            if isinstance(patient, dict):
-                yield from (("patients", i, k) for k in patient if k not in _BY_NAME)

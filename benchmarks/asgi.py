@@ -25,7 +25,7 @@ from typing import Any
 from benchmarks.harness import BATCH_BODY, SINGLE_BODY
 
 
-def _scope(path: str, body: bytes) -> dict[str, Any]:
+def request_scope(path: str, body: bytes) -> dict[str, Any]:
     return {
         "type": "http",
         "asgi": {"version": "3.0"},
@@ -64,7 +64,7 @@ async def request(app: Any, path: str, body: bytes) -> int:
         if message["type"] == "http.response.start":
             status = message["status"]
 
-    await app(_scope(path, body), receive, send)
+    await app(request_scope(path, body), receive, send)
     return status
 
 

@@ -13,6 +13,7 @@ from app.config import Settings
 from app.main import create_app
 from model.features import EXAMPLE_PATIENT, FEATURE_NAMES
 from tests.conftest import HIGH_RISK_PATIENT
+from tests.metrics_helpers import sample
 
 PATIENT = dict(EXAMPLE_PATIENT)
 ODD = {**PATIENT, "age": 25, "serum_cholesterol": 550, "max_heart_rate": 210, "st_depression": 5}
@@ -93,13 +94,6 @@ def test_warnings_name_the_fields_and_the_atypical_combination(client: TestClien
     assert "field" not in atypical and "Mahalanobis" in atypical["message"]
 
 
-def _sample(text: str, name: str, **labels: str) -> float:
-    for line in text.splitlines():
-        if line.startswith(name + "{") and all(f'{k}="{v}"' in line for k, v in labels.items()):
-            return float(line.rsplit(" ", 1)[1])
-    return 0.0
-
-
 def test_metrics_count_warnings_by_code(client: TestClient) -> None:
     before = client.get("/metrics").text
     client.post("/predict", json=ODD)
@@ -109,7 +103,7 @@ def test_metrics_count_warnings_by_code(client: TestClient) -> None:
 
     def delta(code: str) -> float:
         name = "heart_warnings_total"
-        return _sample(after, name, code=code) - _sample(before, name, code=code)
+        return sample(after, name, code=code) - sample(before, name, code=code)
 
     assert delta("atypical_patient") == 4
     assert delta("outside_training_range") == 8  # age and heart rate, 4 times

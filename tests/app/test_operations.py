@@ -18,6 +18,7 @@ from app.main import create_app
 from app.telemetry import RequestRecord, Telemetry
 from model.features import EXAMPLE_PATIENT
 from tests.conftest import HIGH_RISK_PATIENT
+from tests.metrics_helpers import sample
 
 PATIENT = dict(EXAMPLE_PATIENT)
 KEY = "correct horse battery staple"
@@ -179,13 +180,6 @@ def test_one_json_log_line_per_request_without_patient_values(
     assert isinstance(first["model_version"], str) and first["model_version"].startswith("0.")
 
 
-def _sample(text: str, name: str, **labels: str) -> float:
-    for line in text.splitlines():
-        if line.startswith(name + "{") and all(f'{k}="{v}"' in line for k, v in labels.items()):
-            return float(line.rsplit(" ", 1)[1])
-    return 0.0
-
-
 def test_metrics_count_requests_predictions_and_latency(client: TestClient) -> None:
     before = client.get("/metrics").text
     high = HIGH_RISK_PATIENT
@@ -195,7 +189,7 @@ def test_metrics_count_requests_predictions_and_latency(client: TestClient) -> N
     after = client.get("/metrics").text
 
     def delta(name: str, **labels: str) -> float:
-        return _sample(after, name, **labels) - _sample(before, name, **labels)
+        return sample(after, name, **labels) - sample(before, name, **labels)
 
     assert delta("heart_http_requests_total", route="/predict", status="200") == 1
     assert delta("heart_http_requests_total", route="/predict/batch", status="200") == 1
@@ -203,7 +197,7 @@ def test_metrics_count_requests_predictions_and_latency(client: TestClient) -> N
     assert delta("heart_predictions_total", label="presence") == 2
     assert delta("heart_predictions_total", label="absence") == 2
     assert delta("heart_http_request_duration_seconds_count", route="/predict") == 2
-    assert _sample(after, "heart_model_info") == 1
+    assert sample(after, "heart_model_info") == 1
     assert 'heart_model_info{sha256="' in after
 
 

@@ -15,25 +15,15 @@ from fastapi import FastAPI
 from app.config import Settings
 from app.main import create_app
 from app.telemetry import RequestRecord
+from benchmarks.asgi import request_scope
 from model.features import EXAMPLE_PATIENT
 
 
 def _scope(path: str, length: int) -> dict[str, Any]:
-    return {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": "POST",
-        "scheme": "http",
-        "path": path,
-        "raw_path": path.encode(),
-        "query_string": b"",
-        "root_path": "",
-        "headers": [(b"content-type", b"application/json"), (b"content-length", b"%d" % length)],
-        "client": ("127.0.0.1", 50000),
-        "server": ("127.0.0.1", 8000),
-        "state": {},
-    }
+    """A POST whose headers announce `length` bytes of JSON body."""
+    scope = request_scope(path, b"")
+    headers = [(k, v) for k, v in scope["headers"] if k != b"content-length"]
+    return {**scope, "headers": [*headers, (b"content-length", b"%d" % length)], "state": {}}
 
 
 def _serve_once(app: FastAPI, path: str, messages: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -23,13 +23,7 @@ from model.features import EXAMPLE_PATIENT
 from scripts.train import train
 from tests.artifact_helpers import copy_artifact, read_payload, write_with_matching_hash
 from tests.conftest import DATA, Server
-
-
-def _sample(text: str, name: str, **labels: str) -> float:
-    for line in text.splitlines():
-        if line.startswith(name + "{") and all(f'{k}="{v}"' in line for k, v in labels.items()):
-            return float(line.rsplit(" ", 1)[1])
-    return 0.0
+from tests.metrics_helpers import sample
 
 
 @pytest.fixture
@@ -54,8 +48,8 @@ def test_reload_swaps_in_a_new_artifact(served: tuple[TestClient, Path]) -> None
     assert client.get("/model").json()["model_version"] == "9.9.9+new" != old
     assert client.post("/predict", json=EXAMPLE_PATIENT).json()["model_version"] == "9.9.9+new"
     after = client.get("/metrics").text
-    loaded = _sample(after, "heart_model_reloads_total", outcome="loaded")
-    assert loaded - _sample(before, "heart_model_reloads_total", outcome="loaded") == 1
+    loaded = sample(after, "heart_model_reloads_total", outcome="loaded")
+    assert loaded - sample(before, "heart_model_reloads_total", outcome="loaded") == 1
     assert 'heart_model_info{sha256="' in after and 'version="9.9.9+new"' in after
     assert f'version="{old}"' not in after
 
@@ -84,8 +78,8 @@ def test_a_bad_artifact_is_refused_and_the_old_model_keeps_serving(
     assert r.status_code == 200 and r.json()["model_version"] == old
     assert client.get("/ready").status_code == 200
     after = client.get("/metrics").text
-    refused = _sample(after, "heart_model_reloads_total", outcome="refused")
-    assert refused - _sample(before, "heart_model_reloads_total", outcome="refused") == 1
+    refused = sample(after, "heart_model_reloads_total", outcome="refused")
+    assert refused - sample(before, "heart_model_reloads_total", outcome="refused") == 1
     lines = [r for r in caplog.records if "reload refused" in r.getMessage()]
     assert len(lines) == 1 and lines[0].levelname == "ERROR"
 
