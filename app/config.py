@@ -18,6 +18,9 @@ class Settings(BaseSettings):
         Path("artifacts/model.pkl"),
         description="The pickled artifact; its SHA-256 sidecar sits beside it.",
     )
+    model_name: str = Field(
+        "heart-disease", description="The model's name in the Open Inference Protocol (V2)."
+    )
     max_batch: int = Field(1000, ge=1, description="Most patients in one /predict/batch.")
     max_explain_batch: int = Field(
         100, ge=1, description="Most patients in one /explain/batch (each takes milliseconds)."

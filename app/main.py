@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import Depends, FastAPI
 
@@ -22,7 +23,7 @@ from app.middleware import (
     RequestContext,
 )
 from app.reload import Reloader, load_checked, put_in_service
-from app.routes import docs, explain, health, metrics, model_info, predict, scoring
+from app.routes import docs, explain, health, metrics, model_info, predict, scoring, v2
 from app.telemetry import Telemetry
 from model.artifact import ArtifactError
 
@@ -86,10 +87,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     auth = [Depends(require_api_key)] if keys.enabled else []
     scoring_routes = (*predict.ROUTES, *explain.ROUTES)
     scoring.install(app, scoring_routes, dependencies=auth)
+    v2.install(app, dependencies=auth)
     app.include_router(health.router)
     app.include_router(metrics.router)
     app.include_router(model_info.router)
     docs.install(app)
+    _add_middleware(app, settings, telemetry, scoring_routes)
+    logs.configure(settings.log_level)
+    return app
+
+
+def _add_middleware(
+    app: FastAPI, settings: Settings, telemetry: Telemetry, scoring_routes: Any
+) -> None:
     # Added last = outermost: every answer, 413s included, is logged and counted.
     json_paths = frozenset(route.path for route in scoring_routes)
     app.add_middleware(JsonBodyGuard, max_bytes=settings.max_body_bytes, json_paths=json_paths)
@@ -97,8 +107,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(ConcurrencyLimit, limit=settings.max_concurrency, exempt=operations)
     app.add_middleware(RequestContext, telemetry=telemetry)
     app.add_middleware(OneLineStartupFailure)
-    logs.configure(settings.log_level)
-    return app
 
 
 def _package_version() -> str:

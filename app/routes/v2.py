@@ -1,0 +1,237 @@
+"""The Open Inference Protocol (V2, REST) beside the service's own routes,
+so that Triton's and KServe's clients work unchanged: server and model
+metadata, health, readiness, and `infer`, with Triton's binary tensor data
+extension (`app/v2_tensors.py`).
+
+`infer` takes either one tensor `patients` of shape [n, 13] (columns in
+FEATURE_NAMES order) or 13 tensors named after the fields, each [n] or
+[n, 1]; every row is validated as /predict validates a patient, and scored
+by the same `Predictor.assess`. Outputs: `probability` (FP64), `class`
+(INT64), `interval_low` and `interval_high` (FP64), each [n].
+"""
+
+from __future__ import annotations
+
+from importlib.metadata import PackageNotFoundError, version
+from typing import Any
+
+import numpy as np
+from fastapi import APIRouter, FastAPI, Request, Response
+from fastapi.responses import JSONResponse
+from pydantic import ValidationError
+
+from app.schemas import Patient, explain, rows
+from app.v2_tensors import TensorError, encode_response, input_arrays, parse_request
+from model.features import FEATURE_NAMES, THRESHOLD
+
+TAG = "open inference protocol (v2)"
+OUTPUTS = {
+    "probability": "FP64",
+    "class": "INT64",
+    "interval_low": "FP64",
+    "interval_high": "FP64",
+}
+
+
+def _error(status: int, message: str) -> JSONResponse:
+    return JSONResponse({"error": message}, status_code=status)
+
+
+def _server_version() -> str:
+    try:
+        return version("heart-risk-service")
+    except PackageNotFoundError:
+        return "0+unknown"
+
+
+def _model(
+    request: Request, name: str, model_version: str | None
+) -> tuple[Any, JSONResponse | None]:
+    """The predictor serving `name` (and `model_version`), or a 404/503 answer."""
+    settings, state = request.app.state.settings, request.app.state
+    predictor = getattr(state, "predictor", None)
+    if name != settings.model_name:
+        return None, _error(
+            404, f"unknown model '{name}' (this server serves '{settings.model_name}')"
+        )
+    if predictor is None:
+        return None, _error(503, f"model '{name}' is not ready: {state.readiness_problem}")
+    if model_version is not None and model_version != predictor.version:
+        return None, _error(
+            404,
+            f"unknown version '{model_version}' of model '{name}' (serving '{predictor.version}')",
+        )
+    return predictor, None
+
+
+def _metadata(request: Request, name: str, model_version: str | None = None) -> Response:
+    predictor, problem = _model(request, name, model_version)
+    if problem is not None:
+        return problem
+    return JSONResponse(
+        {
+            "name": name,
+            "versions": [predictor.version],
+            "platform": "numpy",
+            "inputs": [
+                {"name": "patients", "datatype": "FP64", "shape": [-1, len(FEATURE_NAMES)]},
+                *({"name": f, "datatype": "FP64", "shape": [-1]} for f in FEATURE_NAMES),
+            ],
+            "outputs": [{"name": k, "datatype": v, "shape": [-1]} for k, v in OUTPUTS.items()],
+        }
+    )
+
+
+def _ready(request: Request, name: str, model_version: str | None = None) -> Response:
+    _, problem = _model(request, name, model_version)
+    if problem is not None:
+        return problem
+    return JSONResponse({"name": name, "ready": True})
+
+
+def _patient_rows(arrays: dict[str, np.ndarray], most: int) -> list[list[float]]:
+    """Validated rows, or TensorError naming the row and the field."""
+    if set(arrays) == {"patients"}:
+        matrix = arrays["patients"]
+        if matrix.ndim != 2 or matrix.shape[1] != len(FEATURE_NAMES):
+            raise TensorError(f"input 'patients' must have shape [n, {len(FEATURE_NAMES)}]")
+    elif set(arrays) == set(FEATURE_NAMES):
+        columns = []
+        for f in FEATURE_NAMES:
+            a = arrays[f]
+            if a.ndim == 2 and a.shape[1] == 1:
+                a = a[:, 0]
+            if a.ndim != 1:
+                raise TensorError(f"input '{f}' must have shape [n] or [n, 1]")
+            columns.append(a)
+        if len({len(c) for c in columns}) != 1:
+            raise TensorError("the 13 inputs must hold the same number of rows")
+        matrix = np.stack(columns, axis=1)
+    else:
+        raise TensorError(
+            "inputs must be one tensor 'patients' [n, 13] or the 13 fields "
+            f"({', '.join(FEATURE_NAMES)}), each [n] or [n, 1]"
+        )
+    if not 1 <= len(matrix) <= most:
+        raise TensorError(f"a request holds 1 to {most} patients (MAX_BATCH), got {len(matrix)}")
+    if not np.all(np.isfinite(matrix)):
+        row = int(np.flatnonzero(~np.isfinite(matrix).all(axis=1))[0])
+        raise TensorError(f"row {row}: values must be finite numbers")
+    patients = []
+    for i, values in enumerate(matrix.tolist()):
+        record = {
+            f: int(v) if float(v).is_integer() else v
+            for f, v in zip(FEATURE_NAMES, values, strict=True)
+        }
+        try:
+            patients.append(Patient.model_validate(record))
+        except ValidationError as exc:
+            e = exc.errors(include_url=False)[0]
+            field = str(e["loc"][-1]) if e["loc"] else ""
+            _, message = explain(field, e["type"], e["msg"])
+            raise TensorError(f"row {i}, field {field}: {message}") from None
+    return rows(patients)
+
+
+async def infer(request: Request, model_name: str, model_version: str | None = None) -> Response:
+    predictor, problem = _model(request, model_name, model_version)
+    if problem is not None:
+        return problem
+    body = await request.body()
+    try:
+        payload, binary = parse_request(
+            body, request.headers.get("inference-header-content-length")
+        )
+        patient_rows = _patient_rows(
+            input_arrays(payload, binary), request.app.state.settings.max_batch
+        )
+        wanted, binary_names = _requested(payload)
+    except TensorError as exc:
+        return _error(400, str(exc))
+    answers = predictor.assess(patient_rows)
+    p = np.array([a.probability for a in answers])
+    values = {
+        "probability": p,
+        "class": (p >= THRESHOLD).astype(np.int64),
+        "interval_low": np.array([a.low for a in answers]),
+        "interval_high": np.array([a.high for a in answers]),
+    }
+    response: dict[str, Any] = {"model_name": model_name, "model_version": predictor.version}
+    if "id" in payload:
+        response["id"] = payload["id"]
+    outputs = [(name, OUTPUTS[name], values[name]) for name in wanted]
+    content, header_length = encode_response(response, outputs, binary_names)
+    if header_length is None:
+        return Response(content, media_type="application/json")
+    return Response(
+        content,
+        media_type="application/octet-stream",
+        headers={"Inference-Header-Content-Length": str(header_length)},
+    )
+
+
+def _requested(payload: dict[str, Any]) -> tuple[list[str], set[str]]:
+    """The outputs to answer, in order, and those to send as binary."""
+    all_binary = bool((payload.get("parameters") or {}).get("binary_data_output", False))
+    requested = payload.get("outputs")
+    if requested is None:
+        return list(OUTPUTS), set(OUTPUTS) if all_binary else set()
+    if not isinstance(requested, list) or not all(isinstance(o, dict) for o in requested):
+        raise TensorError("'outputs' must be a list of objects with a 'name'")
+    names, binary = [], set()
+    for o in requested:
+        name = o.get("name")
+        if name not in OUTPUTS:
+            raise TensorError(f"unknown output '{name}' (outputs: {', '.join(OUTPUTS)})")
+        names.append(name)
+        if (o.get("parameters") or {}).get("binary_data", all_binary):
+            binary.add(name)
+    return names, binary
+
+
+def install(app: FastAPI, dependencies: list[Any]) -> None:
+    router = APIRouter(tags=[TAG])
+
+    @router.get("/v2", summary="V2 server metadata")
+    async def server_metadata() -> dict[str, Any]:
+        return {
+            "name": "heart-risk-service",
+            "version": _server_version(),
+            "extensions": ["binary_tensor_data"],
+        }
+
+    @router.get("/v2/health/live", summary="V2 liveness")
+    async def live() -> dict[str, bool]:
+        return {"live": True}
+
+    @router.get("/v2/health/ready", summary="V2 readiness (the same as /ready)")
+    async def ready(request: Request) -> Response:
+        if request.app.state.readiness_problem is not None:
+            return _error(503, request.app.state.readiness_problem)
+        return JSONResponse({"ready": True})
+
+    for prefix in ("/v2/models/{model_name}", "/v2/models/{model_name}/versions/{model_version}"):
+        router.add_api_route(prefix, _metadata_route, methods=["GET"], summary="V2 model metadata")
+        router.add_api_route(
+            f"{prefix}/ready", _ready_route, methods=["GET"], summary="V2 model readiness"
+        )
+        router.add_api_route(
+            f"{prefix}/infer",
+            infer,
+            methods=["POST"],
+            summary="V2 inference",
+            dependencies=[*dependencies],
+        )
+    app.include_router(router)
+
+
+async def _metadata_route(
+    request: Request, model_name: str, model_version: str | None = None
+) -> Response:
+    return _metadata(request, model_name, model_version)
+
+
+async def _ready_route(
+    request: Request, model_name: str, model_version: str | None = None
+) -> Response:
+    return _ready(request, model_name, model_version)

@@ -1,0 +1,122 @@
+"""Tensors of the Open Inference Protocol (V2, REST): JSON data, and Triton's
+binary tensor data extension, both ways.
+
+A request body is JSON, or, with the `Inference-Header-Content-Length: N`
+header, N bytes of JSON followed by the raw bytes of the inputs whose
+`parameters.binary_data_size` says how many (little-endian, row-major), in
+the order of the inputs. An answer carries an output as binary when the
+request asks for it (`parameters.binary_data` on that output, or
+`binary_data_output` on the request): its JSON then holds
+`parameters.binary_data_size` instead of `data`, and the bytes follow the
+JSON, whose length the answer's own `Inference-Header-Content-Length` gives.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import numpy as np
+
+DTYPES: dict[str, np.dtype[Any]] = {
+    "FP64": np.dtype("<f8"),
+    "FP32": np.dtype("<f4"),
+    "INT64": np.dtype("<i8"),
+    "INT32": np.dtype("<i4"),
+    "INT16": np.dtype("<i2"),
+    "INT8": np.dtype("<i1"),
+    "UINT64": np.dtype("<u8"),
+    "UINT32": np.dtype("<u4"),
+    "UINT16": np.dtype("<u2"),
+    "UINT8": np.dtype("<u1"),
+}
+"""The datatypes accepted for inputs (numbers only: every feature is one)."""
+
+
+class TensorError(ValueError):
+    """A request the protocol cannot read; the message says what and where."""
+
+
+def parse_request(body: bytes, header_length: str | None) -> tuple[dict[str, Any], bytes]:
+    """(the JSON part, the binary part) of a request body."""
+    if header_length is None:
+        json_part, binary = body, b""
+    else:
+        if not header_length.isdigit() or int(header_length) > len(body):
+            raise TensorError("Inference-Header-Content-Length is not a length within the body")
+        json_part, binary = body[: int(header_length)], body[int(header_length) :]
+    try:
+        request = json.loads(json_part)
+    except (ValueError, UnicodeDecodeError):
+        raise TensorError("the request is not valid JSON") from None
+    if not isinstance(request, dict) or not isinstance(request.get("inputs"), list):
+        raise TensorError("the request must be a JSON object with a list of 'inputs'")
+    return request, binary
+
+
+def input_arrays(request: dict[str, Any], binary: bytes) -> dict[str, np.ndarray]:
+    """Each input by name, as a float64 array of its declared shape."""
+    out: dict[str, np.ndarray] = {}
+    offset = 0
+    for tensor in request["inputs"]:
+        if not isinstance(tensor, dict) or not isinstance(tensor.get("name"), str):
+            raise TensorError("every input needs a 'name'")
+        name = tensor["name"]
+        shape, datatype = tensor.get("shape"), tensor.get("datatype")
+        if datatype not in DTYPES:
+            raise TensorError(f"input '{name}': datatype must be one of {', '.join(DTYPES)}")
+        if not isinstance(shape, list) or not all(type(d) is int and d >= 0 for d in shape):
+            raise TensorError(f"input '{name}': shape must be a list of sizes")
+        count = int(np.prod(shape)) if shape else 1
+        size = (tensor.get("parameters") or {}).get("binary_data_size")
+        if size is not None:
+            if type(size) is not int or size != count * DTYPES[datatype].itemsize:
+                raise TensorError(f"input '{name}': binary_data_size does not match its shape")
+            chunk = binary[offset : offset + size]
+            if len(chunk) != size:
+                raise TensorError(f"input '{name}': the body holds fewer bytes than announced")
+            offset += size
+            values = np.frombuffer(chunk, dtype=DTYPES[datatype]).astype(np.float64)
+        else:
+            values = _json_values(name, tensor.get("data"), count)
+        out[name] = values.reshape(shape)
+    if offset != len(binary):
+        raise TensorError("the body holds more binary data than the inputs announce")
+    return out
+
+
+def _json_values(name: str, data: Any, count: int) -> np.ndarray:
+    flat = list(_flatten(data)) if isinstance(data, list) else None
+    if flat is None or len(flat) != count:
+        raise TensorError(f"input '{name}': 'data' must hold {count} numbers")
+    if not all(type(v) in (int, float) for v in flat):
+        raise TensorError(f"input '{name}': 'data' must hold numbers only")
+    return np.array(flat, dtype=np.float64)
+
+
+def _flatten(data: list[Any]) -> Any:
+    for item in data:
+        if isinstance(item, list):
+            yield from _flatten(item)
+        else:
+            yield item
+
+
+def encode_response(
+    response: dict[str, Any], outputs: list[tuple[str, str, np.ndarray]], binary: set[str]
+) -> tuple[bytes, int | None]:
+    """The answer's body, and its JSON length when binary data follows it."""
+    tensors, blobs = [], []
+    for name, datatype, values in outputs:
+        tensor: dict[str, Any] = {"name": name, "datatype": datatype, "shape": list(values.shape)}
+        if name in binary:
+            raw = values.astype(DTYPES[datatype]).tobytes()
+            tensor["parameters"] = {"binary_data_size": len(raw)}
+            blobs.append(raw)
+        else:
+            tensor["data"] = values.tolist()
+        tensors.append(tensor)
+    head = json.dumps({**response, "outputs": tensors}).encode()
+    if not blobs:
+        return head, None
+    return head + b"".join(blobs), len(head)
