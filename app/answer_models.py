@@ -213,3 +213,9 @@ class ModelInfo(BaseModel):
         description="The atypical_patient threshold and the measured share of patients it "
         "flags (out-of-fold and on the training rows)."
     )
+
+
+class V2Error(BaseModel):
+    """The Open Inference Protocol's error shape."""
+
+    error: str = Field(examples=["row 1, field thal: Input should be one of 3 (normal), ..."])

@@ -63,12 +63,12 @@ def input_arrays(request: dict[str, Any], binary: bytes) -> dict[str, np.ndarray
             raise TensorError("every input needs a 'name'")
         name = tensor["name"]
         shape, datatype = tensor.get("shape"), tensor.get("datatype")
-        if datatype not in DTYPES:
+        if not isinstance(datatype, str) or datatype not in DTYPES:
             raise TensorError(f"input '{name}': datatype must be one of {', '.join(DTYPES)}")
         if not isinstance(shape, list) or not all(type(d) is int and d >= 0 for d in shape):
             raise TensorError(f"input '{name}': shape must be a list of sizes")
         count = int(np.prod(shape)) if shape else 1
-        size = (tensor.get("parameters") or {}).get("binary_data_size")
+        size = parameters(tensor, f"input '{name}'").get("binary_data_size")
         if size is not None:
             if type(size) is not int or size != count * DTYPES[datatype].itemsize:
                 raise TensorError(f"input '{name}': binary_data_size does not match its shape")
@@ -83,6 +83,16 @@ def input_arrays(request: dict[str, Any], binary: bytes) -> dict[str, np.ndarray
     if offset != len(binary):
         raise TensorError("the body holds more binary data than the inputs announce")
     return out
+
+
+def parameters(obj: dict[str, Any], where: str) -> dict[str, Any]:
+    """The `parameters` object of a request, input or output ({} if absent)."""
+    found = obj.get("parameters")
+    if found is None:
+        return {}
+    if not isinstance(found, dict):
+        raise TensorError(f"{where}: 'parameters' must be an object")
+    return found
 
 
 def _json_values(name: str, data: Any, count: int) -> np.ndarray:

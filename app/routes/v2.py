@@ -20,9 +20,17 @@ from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 
+from app.answer_models import V2Error
+from app.errors import responses
 from app.schemas import Patient, explain, rows
-from app.v2_tensors import TensorError, encode_response, input_arrays, parse_request
-from model.features import FEATURE_NAMES, THRESHOLD
+from app.v2_tensors import (
+    TensorError,
+    encode_response,
+    input_arrays,
+    parameters,
+    parse_request,
+)
+from model.features import EXAMPLE_PATIENT, FEATURE_NAMES, FEATURES, THRESHOLD, Feature
 
 TAG = "open inference protocol (v2)"
 OUTPUTS = {
@@ -172,7 +180,7 @@ async def infer(request: Request, model_name: str, model_version: str | None = N
 
 def _requested(payload: dict[str, Any]) -> tuple[list[str], set[str]]:
     """The outputs to answer, in order, and those to send as binary."""
-    all_binary = bool((payload.get("parameters") or {}).get("binary_data_output", False))
+    all_binary = bool(parameters(payload, "the request").get("binary_data_output", False))
     requested = payload.get("outputs")
     if requested is None:
         return list(OUTPUTS), set(OUTPUTS) if all_binary else set()
@@ -181,12 +189,87 @@ def _requested(payload: dict[str, Any]) -> tuple[list[str], set[str]]:
     names, binary = [], set()
     for o in requested:
         name = o.get("name")
-        if name not in OUTPUTS:
+        if not isinstance(name, str) or name not in OUTPUTS:
             raise TensorError(f"unknown output '{name}' (outputs: {', '.join(OUTPUTS)})")
         names.append(name)
-        if (o.get("parameters") or {}).get("binary_data", all_binary):
+        if parameters(o, f"output '{name}'").get("binary_data", all_binary):
             binary.add(name)
     return names, binary
+
+
+def _v2_errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    described = {
+        400: "The request cannot be read, or a row is invalid (the message names it).",
+        404: "Unknown model name or version.",
+        503: "The model is not ready.",
+    }
+    return {s: {"model": V2Error, "description": described[s]} for s in statuses}
+
+
+def _feature_schema(feature: Feature) -> dict[str, Any]:
+    if feature.codes is not None:
+        return {"type": "integer", "enum": sorted(feature.codes)}
+    kind = "integer" if feature.integer else "number"
+    return {"type": kind, "minimum": feature.minimum, "maximum": feature.maximum}
+
+
+_INFER_SCHEMA = {
+    "type": "object",
+    "description": "A V2 inference request; documented here in its simplest form (one "
+    "patient as a `patients` tensor of shape [1, 13], JSON data). The route also takes "
+    "n patients, the 13 field tensors, FP32 and integer datatypes, and binary tensors "
+    "(header Inference-Header-Content-Length).",
+    "required": ["inputs"],
+    "additionalProperties": False,
+    "properties": {
+        "id": {"type": "string"},
+        "parameters": {"type": "object"},
+        "inputs": {
+            "type": "array",
+            "minItems": 1,
+            "maxItems": 1,
+            "items": {
+                "type": "object",
+                "required": ["name", "shape", "datatype", "data"],
+                "additionalProperties": False,
+                "properties": {
+                    "name": {"const": "patients"},
+                    "shape": {"const": [1, len(FEATURES)]},
+                    "datatype": {"const": "FP64"},
+                    "data": {
+                        "type": "array",
+                        "prefixItems": [_feature_schema(f) for f in FEATURES],
+                        "minItems": len(FEATURES),
+                        "maxItems": len(FEATURES),
+                    },
+                },
+            },
+        },
+        "outputs": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["name"],
+                "additionalProperties": False,
+                "properties": {"name": {"enum": list(OUTPUTS)}},
+            },
+        },
+    },
+    "example": {
+        "id": "1",
+        "inputs": [
+            {
+                "name": "patients",
+                "shape": [1, len(FEATURES)],
+                "datatype": "FP64",
+                "data": [EXAMPLE_PATIENT[f] for f in FEATURE_NAMES],
+            }
+        ],
+    },
+}
+_INFER_BODY = {
+    "requestBody": {"required": True, "content": {"application/json": {"schema": _INFER_SCHEMA}}}
+}
 
 
 def install(app: FastAPI, dependencies: list[Any]) -> None:
@@ -204,16 +287,28 @@ def install(app: FastAPI, dependencies: list[Any]) -> None:
     async def live() -> dict[str, bool]:
         return {"live": True}
 
-    @router.get("/v2/health/ready", summary="V2 readiness (the same as /ready)")
+    @router.get(
+        "/v2/health/ready", summary="V2 readiness (the same as /ready)", responses=_v2_errors(503)
+    )
     async def ready(request: Request) -> Response:
         if request.app.state.readiness_problem is not None:
             return _error(503, request.app.state.readiness_problem)
         return JSONResponse({"ready": True})
 
     for prefix in ("/v2/models/{model_name}", "/v2/models/{model_name}/versions/{model_version}"):
-        router.add_api_route(prefix, _metadata_route, methods=["GET"], summary="V2 model metadata")
         router.add_api_route(
-            f"{prefix}/ready", _ready_route, methods=["GET"], summary="V2 model readiness"
+            prefix,
+            _metadata_route,
+            methods=["GET"],
+            summary="V2 model metadata",
+            responses=_v2_errors(404, 503),
+        )
+        router.add_api_route(
+            f"{prefix}/ready",
+            _ready_route,
+            methods=["GET"],
+            summary="V2 model readiness",
+            responses=_v2_errors(404, 503),
         )
         router.add_api_route(
             f"{prefix}/infer",
@@ -221,8 +316,34 @@ def install(app: FastAPI, dependencies: list[Any]) -> None:
             methods=["POST"],
             summary="V2 inference",
             dependencies=[*dependencies],
+            responses={**_v2_errors(400, 404, 503), **responses(401, 413)},
+            openapi_extra=_INFER_BODY,
         )
     app.include_router(router)
+    app.openapi = _with_served_names(app, app.openapi)  # type: ignore[method-assign]
+
+
+def _with_served_names(app: FastAPI, openapi: Any) -> Any:
+    """`openapi`, with the model name and the version being served as the
+    only values of the V2 path parameters (so that the docs page and a
+    fuzzer offer the ones that exist; others still get 404)."""
+
+    def patched() -> dict[str, Any]:
+        schema: dict[str, Any] = openapi()
+        predictor = getattr(app.state, "predictor", None)
+        known = {"model_name": [app.state.settings.model_name]}
+        if predictor is not None:
+            known["model_version"] = [predictor.version]
+        for path, operations in schema.get("paths", {}).items():
+            if not path.startswith("/v2/models/"):
+                continue
+            for operation in operations.values():
+                for parameter in operation.get("parameters", []):
+                    if parameter.get("name") in known:
+                        parameter["schema"] = {"type": "string", "enum": known[parameter["name"]]}
+        return schema
+
+    return patched
 
 
 async def _metadata_route(
