@@ -20,8 +20,8 @@ from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 
-from app.answer_models import V2Error
 from app.errors import responses
+from app.routes.v2_openapi import INFER_BODY, OUTPUTS, v2_errors, with_served_names
 from app.schemas import Patient, explain, rows
 from app.v2_tensors import (
     TensorError,
@@ -30,15 +30,9 @@ from app.v2_tensors import (
     parameters,
     parse_request,
 )
-from model.features import EXAMPLE_PATIENT, FEATURE_NAMES, FEATURES, THRESHOLD, Feature
+from model.features import FEATURE_NAMES, THRESHOLD
 
 TAG = "open inference protocol (v2)"
-OUTPUTS = {
-    "probability": "FP64",
-    "class": "INT64",
-    "interval_low": "FP64",
-    "interval_high": "FP64",
-}
 
 
 def _error(status: int, message: str) -> JSONResponse:
@@ -197,81 +191,6 @@ def _requested(payload: dict[str, Any]) -> tuple[list[str], set[str]]:
     return names, binary
 
 
-def _v2_errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
-    described = {
-        400: "The request cannot be read, or a row is invalid (the message names it).",
-        404: "Unknown model name or version.",
-        503: "The model is not ready.",
-    }
-    return {s: {"model": V2Error, "description": described[s]} for s in statuses}
-
-
-def _feature_schema(feature: Feature) -> dict[str, Any]:
-    if feature.codes is not None:
-        return {"type": "integer", "enum": sorted(feature.codes)}
-    kind = "integer" if feature.integer else "number"
-    return {"type": kind, "minimum": feature.minimum, "maximum": feature.maximum}
-
-
-_INFER_SCHEMA = {
-    "type": "object",
-    "description": "A V2 inference request; documented here in its simplest form (one "
-    "patient as a `patients` tensor of shape [1, 13], JSON data). The route also takes "
-    "n patients, the 13 field tensors, FP32 and integer datatypes, and binary tensors "
-    "(header Inference-Header-Content-Length).",
-    "required": ["inputs"],
-    "additionalProperties": False,
-    "properties": {
-        "id": {"type": "string"},
-        "parameters": {"type": "object"},
-        "inputs": {
-            "type": "array",
-            "minItems": 1,
-            "maxItems": 1,
-            "items": {
-                "type": "object",
-                "required": ["name", "shape", "datatype", "data"],
-                "additionalProperties": False,
-                "properties": {
-                    "name": {"const": "patients"},
-                    "shape": {"const": [1, len(FEATURES)]},
-                    "datatype": {"const": "FP64"},
-                    "data": {
-                        "type": "array",
-                        "prefixItems": [_feature_schema(f) for f in FEATURES],
-                        "minItems": len(FEATURES),
-                        "maxItems": len(FEATURES),
-                    },
-                },
-            },
-        },
-        "outputs": {
-            "type": "array",
-            "items": {
-                "type": "object",
-                "required": ["name"],
-                "additionalProperties": False,
-                "properties": {"name": {"enum": list(OUTPUTS)}},
-            },
-        },
-    },
-    "example": {
-        "id": "1",
-        "inputs": [
-            {
-                "name": "patients",
-                "shape": [1, len(FEATURES)],
-                "datatype": "FP64",
-                "data": [EXAMPLE_PATIENT[f] for f in FEATURE_NAMES],
-            }
-        ],
-    },
-}
-_INFER_BODY = {
-    "requestBody": {"required": True, "content": {"application/json": {"schema": _INFER_SCHEMA}}}
-}
-
-
 def install(app: FastAPI, dependencies: list[Any]) -> None:
     router = APIRouter(tags=[TAG])
 
@@ -288,7 +207,7 @@ def install(app: FastAPI, dependencies: list[Any]) -> None:
         return {"live": True}
 
     @router.get(
-        "/v2/health/ready", summary="V2 readiness (the same as /ready)", responses=_v2_errors(503)
+        "/v2/health/ready", summary="V2 readiness (the same as /ready)", responses=v2_errors(503)
     )
     async def ready(request: Request) -> Response:
         if request.app.state.readiness_problem is not None:
@@ -301,14 +220,14 @@ def install(app: FastAPI, dependencies: list[Any]) -> None:
             _metadata_route,
             methods=["GET"],
             summary="V2 model metadata",
-            responses=_v2_errors(404, 503),
+            responses=v2_errors(404, 503),
         )
         router.add_api_route(
             f"{prefix}/ready",
             _ready_route,
             methods=["GET"],
             summary="V2 model readiness",
-            responses=_v2_errors(404, 503),
+            responses=v2_errors(404, 503),
         )
         router.add_api_route(
             f"{prefix}/infer",
@@ -316,34 +235,11 @@ def install(app: FastAPI, dependencies: list[Any]) -> None:
             methods=["POST"],
             summary="V2 inference",
             dependencies=[*dependencies],
-            responses={**_v2_errors(400, 404, 503), **responses(401, 413)},
-            openapi_extra=_INFER_BODY,
+            responses={**v2_errors(400, 404, 503), **responses(401, 413)},
+            openapi_extra=INFER_BODY,
         )
     app.include_router(router)
-    app.openapi = _with_served_names(app, app.openapi)  # type: ignore[method-assign]
-
-
-def _with_served_names(app: FastAPI, openapi: Any) -> Any:
-    """`openapi`, with the model name and the version being served as the
-    only values of the V2 path parameters (so that the docs page and a
-    fuzzer offer the ones that exist; others still get 404)."""
-
-    def patched() -> dict[str, Any]:
-        schema: dict[str, Any] = openapi()
-        predictor = getattr(app.state, "predictor", None)
-        known = {"model_name": [app.state.settings.model_name]}
-        if predictor is not None:
-            known["model_version"] = [predictor.version]
-        for path, operations in schema.get("paths", {}).items():
-            if not path.startswith("/v2/models/"):
-                continue
-            for operation in operations.values():
-                for parameter in operation.get("parameters", []):
-                    if parameter.get("name") in known:
-                        parameter["schema"] = {"type": "string", "enum": known[parameter["name"]]}
-        return schema
-
-    return patched
+    app.openapi = with_served_names(app, app.openapi)  # type: ignore[method-assign]
 
 
 async def _metadata_route(
