@@ -42,11 +42,12 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from app.config import get_settings
 from app.errors import OVERLOADED, REQUEST_TIMEOUT
 from app.metrics import CONNECTION_EVENTS
+from app.middleware import NEVER_REFUSED
 
 log = logging.getLogger("app")
 
 
-NEVER_SHED = frozenset({b"/health", b"/ready", b"/metrics"})
+NEVER_SHED = frozenset(path.encode() for path in NEVER_REFUSED)
 _SHED_BODY = json.dumps(
     {"error": {"code": OVERLOADED.code, "message": OVERLOADED.message, "details": []}}
 ).encode()

@@ -103,8 +103,7 @@ def _add_middleware(
     # Added last = outermost: every answer, 413s included, is logged and counted.
     json_paths = frozenset(route.path for route in scoring_routes)
     app.add_middleware(JsonBodyGuard, max_bytes=settings.max_body_bytes, json_paths=json_paths)
-    operations = frozenset({"/health", "/ready", "/metrics"})
-    app.add_middleware(ConcurrencyLimit, limit=settings.max_concurrency, exempt=operations)
+    app.add_middleware(ConcurrencyLimit, limit=settings.max_concurrency)
     app.add_middleware(RequestContext, telemetry=telemetry)
     app.add_middleware(OneLineStartupFailure)
 

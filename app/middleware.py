@@ -73,6 +73,11 @@ def _request_id(scope: Scope) -> str:
     return f"{random.getrandbits(128):032x}"
 
 
+NEVER_REFUSED = frozenset({"/health", "/ready", "/metrics"})
+"""Operations routes: never refused for overload (here or in
+`app.connections`), so that probes and scrapes see a busy worker as alive."""
+
+
 class ConcurrencyLimit:
     """Answers 503 with Retry-After at once, rather than queueing without
     bound, while `limit` requests are already inside the app (this worker).
@@ -82,7 +87,7 @@ class ConcurrencyLimit:
 
     RETRY_AFTER = "1"
 
-    def __init__(self, app: ASGIApp, limit: int, exempt: frozenset[str]) -> None:
+    def __init__(self, app: ASGIApp, limit: int, exempt: frozenset[str] = NEVER_REFUSED) -> None:
         self.app = app
         self.limit = limit
         self.exempt = exempt

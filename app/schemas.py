@@ -222,7 +222,8 @@ def validate_json(model: type[BaseModel], body: bytes, max_items: int | None = N
 
 def _may_be_whole_floats(exc: ValidationError) -> bool:
     """Whether the refusal may be only a 3.0 for a 3, which the public schema takes."""
-    return any(e["type"] in _WHOLE_FLOAT_REFUSALS for e in exc.errors(include_url=False))
+    errors = exc.errors(include_url=False, include_input=False, include_context=False)
+    return any(e["type"] in _WHOLE_FLOAT_REFUSALS for e in errors)
 
 
 _WHOLE_FLOAT_REFUSALS = {"int_type", "literal_error"}

@@ -108,10 +108,9 @@ def measure_trust(
     served = predictor.weights
     moved = []
     for seed in range(1, 5):  # other backgrounds, drawn the same way
-        other = ShapleyExplainer(
-            served["W1"], served["b1"], served["W2"][:, 0], float(served["b2"][0]),
-            draw_background(X_train, y_train, len(background), seed),
-        )  # fmt: skip
+        other = ShapleyExplainer.for_network(
+            served, draw_background(X_train, y_train, len(background), seed)
+        )
         again = np.array([other.explain(x)[1] for x in X_test])
         moved.append(np.abs(again - explained))
     shifts = np.stack(moved)

@@ -98,18 +98,26 @@ def _sigmoid(z: float) -> float:
     return e / (1.0 + e)
 
 
+def _quantile_positions(m: int, level: float) -> list[tuple[int, float]]:
+    """For the (1 - level) / 2 and (1 + level) / 2 quantiles of m sorted
+    values: the lower order statistic's index and the fraction towards the
+    next (linear interpolation, as `np.percentile`'s default)."""
+    positions = []
+    for q in ((1 - level) / 2, (1 + level) / 2):
+        position = q * (m - 1)
+        i = min(int(position), m - 2)
+        positions.append((i, position - i))
+    return positions
+
+
 def percentile_interval(members: np.ndarray, level: float = LEVEL) -> tuple[np.ndarray, np.ndarray]:
     """(low, high), each (n,): the (1 - level) / 2 and (1 + level) / 2
     quantiles of each row of `members` (n, m), linearly interpolated."""
     ordered = np.sort(members, axis=1)
-    m = ordered.shape[1]
-    bounds = []
-    for q in ((1 - level) / 2, (1 + level) / 2):
-        position = q * (m - 1)
-        i = min(int(position), m - 2)
-        t = position - i
-        bounds.append(ordered[:, i] + (ordered[:, i + 1] - ordered[:, i]) * t)
-    return bounds[0], bounds[1]
+    (i, t), (j, u) = _quantile_positions(ordered.shape[1], level)
+    low = ordered[:, i] + (ordered[:, i + 1] - ordered[:, i]) * t
+    high = ordered[:, j] + (ordered[:, j + 1] - ordered[:, j]) * u
+    return low, high
 
 
 def percentile_interval_one(members: list[float], level: float = LEVEL) -> tuple[float, float]:
@@ -117,11 +125,8 @@ def percentile_interval_one(members: list[float], level: float = LEVEL) -> tuple
     arithmetic, so the same result to the bit, without NumPy's per-call
     cost on the single-patient path)."""
     ordered = sorted(members)
-    m = len(ordered)
-    bounds = []
-    for q in ((1 - level) / 2, (1 + level) / 2):
-        position = q * (m - 1)
-        i = min(int(position), m - 2)
-        t = position - i
-        bounds.append(ordered[i] + (ordered[i + 1] - ordered[i]) * t)
-    return bounds[0], bounds[1]
+    (i, t), (j, u) = _quantile_positions(len(ordered), level)
+    return (
+        ordered[i] + (ordered[i + 1] - ordered[i]) * t,
+        ordered[j] + (ordered[j + 1] - ordered[j]) * u,
+    )

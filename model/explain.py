@@ -34,6 +34,7 @@ from functools import cache
 import numpy as np
 
 from model.ensemble import sigmoid_in_place
+from model.propagation import Params
 
 N_FEATURES = 13
 
@@ -79,6 +80,13 @@ class ShapleyExplainer:
         self._masks = coalition_masks(N_FEATURES)  # (8192, 14)
         self._weights = shapley_weights(N_FEATURES)  # (13, 8192)
         self._background_pre = background @ W1 + b1  # (K, h)
+
+    @classmethod
+    def for_network(cls, weights: Params, background: np.ndarray) -> ShapleyExplainer:
+        """The explainer of a network whose first layer takes raw rows (the
+        scaler folded in, `model.serving.fold_scaler`)."""
+        w = weights
+        return cls(w["W1"], w["b1"], w["W2"][:, 0], float(w["b2"][0]), background)
 
     def explain(self, x: np.ndarray) -> tuple[float, np.ndarray]:
         """(base_value, contributions (13,)) for one raw row x (13,)."""

@@ -72,9 +72,7 @@ class Predictor:
         self._w2, self._b2 = self.weights["W2"][:, 0], float(self.weights["b2"][0])
         self._wide = WideNetwork([self.weights, *members], whitening(artifact.reference))
         self._checks = Checks(artifact.reference)
-        self._explainer = ShapleyExplainer(
-            self._W1, self._b1, self._w2, self._b2, artifact.background
-        )
+        self._explainer = ShapleyExplainer.for_network(self.weights, artifact.background)
         self.ensemble_size = len(members)
         self.background_size = len(artifact.background)
         self.warning_threshold = artifact.reference.threshold

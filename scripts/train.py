@@ -69,14 +69,13 @@ def train(
         X.to_numpy(), y, test_size=TEST_SIZE, random_state=SPLIT_SEED
     )
     scaler = StandardScaler().fit(X_train)
+    scaled_train = scaler.transform(X_train)
     net = NeuralNet(**{"random_state": DEFAULT_SEED, **(params or {})})
-    net.fit(scaler.transform(X_train), y_train)
+    net.fit(scaled_train, y_train)
 
-    p_train = net.predict_proba(scaler.transform(X_train))[:, 1]
+    p_train = net.predict_proba(scaled_train)[:, 1]
     p_test = net.predict_proba(scaler.transform(X_test))[:, 1]
-    members = train_members(
-        scaler.transform(X_train), y_train, net.get_params(), ENSEMBLE_SIZE, DEFAULT_SEED
-    )
+    members = train_members(scaled_train, y_train, net.get_params(), ENSEMBLE_SIZE, DEFAULT_SEED)
     background = draw_background(X_train, y_train, BACKGROUND_SIZE, DEFAULT_SEED)
     reference, trust = measure_trust(
         net.weights_, members, background, scaler, (X_train, y_train, X_test)

@@ -19,7 +19,9 @@ from fastapi.testclient import TestClient
 
 from app.config import Settings
 from app.main import create_app
+from model.artifact import load_artifact
 from model.features import EXAMPLE_PATIENT
+from model.serving import Predictor
 from scripts.train import train
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -46,6 +48,12 @@ def artifact_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("artifact") / "model.pkl"
     train(DATA, path, cv_repeats=0)
     return path
+
+
+@pytest.fixture(scope="session")
+def predictor(artifact_path: Path) -> Predictor:
+    """The serving predictor of the session's artifact (read-only in tests)."""
+    return Predictor(load_artifact(artifact_path))
 
 
 @pytest.fixture

@@ -12,7 +12,6 @@ by the same `Predictor.assess`. Outputs: `probability` (FP64), `class`
 
 from __future__ import annotations
 
-from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
 import numpy as np
@@ -39,13 +38,6 @@ def _error(status: int, message: str) -> JSONResponse:
     return JSONResponse({"error": message}, status_code=status)
 
 
-def _server_version() -> str:
-    try:
-        return version("heart-risk-service")
-    except PackageNotFoundError:
-        return "0+unknown"
-
-
 def _model(
     request: Request, name: str, model_version: str | None
 ) -> tuple[Any, JSONResponse | None]:
@@ -66,7 +58,10 @@ def _model(
     return predictor, None
 
 
-def _metadata(request: Request, name: str, model_version: str | None = None) -> Response:
+async def _metadata(
+    request: Request, model_name: str, model_version: str | None = None
+) -> Response:
+    name = model_name
     predictor, problem = _model(request, name, model_version)
     if problem is not None:
         return problem
@@ -84,11 +79,11 @@ def _metadata(request: Request, name: str, model_version: str | None = None) -> 
     )
 
 
-def _ready(request: Request, name: str, model_version: str | None = None) -> Response:
-    _, problem = _model(request, name, model_version)
+async def _ready(request: Request, model_name: str, model_version: str | None = None) -> Response:
+    _, problem = _model(request, model_name, model_version)
     if problem is not None:
         return problem
-    return JSONResponse({"name": name, "ready": True})
+    return JSONResponse({"name": model_name, "ready": True})
 
 
 def _patient_rows(arrays: dict[str, np.ndarray], most: int) -> list[list[float]]:
@@ -195,10 +190,10 @@ def install(app: FastAPI, dependencies: list[Any]) -> None:
     router = APIRouter(tags=[TAG])
 
     @router.get("/v2", summary="V2 server metadata")
-    async def server_metadata() -> dict[str, Any]:
+    async def server_metadata(request: Request) -> dict[str, Any]:
         return {
             "name": "heart-risk-service",
-            "version": _server_version(),
+            "version": request.app.version,  # the package's, set by create_app
             "extensions": ["binary_tensor_data"],
         }
 
@@ -214,41 +209,28 @@ def install(app: FastAPI, dependencies: list[Any]) -> None:
             return _error(503, request.app.state.readiness_problem)
         return JSONResponse({"ready": True})
 
-    for prefix in ("/v2/models/{model_name}", "/v2/models/{model_name}/versions/{model_version}"):
-        router.add_api_route(
-            prefix,
-            _metadata_route,
-            methods=["GET"],
-            summary="V2 model metadata",
-            responses=v2_errors(404, 503),
-        )
-        router.add_api_route(
-            f"{prefix}/ready",
-            _ready_route,
-            methods=["GET"],
-            summary="V2 model readiness",
-            responses=v2_errors(404, 503),
-        )
-        router.add_api_route(
-            f"{prefix}/infer",
+    model_routes: tuple[tuple[str, Any, str, str, Any, dict[str, Any]], ...] = (
+        # suffix, endpoint, method, summary, errors, extra
+        ("", _metadata, "GET", "V2 model metadata", v2_errors(404, 503), {}),
+        ("/ready", _ready, "GET", "V2 model readiness", v2_errors(404, 503), {}),
+        (
+            "/infer",
             infer,
-            methods=["POST"],
-            summary="V2 inference",
-            dependencies=[*dependencies],
-            responses={**v2_errors(400, 404, 503), **responses(401, 413)},
-            openapi_extra=INFER_BODY,
-        )
+            "POST",
+            "V2 inference",
+            {**v2_errors(400, 404, 503), **responses(401, 413)},
+            {"dependencies": [*dependencies], "openapi_extra": INFER_BODY},
+        ),
+    )
+    for prefix in ("/v2/models/{model_name}", "/v2/models/{model_name}/versions/{model_version}"):
+        for suffix, endpoint, method, summary, errors, extra in model_routes:
+            router.add_api_route(
+                prefix + suffix,
+                endpoint,
+                methods=[method],
+                summary=summary,
+                responses=errors,
+                **extra,
+            )
     app.include_router(router)
     app.openapi = with_served_names(app, app.openapi)  # type: ignore[method-assign]
-
-
-async def _metadata_route(
-    request: Request, model_name: str, model_version: str | None = None
-) -> Response:
-    return _metadata(request, model_name, model_version)
-
-
-async def _ready_route(
-    request: Request, model_name: str, model_version: str | None = None
-) -> Response:
-    return _ready(request, model_name, model_version)

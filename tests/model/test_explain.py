@@ -19,11 +19,6 @@ from tests.conftest import DATA
 
 
 @pytest.fixture(scope="module")
-def predictor(artifact_path: Path) -> Predictor:
-    return Predictor(load_artifact(artifact_path))
-
-
-@pytest.fixture(scope="module")
 def patients() -> np.ndarray:
     X, _ = load_heart(DATA)
     return X.to_numpy()
@@ -75,8 +70,7 @@ def test_a_feature_equal_to_every_background_value_contributes_nothing(
     background = load_artifact(artifact_path).background.copy()
     x = patients[7]
     background[:, [1, 5]] = x[[1, 5]]  # sex and fasting blood sugar as the patient's
-    w = predictor.weights
-    explainer = ShapleyExplainer(w["W1"], w["b1"], w["W2"][:, 0], float(w["b2"][0]), background)
+    explainer = ShapleyExplainer.for_network(predictor.weights, background)
     base, contributions = explainer.explain(x)
     assert abs(contributions[1]) < 1e-15 and abs(contributions[5]) < 1e-15  # 0 but for rounding
     assert np.count_nonzero(contributions) >= 10

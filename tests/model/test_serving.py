@@ -19,11 +19,6 @@ from tests.artifact_helpers import copy_artifact, read_payload, write_with_match
 from tests.conftest import DATA, ROOT
 
 
-@pytest.fixture(scope="module")
-def predictor(artifact_path: Path) -> Predictor:
-    return Predictor(load_artifact(artifact_path))
-
-
 def test_serving_path_matches_the_trained_network(artifact_path: Path) -> None:
     """The scaler folded into W1/b1 gives the probabilities of scaler + NeuralNet."""
     payload = read_payload(artifact_path)

@@ -32,11 +32,6 @@ def _row(patient: dict[str, float]) -> list[float]:
 
 
 @pytest.fixture(scope="module")
-def predictor(artifact_path: Path) -> Predictor:
-    return Predictor(load_artifact(artifact_path))
-
-
-@pytest.fixture(scope="module")
 def training_rows() -> np.ndarray:
     X, y = load_heart(DATA)
     X_train, _, _, _ = train_test_split(
