@@ -13,10 +13,11 @@ JSON, whose length the answer's own `Inference-Header-Content-Length` gives.
 
 from __future__ import annotations
 
-import json
+from itertools import chain
 from typing import Any
 
 import numpy as np
+import pydantic_core
 
 DTYPES: dict[str, np.dtype[Any]] = {
     "FP64": np.dtype("<f8"),
@@ -46,7 +47,7 @@ def parse_request(body: bytes, header_length: str | None) -> tuple[dict[str, Any
             raise TensorError("Inference-Header-Content-Length is not a length within the body")
         json_part, binary = body[: int(header_length)], body[int(header_length) :]
     try:
-        request = json.loads(json_part)
+        request = pydantic_core.from_json(json_part)
     except (ValueError, UnicodeDecodeError):
         raise TensorError("the request is not valid JSON") from None
     if not isinstance(request, dict) or not isinstance(request.get("inputs"), list):
@@ -96,20 +97,17 @@ def parameters(obj: dict[str, Any], where: str) -> dict[str, Any]:
 
 
 def _json_values(name: str, data: Any, count: int) -> np.ndarray:
-    flat = list(_flatten(data)) if isinstance(data, list) else None
-    if flat is None or len(flat) != count:
+    """The numbers of `data`, nested lists flattened row-major. Whole lists
+    are checked by their set of element types (`map(type, ...)` runs in C),
+    not element by element: a 100-patient body holds 1,300 numbers."""
+    flat = data
+    while isinstance(flat, list) and flat and set(map(type, flat)) == {list}:
+        flat = list(chain.from_iterable(flat))
+    if not isinstance(flat, list) or len(flat) != count:
         raise TensorError(f"input '{name}': 'data' must hold {count} numbers")
-    if not all(type(v) in (int, float) for v in flat):
+    if not set(map(type, flat)) <= {int, float}:  # no bool, str, None, object or ragged list
         raise TensorError(f"input '{name}': 'data' must hold numbers only")
     return np.array(flat, dtype=np.float64)
-
-
-def _flatten(data: list[Any]) -> Any:
-    for item in data:
-        if isinstance(item, list):
-            yield from _flatten(item)
-        else:
-            yield item
 
 
 def encode_response(
@@ -126,7 +124,7 @@ def encode_response(
         else:
             tensor["data"] = values.tolist()
         tensors.append(tensor)
-    head = json.dumps({**response, "outputs": tensors}).encode()
+    head = pydantic_core.to_json({**response, "outputs": tensors})
     if not blobs:
         return head, None
     return head + b"".join(blobs), len(head)

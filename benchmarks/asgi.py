@@ -1,5 +1,6 @@
 """Microseconds per request through the ASGI app itself, no sockets: this
-service against the ceiling app, for one patient and a 100-patient batch.
+service (/predict and V2 infer) against the ceiling app, for one patient and
+a 100-patient batch.
 
     MODEL_PATH=artifacts/model.pkl python -m benchmarks.asgi [--rounds 9]
     (also part of `make bench`)
@@ -22,7 +23,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from benchmarks.harness import BATCH_BODY, SINGLE_BODY
+from benchmarks.harness import BATCH, BATCH_BODY, SINGLE_BODY, v2_body
 
 
 def request_scope(path: str, body: bytes) -> dict[str, Any]:
@@ -95,18 +96,30 @@ async def measure(model: Path, rounds: int) -> dict[str, dict[str, float]]:
     from app.main import create_app
     from benchmarks.contenders.ceiling_app import app as ceiling
 
-    apps = {"ceiling app": ceiling, "this service": create_app(Settings(model_path=model))}
-    tasks = [await start(app) for app in apps.values()]
-    loads = {
+    ours = create_app(Settings(model_path=model))
+    v2 = "/v2/models/heart-disease/infer"
+    predict_loads = {
         "one patient": ("/predict", SINGLE_BODY, 1000),
         "batch of 100": ("/predict/batch", BATCH_BODY, 60),
     }
-    best: dict[str, dict[str, float]] = {name: {} for name in apps}
-    for app in apps.values():  # warm-up
+    rows: dict[str, tuple[Any, dict[str, tuple[str, bytes, int]]]] = {
+        "ceiling app": (ceiling, predict_loads),
+        "this service": (ours, predict_loads),
+        "this service, V2 infer": (
+            ours,
+            {
+                "one patient": (v2, v2_body("patients", 1), 1000),
+                "batch of 100": (v2, v2_body("patients", BATCH), 60),
+            },
+        ),
+    }
+    tasks = [await start(app) for app in (ceiling, ours)]
+    best: dict[str, dict[str, float]] = {name: {} for name in rows}
+    for app, loads in rows.values():  # warm-up
         for path, body, _ in loads.values():
             await _per_request_us(app, path, body, 50)
     for _ in range(rounds):
-        for name, app in apps.items():
+        for name, (app, loads) in rows.items():
             for load, (path, body, n) in loads.items():
                 us = await _per_request_us(app, path, body, n)
                 best[name][load] = min(us, best[name].get(load, us))

@@ -1,5 +1,7 @@
 """The benchmark: this service against the ceiling, FastAPI + scikit-learn,
-MLServer and BentoML, all serving the same model (`make bench`).
+MLServer and BentoML, all serving the same model, and this service's Open
+Inference Protocol (V2) `infer` against MLServer's, with a raw ASGI app as
+the physical limit of the HTTP server (`make bench`).
 
     python -m benchmarks.bench [--seconds 10] [--connections 16] [--runs 2]
 
@@ -16,7 +18,7 @@ alternating slices, so that a slow spell of the machine hits both.
 
 MLServer and BentoML are installed from PyPI by this script into their own
 virtual environments under benchmarks/.envs/ (ignored by git), once.
-Writes BENCHMARKS.md. Bounded: about 2 x (9 loads x 13 s + start-ups).
+Writes BENCHMARKS.md. Bounded: about 2 x (13 loads x 13 s + start-ups).
 """
 
 from __future__ import annotations
@@ -34,7 +36,6 @@ import numpy as np
 
 from benchmarks import asgi, explain, report
 from benchmarks.contenders.factories import (
-    ROW,
     Contender,
     bentoml,
     build_pipeline,
@@ -42,9 +43,10 @@ from benchmarks.contenders.factories import (
     export_weights,
     mlserver,
     ours,
+    ours_v2,
     uvicorn_app,
 )
-from benchmarks.harness import ROOT, SINGLE_BODY, Load, rss_mib, run_wrk, started
+from benchmarks.harness import ROOT, ROW, SINGLE_BODY, Load, rss_mib, run_wrk, started
 from benchmarks.inprocess import measure as measure_in_process
 from model.artifact import load_artifact
 from model.serving import Predictor
@@ -197,6 +199,14 @@ def _contenders(
         "mlserver": mlserver(p, build_pipeline(ml_python, weights, work / "ml.joblib"), work),
         "bentoml": bentoml(p, build_pipeline(bento_python, weights, work / "bento.joblib")),
         "this service, 2 workers": ours(p, model, 2),
+        "this service, V2": ours_v2(p, model),
+        "raw-asgi": uvicorn_app(
+            "raw ASGI app, same uvicorn, no framework, returns a constant",
+            "benchmarks.contenders.raw_asgi:app",
+            p,
+            {},
+            False,
+        ),
     }
 
 

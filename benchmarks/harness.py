@@ -23,7 +23,7 @@ from typing import Any
 
 import httpx
 
-from model.features import EXAMPLE_PATIENT
+from model.features import EXAMPLE_PATIENT, FEATURE_NAMES
 
 ROOT = Path(__file__).resolve().parent.parent
 SERVER_CORE = "0"
@@ -33,6 +33,21 @@ BATCH = 100
 """Patients in one /predict/batch request of the load test and the benchmark."""
 SINGLE_BODY = json.dumps(EXAMPLE_PATIENT).encode()
 BATCH_BODY = json.dumps({"patients": [EXAMPLE_PATIENT] * BATCH}).encode()
+ROW = [float(EXAMPLE_PATIENT[f]) for f in FEATURE_NAMES]
+"""The example patient as a row, in FEATURE_NAMES order."""
+
+
+def v2_body(tensor: str, n: int, outputs: list[dict[str, str]] | None = None) -> bytes:
+    """An Open Inference Protocol (V2) JSON request: `n` example patients in
+    one FP64 tensor named `tensor`, shape [n, 13]; every output when
+    `outputs` is None."""
+    request: dict[str, Any] = {
+        "inputs": [{"name": tensor, "datatype": "FP64", "shape": [n, 13], "data": ROW * n}]
+    }
+    if outputs is not None:
+        request["outputs"] = outputs
+    return json.dumps(request).encode()
+
 
 # wrk posts the body read from a file ...
 WRK_POST = """

@@ -6,11 +6,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from fastapi.testclient import TestClient
 
 from benchmarks import asgi
 from benchmarks.bench import combined
+from benchmarks.contenders import raw_asgi
+from benchmarks.contenders.factories import Contender
 from benchmarks.harness import Load
-from benchmarks.report import verdicts
+from benchmarks.report import table, verdicts
 
 
 def _load(requests: int, seconds: float, p50: float, p99: float, non_2xx: int = 0) -> Load:
@@ -42,6 +45,7 @@ def test_verdicts_compare_ratios_with_the_targets() -> None:
         "this service, 1 worker": _figures(4200, 130_000, 6.0, 0.5, 66),
         "ceiling": _figures(5000, 120_000, 5.0, 0.5, 50),
         "mlserver": _figures(1200, 100_000, 24.0, 2.0, 205),
+        "this service, V2": _figures(3500, 140_000, 7.0, 0.5, 66),
     }
     lines = verdicts(by_name, {"speedup_1": 40.0})
     met = {
@@ -51,7 +55,25 @@ def test_verdicts_compare_ratios_with_the_targets() -> None:
     assert met["/predict requests/s >= 0.85 x ceiling"] == "no"  # 0.84
     assert met["batch rows/s >= 1.2 x MLServer"] == "yes"  # 1.30
     assert met["/predict p99 <= 0.5 x MLServer"] == "yes"  # 0.25
-    assert list(met.values()).count("no") == 1
+    assert met["V2 infer, 1 patient, requests/s >= 3 x MLServer"] == "no"  # 2.92
+    assert met["V2 infer, 100 patients, rows/s >= 1.5 x MLServer"] == "no"  # 1.40
+    assert list(met.values()).count("no") == 3
+
+
+def test_the_table_shows_each_rows_share_of_the_raw_asgi_limit() -> None:
+    limit = Contender("raw", 1, [], {}, ("/", b""), ("/", b""), lambda r: None)
+    ours = Contender("ours", 2, [], {}, ("/", b""), ("/", b""), lambda r: None)
+    limit.results[0] = {**_figures(8000, 400_000, 3.0, 0.1, 30), "processes": 1}
+    ours.results[0] = {**_figures(4000, 100_000, 6.0, 0.5, 66), "processes": 1}
+    rows = table([ours, limit], 0, limit)
+    assert rows[2].endswith("| 0.50 / 0.25 |")
+    assert rows[3].endswith("| 1.00 / 1.00 |")
+
+
+def test_the_raw_asgi_app_answers_any_request_after_reading_its_body() -> None:
+    client = TestClient(raw_asgi.app)
+    r = client.post("/v2/models/x/infer", content=b"x" * 100_000)
+    assert r.status_code == 200 and r.json() == {"probability": 0.5, "class": 1}
 
 
 @pytest.mark.slow

@@ -15,13 +15,18 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from fastapi import APIRouter, FastAPI, Request, Response
+from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
-from pydantic import ValidationError
 
 from app.errors import responses
-from app.routes.v2_openapi import INFER_BODY, OUTPUTS, v2_errors, with_served_names
-from app.schemas import Patient, explain, rows
+from app.routes.v2_openapi import (
+    INFER_BODY,
+    OUTPUTS,
+    path_parameters,
+    v2_errors,
+    with_served_names,
+)
+from app.schemas import RowError, validated_matrix
 from app.v2_tensors import (
     TensorError,
     encode_response,
@@ -38,11 +43,20 @@ def _error(status: int, message: str) -> JSONResponse:
     return JSONResponse({"error": message}, status_code=status)
 
 
-def _model(
-    request: Request, name: str, model_version: str | None
-) -> tuple[Any, JSONResponse | None]:
-    """The predictor serving `name` (and `model_version`), or a 404/503 answer."""
+def _model(request: Request) -> tuple[Any, JSONResponse | None]:
+    """The predictor serving the model (and version) the path names, or a
+    404/503 answer.
+
+    The endpoints read their path parameters from `request.path_params`
+    rather than declaring them: FastAPI's per-request parameter handling
+    cost ~40 us of a ~300 us V2 request (docs/performance.md); OpenAPI gets
+    them from `path_parameters` instead.
+    """
     settings, state = request.app.state.settings, request.app.state
+    name, model_version = (
+        request.path_params["model_name"],
+        request.path_params.get("model_version"),
+    )
     predictor = getattr(state, "predictor", None)
     if name != settings.model_name:
         return None, _error(
@@ -58,16 +72,13 @@ def _model(
     return predictor, None
 
 
-async def _metadata(
-    request: Request, model_name: str, model_version: str | None = None
-) -> Response:
-    name = model_name
-    predictor, problem = _model(request, name, model_version)
+async def _metadata(request: Request) -> Response:
+    predictor, problem = _model(request)
     if problem is not None:
         return problem
     return JSONResponse(
         {
-            "name": name,
+            "name": request.path_params["model_name"],
             "versions": [predictor.version],
             "platform": "numpy",
             "inputs": [
@@ -79,14 +90,14 @@ async def _metadata(
     )
 
 
-async def _ready(request: Request, model_name: str, model_version: str | None = None) -> Response:
-    _, problem = _model(request, model_name, model_version)
+async def _ready(request: Request) -> Response:
+    _, problem = _model(request)
     if problem is not None:
         return problem
-    return JSONResponse({"name": model_name, "ready": True})
+    return JSONResponse({"name": request.path_params["model_name"], "ready": True})
 
 
-def _patient_rows(arrays: dict[str, np.ndarray], most: int) -> list[list[float]]:
+def _patient_rows(arrays: dict[str, np.ndarray], most: int) -> np.ndarray:
     """Validated rows, or TensorError naming the row and the field."""
     if set(arrays) == {"patients"}:
         matrix = arrays["patients"]
@@ -114,24 +125,14 @@ def _patient_rows(arrays: dict[str, np.ndarray], most: int) -> list[list[float]]
     if not np.all(np.isfinite(matrix)):
         row = int(np.flatnonzero(~np.isfinite(matrix).all(axis=1))[0])
         raise TensorError(f"row {row}: values must be finite numbers")
-    patients = []
-    for i, values in enumerate(matrix.tolist()):
-        record = {
-            f: int(v) if float(v).is_integer() else v
-            for f, v in zip(FEATURE_NAMES, values, strict=True)
-        }
-        try:
-            patients.append(Patient.model_validate(record))
-        except ValidationError as exc:
-            e = exc.errors(include_url=False)[0]
-            field = str(e["loc"][-1]) if e["loc"] else ""
-            _, message = explain(field, e["type"], e["msg"])
-            raise TensorError(f"row {i}, field {field}: {message}") from None
-    return rows(patients)
+    try:
+        return validated_matrix(matrix)
+    except RowError as exc:
+        raise TensorError(str(exc)) from None
 
 
-async def infer(request: Request, model_name: str, model_version: str | None = None) -> Response:
-    predictor, problem = _model(request, model_name, model_version)
+async def infer(request: Request) -> Response:
+    predictor, problem = _model(request)
     if problem is not None:
         return problem
     body = await request.body()
@@ -153,7 +154,10 @@ async def infer(request: Request, model_name: str, model_version: str | None = N
         "interval_low": np.array([a.low for a in answers]),
         "interval_high": np.array([a.high for a in answers]),
     }
-    response: dict[str, Any] = {"model_name": model_name, "model_version": predictor.version}
+    response: dict[str, Any] = {
+        "model_name": request.path_params["model_name"],
+        "model_version": predictor.version,
+    }
     if "id" in payload:
         response["id"] = payload["id"]
     outputs = [(name, OUTPUTS[name], values[name]) for name in wanted]
@@ -187,9 +191,10 @@ def _requested(payload: dict[str, Any]) -> tuple[list[str], set[str]]:
 
 
 def install(app: FastAPI, dependencies: list[Any]) -> None:
-    router = APIRouter(tags=[TAG])
+    # On the app, not through a router: FastAPI resolves an included router
+    # on every request (see app.routes.scoring.install).
 
-    @router.get("/v2", summary="V2 server metadata")
+    @app.get("/v2", summary="V2 server metadata", tags=[TAG])
     async def server_metadata(request: Request) -> dict[str, Any]:
         return {
             "name": "heart-risk-service",
@@ -197,12 +202,15 @@ def install(app: FastAPI, dependencies: list[Any]) -> None:
             "extensions": ["binary_tensor_data"],
         }
 
-    @router.get("/v2/health/live", summary="V2 liveness")
+    @app.get("/v2/health/live", summary="V2 liveness", tags=[TAG])
     async def live() -> dict[str, bool]:
         return {"live": True}
 
-    @router.get(
-        "/v2/health/ready", summary="V2 readiness (the same as /ready)", responses=v2_errors(503)
+    @app.get(
+        "/v2/health/ready",
+        summary="V2 readiness (the same as /ready)",
+        responses=v2_errors(503),
+        tags=[TAG],
     )
     async def ready(request: Request) -> Response:
         if request.app.state.readiness_problem is not None:
@@ -224,13 +232,19 @@ def install(app: FastAPI, dependencies: list[Any]) -> None:
     )
     for prefix in ("/v2/models/{model_name}", "/v2/models/{model_name}/versions/{model_version}"):
         for suffix, endpoint, method, summary, errors, extra in model_routes:
-            router.add_api_route(
+            app.add_api_route(
                 prefix + suffix,
                 endpoint,
                 methods=[method],
                 summary=summary,
                 responses=errors,
-                **extra,
+                tags=[TAG],
+                **{
+                    **extra,
+                    "openapi_extra": {
+                        **extra.get("openapi_extra", {}),
+                        "parameters": path_parameters(prefix),
+                    },
+                },
             )
-    app.include_router(router)
     app.openapi = with_served_names(app, app.openapi)  # type: ignore[method-assign]

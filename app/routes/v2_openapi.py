@@ -94,6 +94,16 @@ INFER_BODY = {
 }
 
 
+def path_parameters(path: str) -> list[dict[str, Any]]:
+    """The OpenAPI declarations of the path parameters in `path` (the V2
+    endpoints read them from the request, so FastAPI does not declare them)."""
+    return [
+        {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
+        for name in ("model_name", "model_version")
+        if "{" + name + "}" in path
+    ]
+
+
 def with_served_names(app: FastAPI, openapi: Any) -> Any:
     """`openapi`, with the model name and the version being served as the
     only values of the V2 path parameters (so that the docs page and a

@@ -19,9 +19,8 @@ from typing import Any
 import httpx
 import numpy as np
 
-from benchmarks.harness import BATCH, BATCH_BODY, ROOT, SINGLE_BODY
+from benchmarks.harness import BATCH, BATCH_BODY, ROOT, ROW, SINGLE_BODY, v2_body
 from model.artifact import load_artifact
-from model.features import EXAMPLE_PATIENT, FEATURE_NAMES
 
 ENVS = ROOT / "benchmarks" / ".envs"
 CONTENDERS_DIR = Path(__file__).resolve().parent
@@ -29,7 +28,6 @@ EXTERNAL = {
     "mlserver": ["mlserver==1.7.1", "mlserver-sklearn==1.7.1"],
     "bentoml": ["bentoml==1.4.40", "scikit-learn"],
 }
-ROW = [float(EXAMPLE_PATIENT[f]) for f in FEATURE_NAMES]
 
 
 @dataclass
@@ -97,6 +95,19 @@ def ours(port: int, model: Path, workers: int) -> Contender:
     )
 
 
+def ours_v2(port: int, model: Path) -> Contender:
+    """This service (1 worker) answering V2 `infer`, JSON, every output
+    (probability, class and the interval)."""
+    c = ours(port, model, 1)
+    path = "/v2/models/heart-disease/infer"
+    c.name = "this service, 1 worker, V2 infer (JSON)"
+    c.env["MODEL_NAME"] = "heart-disease"
+    c.single = (path, v2_body("patients", 1))
+    c.batch = (path, v2_body("patients", BATCH))
+    c.first_probability = lambda r: r.json()["outputs"][0]["data"][0]
+    return c
+
+
 def uvicorn_app(
     name: str, module: str, port: int, env: dict[str, str], probability: bool
 ) -> Contender:
@@ -148,28 +159,16 @@ def mlserver(port: int, pipeline: Path, workdir: Path) -> Contender:
         )
     )
 
-    def body(rows: list[list[float]]) -> bytes:
-        return json.dumps(
-            {
-                "inputs": [
-                    {
-                        "name": "input-0",
-                        "datatype": "FP64",
-                        "shape": [len(rows), 13],
-                        "data": [x for row in rows for x in row],
-                    }
-                ],
-                "outputs": [{"name": "predict_proba"}],
-            }
-        ).encode()
+    def body(n: int) -> bytes:
+        return v2_body("input-0", n, [{"name": "predict_proba"}])
 
     return Contender(
         name="MLServer 1.7 (sklearn runtime, V2, in-process)",
         port=port,
         command=[str(ENVS / "mlserver" / "bin" / "mlserver"), "start", str(models)],
         env={},
-        single=("/v2/models/heart/infer", body([ROW])),
-        batch=("/v2/models/heart/infer", body([ROW] * BATCH)),
+        single=("/v2/models/heart/infer", body(1)),
+        batch=("/v2/models/heart/infer", body(BATCH)),
         first_probability=lambda r: r.json()["outputs"][0]["data"][1],
     )
 

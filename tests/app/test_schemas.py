@@ -4,14 +4,16 @@ change an answer."""
 from __future__ import annotations
 
 import json
+import math
 from typing import Any
 
+import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from app.schemas import BatchRequest, Patient, validate_json
+from app.schemas import BatchRequest, Patient, RowError, explain, validate_json, validated_matrix
 from model.features import EXAMPLE_PATIENT, FEATURES
 
 # Values near and across each feature's limits, in every JSON type the
@@ -64,3 +66,58 @@ def test_whole_floats_take_the_slow_path_and_are_accepted(model: Any) -> None:
     assert isinstance(validated, model)  # the public schema answered
     one = validated if model is Patient else validated.patients[0]
     assert (one.thal, one.sex) == (3, 1) and type(one.thal) is int
+
+
+def _edges(f: Any) -> list[float]:
+    """Values at, inside and just outside feature f's limits or codes."""
+    if f.codes is not None:
+        codes = sorted(f.codes)
+        return [*codes, codes[0] - 1, codes[-1] + 1, codes[0] + 0.5, 5.0, 0.0, -0.0]
+    low, high = f.minimum, f.maximum
+    return [low, high, low - 1e-9, high + 1e-9, (low + high) / 2, (low + high) / 2 + 0.5, -1.0]
+
+
+_NUMBER = st.one_of(
+    st.floats(min_value=-5, max_value=1100, allow_nan=False),
+    st.sampled_from([math.nan, math.inf, -math.inf, 1.0000000000000002, 2.6e-42]),
+)
+_ROW = st.tuples(*(st.one_of(st.sampled_from(_edges(f)), _NUMBER) for f in FEATURES)).map(list)
+
+
+def _first_refused(matrix: list[list[float]]) -> tuple[int, str] | None:
+    """The oracle: each row validated as a Patient (whole floats as ints, as
+    a JSON client would send them); the first refused row and its message."""
+    for i, values in enumerate(matrix):
+        record = {
+            f.name: int(v) if math.isfinite(v) and float(v).is_integer() else v
+            for f, v in zip(FEATURES, values, strict=True)
+        }
+        try:
+            Patient.model_validate(record)
+        except ValidationError as exc:
+            e = exc.errors(include_url=False)[0]
+            return i, explain(str(e["loc"][-1]), e["type"], e["msg"])[1]
+    return None
+
+
+@settings(max_examples=400, deadline=None)
+@given(matrix=st.lists(_ROW, min_size=1, max_size=5))
+def test_validated_matrix_refuses_exactly_what_patient_refuses(matrix: list[list[float]]) -> None:
+    expected = _first_refused(matrix)
+    try:
+        validated_matrix(np.array(matrix, dtype=np.float64))
+        found = None
+    except RowError as exc:
+        found = (exc.row, exc.message)
+    assert found == expected
+
+
+def test_validated_matrix_checks_every_row_of_a_large_batch() -> None:
+    row = [float(EXAMPLE_PATIENT[f.name]) for f in FEATURES]
+    matrix = np.array([row] * 500)
+    assert validated_matrix(matrix) is matrix
+    matrix[317, 12] = 5.0  # thal: codes 3, 6, 7 (a gap, not a range)
+    with pytest.raises(RowError) as caught:
+        validated_matrix(matrix)
+    assert (caught.value.row, caught.value.field) == (317, "thal")
+    assert "3 (normal)" in caught.value.message
