@@ -77,9 +77,9 @@ def test_the_raw_asgi_app_answers_any_request_after_reading_its_body() -> None:
 
 
 @pytest.mark.slow
-def test_the_asgi_benchmark_drives_both_apps(artifact_path: Path) -> None:
+def test_the_asgi_benchmark_drives_both_apps_and_the_v2_route(artifact_path: Path) -> None:
     best = asgi.run(artifact_path, rounds=1)  # raises unless every answer is 200
-    assert set(best) == {"ceiling app", "this service"}
+    assert set(best) == {"ceiling app", "this service", "this service, V2 infer"}
     for figures in best.values():
         assert set(figures) == {"one patient", "batch of 100"}
         assert all(us > 0 for us in figures.values())
