@@ -62,7 +62,9 @@ bench: $(ARTIFACT)
 container: install
 	bash scripts/container_check.sh
 
+# The KServe client tests run KServe's SDK in its own environment (tests/kserve/env.py).
 test: install
+	$(PY) -m tests.kserve.env >/dev/null
 	$(PY) -m pytest
 
 lint: install

@@ -19,6 +19,7 @@ from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 
 from app.errors import responses
+from app.patient_matrix import RowError, validated_matrix
 from app.routes.v2_openapi import (
     INFER_BODY,
     OUTPUTS,
@@ -26,7 +27,6 @@ from app.routes.v2_openapi import (
     v2_errors,
     with_served_names,
 )
-from app.schemas import RowError, validated_matrix
 from app.v2_tensors import (
     TensorError,
     encode_response,
