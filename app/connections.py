@@ -20,9 +20,10 @@ client does before that, or after the app has answered, is handled here:
 - Load shedding at the door: while the worker's event loop runs more than
   `MAX_LOOP_LAG` seconds late (requests are waiting in it to be read, which
   no count of requests inside the app can see), a new request is answered
-  at once with 503 `overloaded` and `Retry-After`, by a tiny ASGI app that
-  skips the service's own, so that every client gets an answer quickly
-  rather than some waiting for seconds. `/health`, `/ready` and `/metrics`
+  at once with 503 `overloaded` and `Retry-After`, written by this
+  protocol without an ASGI task, so that every client gets an answer
+  quickly rather than some waiting for seconds, and a shed request costs
+  the overloaded loop almost nothing. `/health`, `/ready` and `/metrics`
   are never shed.
 
 `python -m app` passes this class to uvicorn (`http=`); each worker reads
@@ -34,11 +35,12 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from typing import Any, ClassVar
+from typing import Any
 
 import httptools
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
+from app.admission import EXPLAIN_PATHS, EXPLANATIONS, LoopLag
 from app.config import get_settings
 from app.errors import OVERLOADED, REQUEST_TIMEOUT
 from app.metrics import CONNECTION_EVENTS
@@ -51,44 +53,14 @@ NEVER_SHED = frozenset(path.encode() for path in NEVER_REFUSED)
 _SHED_BODY = json.dumps(
     {"error": {"code": OVERLOADED.code, "message": OVERLOADED.message, "details": []}}
 ).encode()
-_SHED_HEADERS = [
-    (b"content-type", b"application/json"),
-    (b"content-length", str(len(_SHED_BODY)).encode()),
-    (b"retry-after", b"1"),
-]
-
-
-async def _shed(scope: Any, receive: Any, send: Any) -> None:
-    """The whole answer to a request shed at the door."""
-    CONNECTION_EVENTS.labels("shed").inc()
-    await send({"type": "http.response.start", "status": 503, "headers": _SHED_HEADERS})
-    await send({"type": "http.response.body", "body": _SHED_BODY})
-
-
-class LoopLag:
-    """How late this process's event loop runs its timers, measured every
-    INTERVAL seconds: a busy loop runs them late."""
-
-    INTERVAL = 0.05
-    _by_loop: ClassVar[dict[int, LoopLag]] = {}
-
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
-        self.loop, self.lag = loop, 0.0
-        self._due = loop.time() + self.INTERVAL
-        loop.call_later(self.INTERVAL, self._tick)
-
-    @classmethod
-    def of(cls, loop: asyncio.AbstractEventLoop) -> LoopLag:
-        monitor = cls._by_loop.get(id(loop))
-        if monitor is None or monitor.loop is not loop:
-            monitor = cls._by_loop[id(loop)] = cls(loop)
-        return monitor
-
-    def _tick(self) -> None:
-        now = self.loop.time()
-        self.lag = max(0.0, now - self._due)
-        self._due = now + self.INTERVAL
-        self.loop.call_later(self.INTERVAL, self._tick)
+_SHED_HEAD = (
+    b"HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\n"
+    b"content-length: %d\r\nretry-after: 1\r\n" % len(_SHED_BODY)
+)
+SHED_RESPONSE = _SHED_HEAD + b"\r\n" + _SHED_BODY
+SHED_RESPONSE_CLOSE = _SHED_HEAD + b"connection: close\r\n\r\n" + _SHED_BODY
+"""The whole answer to a request shed at the door, written by the protocol
+itself: no ASGI task, no app, a few microseconds (docs/performance.md)."""
 
 
 class _LingeringTransport:
@@ -116,10 +88,12 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         settings = get_settings()  # read in each worker
         self.request_timeout = settings.request_timeout
         self.max_loop_lag = settings.max_loop_lag
+        self.max_concurrency = settings.max_concurrency
         self._lag = LoopLag.of(self.loop)
         self._deadline: asyncio.TimerHandle | None = None
         self._discarded = 0
         self._lingering = False
+        self._shedding = False
         self._real_transport: asyncio.Transport | None = None
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
@@ -145,19 +119,28 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self._arm(self.request_timeout, self._timed_out)
 
     def on_headers_complete(self) -> None:
-        if self._lag.lag > self.max_loop_lag and self._sheddable():
-            real, self.app = self.app, _shed  # uvicorn runs `self.app` for this request
-            try:
-                super().on_headers_complete()
-            finally:
-                self.app = real
+        if self._must_shed():
+            self._shedding = True  # answered in on_message_complete, once the body is read
             return
         super().on_headers_complete()
 
-    def _sheddable(self) -> bool:
-        return httptools.parse_url(self.url).path not in NEVER_SHED
+    def _must_shed(self) -> bool:
+        """Whether to answer 503 at the door: the loop runs late, or as many
+        requests as MAX_CONCURRENCY are in the app, or this is an
+        explanation and their backlog is full (`app.admission`). Never a
+        probe, and never while an earlier request of this connection is
+        being answered (a pipelined request's answer must follow that one's)."""
+        busy = self._lag.lag > self.max_loop_lag or len(self.tasks) >= self.max_concurrency
+        if not (busy or EXPLANATIONS.full(1, self._lag.lag)):
+            return False
+        if self.cycle is not None and not self.cycle.response_complete:
+            return False
+        path = httptools.parse_url(self.url).path
+        return path not in NEVER_SHED and (busy or path in EXPLAIN_PATHS)
 
     def on_body(self, body: bytes) -> None:
+        if self._shedding:
+            return
         if self.cycle is not None and self.cycle.response_complete:  # answered early: discard
             self._discarded += len(body)
             if self._discarded > self.linger_bytes:
@@ -167,6 +150,9 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
 
     def on_message_complete(self) -> None:
         self._disarm()
+        if self._shedding:
+            self._shed()
+            return
         super().on_message_complete()
         if self._lingering:  # the whole body is read: the client has its answer
             self._close()
@@ -176,6 +162,19 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         if self.cycle is not None and self.cycle.more_body and not self.transport.is_closing():
             # the body is still coming: read and discard it for a bounded time
             self._arm(self.linger_seconds, self._close)
+
+    def _shed(self) -> None:
+        """Answer 503 `overloaded` with Retry-After, written here at once."""
+        self._shedding = False
+        CONNECTION_EVENTS.labels("shed").inc()
+        if self.parser.should_keep_alive():
+            self.transport.write(SHED_RESPONSE)
+            self.timeout_keep_alive_task = self.loop.call_later(
+                self.timeout_keep_alive, self.timeout_keep_alive_handler
+            )
+        else:
+            self.transport.write(SHED_RESPONSE_CLOSE)
+            self._close()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._disarm()

@@ -17,7 +17,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -62,10 +62,11 @@ WRK_DONE = """
 done = function(summary, latency, requests)
   io.write(string.format(
     '{"requests": %d, "duration_us": %d, "p50_us": %d, "p99_us": %d, "non_2xx": %d, ' ..
-    '"socket_errors": %d}\\n',
+    '"socket_errors": %d, "connect": %d, "read": %d, "write": %d, "timeout": %d}\\n',
     summary.requests, summary.duration, latency:percentile(50), latency:percentile(99),
     summary.errors.status,
-    summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.timeout))
+    summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.timeout,
+    summary.errors.connect, summary.errors.read, summary.errors.write, summary.errors.timeout))
 end
 """
 
@@ -78,6 +79,8 @@ class Load:
     p99_ms: float
     non_2xx: int
     socket_errors: int
+    error_kinds: dict[str, int] = field(default_factory=dict)
+    """wrk's socket errors by kind: connect, read, write, timeout."""
 
     @property
     def rps(self) -> float:
@@ -136,6 +139,7 @@ def run_wrk(
         p99_ms=stats["p99_us"] / 1000,
         non_2xx=stats["non_2xx"],
         socket_errors=stats["socket_errors"],
+        error_kinds={k: stats[k] for k in ("connect", "read", "write", "timeout") if stats[k]},
     )
 
 

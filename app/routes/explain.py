@@ -3,21 +3,29 @@
 An exact explanation takes milliseconds of NumPy per patient, so it runs in
 a worker thread, not on the event loop (which keeps answering /predict and
 /health meanwhile); at most `EXPLAIN_THREADS` run at once, since each holds
-a few tens of MB of coalition values.
+a few tens of MB of coalition values, and at most `EXPLAIN_BACKLOG` patients
+wait (`app.admission`): beyond that, 503 `overloaded` with Retry-After, at
+once.
 """
 
 from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import Any
 
 import anyio
 from fastapi import Request, Response
 
 from app import answers
+from app.admission import EXPLAIN_MAX_WAIT, EXPLAIN_THREADS, EXPLANATIONS, LoopLag
 from app.answer_models import Explanation, ExplanationBatch
 from app.deps import get_predictor
+from app.errors import OVERLOADED, ApiError
 from app.routes.scoring import ScoringRoute, json_response, read_body
 from app.schemas import BatchRequest, Patient, rows
 
-EXPLAIN_THREADS = 2
+BACKLOG_FULL = "This worker is explaining as many patients as it can; retry shortly."
 
 
 async def explain(request: Request) -> Response:
@@ -35,12 +43,35 @@ async def explain_batch(request: Request) -> Response:
     return json_response(f'{{"explanations":[{",".join(texts)}]}}')
 
 
-async def _in_thread(request: Request, fn: object, *args: object) -> list[str]:
+async def _in_thread(
+    request: Request, fn: Callable[[Any, list[Any]], list[str]], predictor: Any, patients: list[Any]
+) -> list[str]:
+    """`fn(predictor, patients)` in a worker thread, or 503 `overloaded`:
+    at once when the explanation backlog is full (`app.admission`; the door
+    refuses most such requests before they get here), or when no thread
+    comes free within EXPLAIN_MAX_WAIT (a burst admitted before the loop's
+    lag could show it): such a request is late already, and a 503 now keeps
+    it from being later still."""
     state = request.app.state
-    limiter = getattr(state, "explain_limiter", None)
-    if limiter is None:  # made on first use, inside the running event loop
-        limiter = state.explain_limiter = anyio.CapacityLimiter(EXPLAIN_THREADS)
-    return await anyio.to_thread.run_sync(fn, *args, limiter=limiter)  # type: ignore[arg-type,no-any-return]
+    threads = getattr(state, "explain_limiter", None)
+    if threads is None:  # made on first use, inside the running event loop
+        threads = state.explain_limiter = anyio.CapacityLimiter(EXPLAIN_THREADS)
+    if EXPLANATIONS.full(len(patients), LoopLag.of(asyncio.get_running_loop()).lag):
+        raise ApiError(OVERLOADED, BACKLOG_FULL, headers={"Retry-After": "1"})
+    EXPLANATIONS.pending += len(patients)
+    try:
+        got_thread = False
+        with anyio.move_on_after(EXPLAIN_MAX_WAIT):
+            await threads.acquire()
+            got_thread = True
+        if not got_thread:
+            raise ApiError(OVERLOADED, BACKLOG_FULL, headers={"Retry-After": "1"})
+        try:
+            return await anyio.to_thread.run_sync(fn, predictor, patients)
+        finally:
+            threads.release()
+    finally:
+        EXPLANATIONS.pending -= len(patients)
 
 
 ROUTES = (

@@ -136,7 +136,7 @@ def test_a_late_event_loop_sheds_new_requests_at_once_but_never_probes(
 
 
 def test_loop_lag_measures_how_late_the_loop_runs() -> None:
-    from app.connections import LoopLag
+    from app.admission import LoopLag
 
     async def scenario() -> float:
         monitor = LoopLag.of(asyncio.get_running_loop())
@@ -146,3 +146,41 @@ def test_loop_lag_measures_how_late_the_loop_runs() -> None:
         return monitor.lag
 
     assert asyncio.run(scenario()) > 0.2
+
+
+def test_max_concurrency_sheds_at_the_door_keeping_or_closing_the_connection(
+    live_server: LiveServer,
+) -> None:
+    """With MAX_CONCURRENCY=1 and one request inside the app (its body still
+    coming), the next is answered 503 by the protocol itself: on a kept-alive
+    connection, which then serves the next request; with Connection: close,
+    after which the connection is closed. Probes still answer."""
+    body = json.dumps(EXAMPLE_PATIENT).encode()
+    with live_server(MAX_CONCURRENCY="1") as server:
+        holder = socket.create_connection(("127.0.0.1", server.port))
+        holder.sendall(
+            b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            b"Content-Length: %d\r\n\r\n%s" % (len(body), body[:5])
+        )
+        time.sleep(0.3)  # the held request is now inside the app, waiting for its body
+        with socket.create_connection(("127.0.0.1", server.port)) as sock:
+            request = (
+                b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                b"Content-Length: %d\r\n\r\n%s" % (len(body), body)
+            )
+            sock.sendall(request)
+            sock.settimeout(5)
+            first = sock.recv(65536)
+            assert first.startswith(b"HTTP/1.1 503 ") and b"retry-after: 1" in first.lower()
+            assert json.loads(first.split(b"\r\n\r\n", 1)[1])["error"]["code"] == "overloaded"
+            sock.sendall(request.replace(b"Host: x\r\n", b"Host: x\r\nConnection: close\r\n"))
+            second = _read_until_closed(sock, 5)
+            assert second.startswith(b"HTTP/1.1 503 ") and b"connection: close" in second
+            assert not second.endswith(b"<still open>")
+        assert httpx.get(f"{server.url}/health").status_code == 200
+        holder.sendall(body[5:])  # the held request completes normally
+        holder.settimeout(5)
+        assert holder.recv(65536).startswith(b"HTTP/1.1 200 ")
+        holder.close()
+        metrics = httpx.get(f"{server.url}/metrics").text
+    assert 'heart_connection_events_total{event="shed"} 2.0' in metrics

@@ -117,3 +117,41 @@ def test_model_lists_the_trust_signals_and_their_rates(client: TestClient) -> No
     assert info["background"]["mean_abs_change_other_backgrounds"] >= 0
     assert info["warnings"]["threshold"] > 0
     assert 0 < info["warnings"]["out_of_fold_flagged"] <= 0.02
+
+
+def test_a_full_explanation_backlog_answers_503_at_once(client: TestClient) -> None:
+    from app.admission import EXPLAIN_BACKLOG, EXPLAIN_PATHS, EXPLANATIONS
+    from app.routes.explain import ROUTES
+
+    assert {r.path.encode() for r in ROUTES} == EXPLAIN_PATHS  # what the door refuses
+    EXPLANATIONS.pending = EXPLAIN_BACKLOG  # as many patients waiting as allowed
+    try:
+        r = client.post("/explain", json=EXAMPLE_PATIENT)
+        assert r.status_code == 503 and r.headers["retry-after"] == "1"
+        assert r.json()["error"]["code"] == "overloaded"
+        EXPLANATIONS.pending = EXPLAIN_BACKLOG - 1  # room for one more patient, not two
+        assert client.post("/explain", json=EXAMPLE_PATIENT).status_code == 200
+        two = {"patients": [EXAMPLE_PATIENT] * 2}
+        assert client.post("/explain/batch", json=two).status_code == 503
+        EXPLANATIONS.pending = 0  # an idle worker takes any batch MAX_EXPLAIN_BATCH allows
+        patients = {"patients": [EXAMPLE_PATIENT] * (EXPLAIN_BACKLOG + 10)}
+        assert client.post("/explain/batch", json=patients).status_code == 200
+        EXPLANATIONS.pending = 1
+        assert client.post("/explain/batch", json=patients).status_code == 503
+    finally:
+        EXPLANATIONS.pending = 0
+    assert client.post("/explain", json=EXAMPLE_PATIENT).status_code == 200
+    assert EXPLANATIONS.pending == 0  # every admitted patient counted out again
+
+
+def test_a_busy_loop_admits_only_as_many_patients_as_threads() -> None:
+    from app.admission import CALM_LAG, EXPLAIN_BACKLOG, EXPLAIN_THREADS, Backlog
+
+    backlog = Backlog(EXPLAIN_BACKLOG, EXPLAIN_THREADS)
+    assert not backlog.full(EXPLAIN_BACKLOG + 50, lag=1.0)  # an idle worker takes anything
+    backlog.pending = EXPLAIN_THREADS - 1
+    assert not backlog.full(1, lag=1.0)
+    assert backlog.full(2, lag=1.0)  # a late loop: no queue beyond the threads
+    assert not backlog.full(2, lag=CALM_LAG)  # a calm one: up to EXPLAIN_BACKLOG
+    backlog.pending = EXPLAIN_BACKLOG
+    assert backlog.full(1, lag=0.0)
