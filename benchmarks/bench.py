@@ -187,6 +187,7 @@ def _contenders(
             p,
             {},
             False,
+            loop="asyncio",
         ),
         "this service, 1 worker": ours(p + 10, model, 1),  # beside the ceiling
         "fastapi-sklearn": uvicorn_app(
@@ -206,6 +207,7 @@ def _contenders(
             p,
             {},
             False,
+            loop="asyncio",
         ),
     }
 
