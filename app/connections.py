@@ -33,8 +33,10 @@ the settings itself.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
+import socket
 from typing import Any
 
 import httptools
@@ -61,6 +63,18 @@ SHED_RESPONSE = _SHED_HEAD + b"\r\n" + _SHED_BODY
 SHED_RESPONSE_CLOSE = _SHED_HEAD + b"connection: close\r\n\r\n" + _SHED_BODY
 """The whole answer to a request shed at the door, written by the protocol
 itself: no ASGI task, no app, a few microseconds (docs/performance.md)."""
+
+
+def _no_delay(transport: asyncio.Transport) -> None:
+    """Send small answers at once (TCP_NODELAY). asyncio sets it only on
+    sockets whose `proto` is IPPROTO_TCP, which the listening socket that
+    uvicorn hands to each of several workers is not (proto 0): without it,
+    WORKERS=2 answered 363 requests/s with a 44 ms median (Nagle's
+    algorithm meeting delayed ACKs) instead of ~4,400 in 3 ms."""
+    sock = transport.get_extra_info("socket")
+    if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
 
 class _LingeringTransport:
@@ -98,6 +112,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         self._real_transport = transport
+        _no_delay(transport)
         super().connection_made(_LingeringTransport(transport, self))  # type: ignore[arg-type]
         self._arm(self.request_timeout, self._timed_out)
 

@@ -203,3 +203,16 @@ def test_max_concurrency_sheds_at_the_door_keeping_or_closing_the_connection(
         holder.close()
         metrics = httpx.get(f"{server.url}/metrics").text
     assert 'heart_connection_events_total{event="shed"} 2.0' in metrics
+
+
+def test_answers_are_not_held_back_by_nagle_with_two_workers(live_server: LiveServer) -> None:
+    """Several workers share a listening socket that asyncio does not see as
+    TCP, so it did not set TCP_NODELAY: every answer waited ~40 ms for the
+    client's delayed ACK. `app.connections` sets it on every connection."""
+    with live_server(WORKERS="2") as server, httpx.Client(base_url=server.url) as client:
+        times = []
+        for _ in range(30):
+            begin = time.perf_counter()
+            assert client.post("/predict", json=EXAMPLE_PATIENT).status_code == 200
+            times.append(time.perf_counter() - begin)
+    assert sorted(times)[len(times) // 2] < 0.02, sorted(times)
