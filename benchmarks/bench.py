@@ -201,6 +201,7 @@ def _contenders(
         "bentoml": bentoml(p, build_pipeline(bento_python, weights, work / "bento.joblib")),
         "this service, 2 workers": ours(p, model, 2),
         "this service, V2": ours_v2(p, model),
+        "this service, V2, uvloop": ours_v2(p, model, "uvloop"),
         "raw-asgi": uvicorn_app(
             "raw ASGI app, same uvicorn, no framework, returns a constant",
             "benchmarks.contenders.raw_asgi:app",

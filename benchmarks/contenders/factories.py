@@ -95,13 +95,17 @@ def ours(port: int, model: Path, workers: int) -> Contender:
     )
 
 
-def ours_v2(port: int, model: Path) -> Contender:
+def ours_v2(port: int, model: Path, loop: str = "asyncio") -> Contender:
     """This service (1 worker) answering V2 `infer`, JSON, every output
-    (probability, class and the interval)."""
+    (probability, class and the interval), on event loop `loop`
+    (EVENT_LOOP; asyncio is the default)."""
     c = ours(port, model, 1)
     path = "/v2/models/heart-disease/infer"
-    c.name = "this service, 1 worker, V2 infer (JSON)"
+    c.name = "this service, 1 worker, V2 infer (JSON)" + (
+        f", EVENT_LOOP={loop}" if loop != "asyncio" else ""
+    )
     c.env["MODEL_NAME"] = "heart-disease"
+    c.env["EVENT_LOOP"] = loop
     c.single = (path, v2_body("patients", 1))
     c.batch = (path, v2_body("patients", BATCH))
     c.first_probability = lambda r: r.json()["outputs"][0]["data"][0]
