@@ -44,7 +44,7 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from app.admission import EXPLAIN_PATHS, EXPLANATIONS, LoopLag
 from app.config import get_settings
-from app.errors import OVERLOADED, REQUEST_TIMEOUT
+from app.errors import OVERLOADED, REQUEST_TIMEOUT, RETRY_AFTER, Problem, error_body
 from app.metrics import CONNECTION_EVENTS
 from app.middleware import NEVER_REFUSED
 
@@ -52,17 +52,25 @@ log = logging.getLogger("app")
 
 
 NEVER_SHED = frozenset(path.encode() for path in NEVER_REFUSED)
-_SHED_BODY = json.dumps(
-    {"error": {"code": OVERLOADED.code, "message": OVERLOADED.message, "details": []}}
-).encode()
-_SHED_HEAD = (
-    b"HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\n"
-    b"content-length: %d\r\nretry-after: 1\r\n" % len(_SHED_BODY)
-)
-SHED_RESPONSE = _SHED_HEAD + b"\r\n" + _SHED_BODY
-SHED_RESPONSE_CLOSE = _SHED_HEAD + b"connection: close\r\n\r\n" + _SHED_BODY
+
+
+def _raw_answer(status: bytes, problem: Problem, close: bool) -> bytes:
+    """A whole HTTP/1.1 error answer in our JSON shape, written by the
+    protocol itself (no app, no ASGI task)."""
+    body = json.dumps(error_body(problem)).encode()
+    headers = b"content-type: application/json\r\ncontent-length: %d\r\n" % len(body)
+    if problem is OVERLOADED:
+        headers += b"retry-after: %s\r\n" % RETRY_AFTER.encode()
+    if close:
+        headers += b"connection: close\r\n"
+    return b"HTTP/1.1 %s\r\n%s\r\n%s" % (status, headers, body)
+
+
+SHED_RESPONSE = _raw_answer(b"503 Service Unavailable", OVERLOADED, close=False)
+SHED_RESPONSE_CLOSE = _raw_answer(b"503 Service Unavailable", OVERLOADED, close=True)
 """The whole answer to a request shed at the door, written by the protocol
-itself: no ASGI task, no app, a few microseconds (docs/performance.md)."""
+itself: a few microseconds (docs/performance.md)."""
+TIMEOUT_RESPONSE = _raw_answer(b"408 Request Timeout", REQUEST_TIMEOUT, close=True)
 
 
 def _no_delay(transport: asyncio.Transport) -> None:
@@ -184,9 +192,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         CONNECTION_EVENTS.labels("shed").inc()
         if self.parser.should_keep_alive():
             self.transport.write(SHED_RESPONSE)
-            self.timeout_keep_alive_task = self.loop.call_later(
-                self.timeout_keep_alive, self.timeout_keep_alive_handler
-            )
+            self.on_response_complete()  # uvicorn's own: counts it, arms the keep-alive timeout
         else:
             self.transport.write(SHED_RESPONSE_CLOSE)
             self._close()
@@ -222,12 +228,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
             return
         CONNECTION_EVENTS.labels("request_timeout").inc()
         log.info("request not received within REQUEST_TIMEOUT (%g s): 408", self.request_timeout)
-        error = {"code": REQUEST_TIMEOUT.code, "message": REQUEST_TIMEOUT.message, "details": []}
-        body = json.dumps({"error": error}).encode()
-        self.transport.write(
-            b"HTTP/1.1 408 Request Timeout\r\ncontent-type: application/json\r\n"
-            b"content-length: %d\r\nconnection: close\r\n\r\n%s" % (len(body), body)
-        )
+        self.transport.write(TIMEOUT_RESPONSE)
         if cycle is not None and not cycle.response_complete:
             cycle.disconnected = True  # the app, waiting for the body, sees a disconnect
             cycle.message_event.set()

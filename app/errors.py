@@ -82,20 +82,32 @@ class ApiError(StarletteHTTPException):
         self.problem = problem
 
 
-def error_response(
-    problem: Problem,
-    message: str | None = None,
-    details: list[dict[str, Any]] | None = None,
-    headers: dict[str, str] | None = None,
-) -> JSONResponse:
-    body = {
+RETRY_AFTER = "1"
+"""Seconds an `overloaded` answer asks the client to wait (Retry-After)."""
+
+
+def error_body(
+    problem: Problem, message: str | None = None, details: list[dict[str, Any]] | None = None
+) -> dict[str, Any]:
+    """The JSON document of every error answer."""
+    return {
         "error": {
             "code": problem.code,
             "message": message or problem.message,
             "details": details or [],
         }
     }
-    return JSONResponse(body, status_code=problem.status, headers=headers)
+
+
+def error_response(
+    problem: Problem,
+    message: str | None = None,
+    details: list[dict[str, Any]] | None = None,
+    headers: dict[str, str] | None = None,
+) -> JSONResponse:
+    return JSONResponse(
+        error_body(problem, message, details), status_code=problem.status, headers=headers
+    )
 
 
 def _field(loc: tuple[Any, ...]) -> str | None:

@@ -14,6 +14,7 @@ from app.errors import (
     BAD_CONTENT_LENGTH,
     NOT_JSON,
     OVERLOADED,
+    RETRY_AFTER,
     TOO_LARGE,
     ApiError,
     error_response,
@@ -85,8 +86,6 @@ class ConcurrencyLimit:
     refused, so that probes and scrapes see an overloaded worker as alive.
     """
 
-    RETRY_AFTER = "1"
-
     def __init__(self, app: ASGIApp, limit: int, exempt: frozenset[str] = NEVER_REFUSED) -> None:
         self.app = app
         self.limit = limit
@@ -98,7 +97,7 @@ class ConcurrencyLimit:
             await self.app(scope, receive, send)
             return
         if self.active >= self.limit:
-            headers = {"retry-after": self.RETRY_AFTER}
+            headers = {"retry-after": RETRY_AFTER}
             await error_response(OVERLOADED, headers=headers)(scope, receive, send)
             return
         self.active += 1

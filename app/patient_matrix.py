@@ -86,7 +86,7 @@ def _plausible(values: list[float]) -> bool:
 def _check_row(i: int, values: list[float]) -> None:
     """RowError unless `values` is a valid Patient."""
     record = {
-        f: int(v) if v == v and abs(v) != float("inf") and float(v).is_integer() else v
+        f: int(v) if v.is_integer() else v  # False for NaN and infinities
         for f, v in zip(FEATURE_NAMES, values, strict=True)
     }
     try:

@@ -11,7 +11,6 @@ once.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
 from typing import Any
 
 import anyio
@@ -21,17 +20,23 @@ from app import answers
 from app.admission import EXPLAIN_MAX_WAIT, EXPLAIN_THREADS, EXPLANATIONS, LoopLag
 from app.answer_models import Explanation, ExplanationBatch
 from app.deps import get_predictor
-from app.errors import OVERLOADED, ApiError
+from app.errors import OVERLOADED, RETRY_AFTER, ApiError
 from app.routes.scoring import ScoringRoute, json_response, read_body
 from app.schemas import BatchRequest, Patient, rows
 
-BACKLOG_FULL = "This worker is explaining as many patients as it can; retry shortly."
+
+def _backlog_full() -> ApiError:
+    return ApiError(
+        OVERLOADED,
+        "This worker is explaining as many patients as it can; retry shortly.",
+        headers={"Retry-After": RETRY_AFTER},
+    )
 
 
 async def explain(request: Request) -> Response:
     predictor = await get_predictor(request)
     patient = await read_body(request, Patient)
-    texts = await _in_thread(request, answers.explanations, predictor, rows([patient]))
+    texts = await _explained(request, predictor, rows([patient]))
     return json_response(texts[0])
 
 
@@ -39,14 +44,12 @@ async def explain_batch(request: Request) -> Response:
     predictor = await get_predictor(request)
     most = request.app.state.settings.max_explain_batch
     batch = await read_body(request, BatchRequest, most, "MAX_EXPLAIN_BATCH")
-    texts = await _in_thread(request, answers.explanations, predictor, rows(batch.patients))
+    texts = await _explained(request, predictor, rows(batch.patients))
     return json_response(f'{{"explanations":[{",".join(texts)}]}}')
 
 
-async def _in_thread(
-    request: Request, fn: Callable[[Any, list[Any]], list[str]], predictor: Any, patients: list[Any]
-) -> list[str]:
-    """`fn(predictor, patients)` in a worker thread, or 503 `overloaded`:
+async def _explained(request: Request, predictor: Any, patients: list[Any]) -> list[str]:
+    """The patients' explanations, computed in a worker thread, or 503 `overloaded`:
     at once when the explanation backlog is full (`app.admission`; the door
     refuses most such requests before they get here), or when no thread
     comes free within EXPLAIN_MAX_WAIT (a burst admitted before the loop's
@@ -57,7 +60,7 @@ async def _in_thread(
     if threads is None:  # made on first use, inside the running event loop
         threads = state.explain_limiter = anyio.CapacityLimiter(EXPLAIN_THREADS)
     if EXPLANATIONS.full(len(patients), LoopLag.of(asyncio.get_running_loop()).lag):
-        raise ApiError(OVERLOADED, BACKLOG_FULL, headers={"Retry-After": "1"})
+        raise _backlog_full()
     EXPLANATIONS.pending += len(patients)
     try:
         got_thread = False
@@ -65,9 +68,9 @@ async def _in_thread(
             await threads.acquire()
             got_thread = True
         if not got_thread:
-            raise ApiError(OVERLOADED, BACKLOG_FULL, headers={"Retry-After": "1"})
+            raise _backlog_full()
         try:
-            return await anyio.to_thread.run_sync(fn, predictor, patients)
+            return await anyio.to_thread.run_sync(answers.explanations, predictor, patients)
         finally:
             threads.release()
     finally:
