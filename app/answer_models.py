@@ -16,7 +16,7 @@ _EXAMPLE_ANSWER: dict[str, Any] = {
     "probability": 0.4104865205544248,
     "class": 0,
     "label": "absence",
-    "model_version": "0.1.0+cc177a564979",
+    "model_version": "0.1.0+d83e705db03b",
     "interval": {"low": 0.271515145433602, "high": 0.4937674585168144, "level": 0.9},
     "warnings": [],
 }
@@ -70,7 +70,10 @@ class Prediction(BaseModel):
     )
     label: Literal["absence", "presence"] = Field(examples=["absence"])
     model_version: str = Field(
-        description="Version of the model that answered.", examples=["0.1.0+4cb9deb4e82d"]
+        description="The model's recipe: the package version + a digest of the training "
+        "data, settings, seeds and code (the same on every machine that trains it; "
+        "`artifact_sha256` in /model is the identity of the trained bits).",
+        examples=["0.1.0+d83e705db03b"],
     )
     interval: Interval = Field(
         description="How much the probability would move with other training data: the "

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import json
 import logging
 import platform
 import sys
@@ -49,6 +50,7 @@ log = logging.getLogger("scripts.train")
 TEST_SIZE = 0.2
 SPLIT_SEED = 2
 DEFAULT_SEED = 0
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def train(
@@ -81,10 +83,9 @@ def train(
         net.weights_, members, background, scaler, (X_train, y_train, X_test)
     )
 
-    served = [net.weights_, *members]
     metadata: dict[str, Any] = {
         "format_version": FORMAT_VERSION,
-        "model_version": _model_version(served, background, reference),
+        "model_version": model_version(data_path, net.get_params()),
         "trained_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "data": {
             "file": data_path.name,
@@ -125,13 +126,45 @@ def _self_test(net: NeuralNet, members: list[Any], scaler: StandardScaler) -> di
     }
 
 
-def _model_version(networks: list[Any], background: np.ndarray, reference: Any) -> str:
-    """The package version plus a digest of everything that shapes an
-    answer: every network's weights, the background and the reference."""
-    arrays = [net[k] for net in networks for k in ("W1", "b1", "W2", "b2")]
-    arrays += [background, *reference[:4], np.array([reference.threshold])]
-    digest = hashlib.sha256(b"".join(a.tobytes() for a in arrays)).hexdigest()
+TRAINING_CODE = ("model", "scripts/train.py")
+"""The training code whose source `model_version` hashes: every module of
+the model package and this script (so an edit to any of them, even a
+comment, gives a new version; the same checkout always gives the same one)."""
+
+
+def model_version(data_path: Path, params: dict[str, Any]) -> str:
+    """The recipe's name: the package version plus a digest of what the model
+    is trained from (the data file's SHA-256, the hyper-parameters and seeds,
+    the split, the ensemble and background sizes, the artifact format, and
+    the training code's source). The same recipe gives the same version on
+    every machine, however its CPU rounds; `artifact_sha256` (in `/model`)
+    is the identity of the trained bits."""
+    recipe = {
+        "data_sha256": file_sha256(data_path),
+        "hyperparameters": {k: _plain(v) for k, v in sorted(params.items())},
+        "split": {"test_size": TEST_SIZE, "random_state": SPLIT_SEED},
+        "companions": {
+            "seed": DEFAULT_SEED,
+            "ensemble_size": ENSEMBLE_SIZE,
+            "background_size": BACKGROUND_SIZE,
+        },
+        "format_version": FORMAT_VERSION,
+        "training_code": training_code_sha256(),
+    }
+    digest = hashlib.sha256(json.dumps(recipe, sort_keys=True).encode()).hexdigest()
     return f"{version('heart-risk-service')}+{digest[:12]}"
+
+
+def training_code_sha256(root: Path = ROOT) -> str:
+    """SHA-256 over the training code's source files, by path, with line
+    endings made LF (a Windows checkout hashes as a Linux one)."""
+    digest = hashlib.sha256()
+    for entry in TRAINING_CODE:
+        path = root / entry
+        for file in sorted(path.rglob("*.py")) if path.is_dir() else [path]:
+            digest.update(file.relative_to(root).as_posix().encode() + b"\0")
+            digest.update(file.read_bytes().replace(b"\r\n", b"\n") + b"\0")
+    return digest.hexdigest()
 
 
 def _libraries() -> dict[str, str]:

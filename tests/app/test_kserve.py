@@ -22,6 +22,7 @@ import yaml
 from model.features import EXAMPLE_PATIENT, FEATURE_NAMES, FEATURES
 from tests.conftest import HIGH_RISK_PATIENT, ROOT, Server, start_server, wait_ready
 from tests.kserve.env import HERE, kserve_python
+from tests.tolerances import assert_probabilities_close
 
 pytestmark = pytest.mark.slow  # a real server, and a second environment
 
@@ -88,13 +89,11 @@ def test_kserve_client_answers_equal_predict(seen: Any, form: str) -> None:
     answers, server = seen
     outputs = answers[form]["outputs"]
     expected = _predict(server, X.astype(np.float32) if form == "fp32" else X)
-    np.testing.assert_allclose(
-        outputs["probability"], [e["probability"] for e in expected], rtol=1e-12
-    )
+    assert_probabilities_close(outputs["probability"], [e["probability"] for e in expected])
     assert outputs["class"] == [e["class"] for e in expected]
     for end in ("low", "high"):
-        np.testing.assert_allclose(
-            outputs[f"interval_{end}"], [e["interval"][end] for e in expected], rtol=1e-12
+        assert_probabilities_close(
+            outputs[f"interval_{end}"], [e["interval"][end] for e in expected]
         )
     assert answers[form]["id"] == "k-1"
 

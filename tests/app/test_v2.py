@@ -14,6 +14,7 @@ import pytest
 
 from model.features import EXAMPLE_PATIENT, FEATURE_NAMES
 from tests.conftest import HIGH_RISK_PATIENT, Server, start_server, wait_ready
+from tests.tolerances import assert_probabilities_close
 
 pytestmark = pytest.mark.slow  # a real server
 
@@ -53,11 +54,11 @@ def _predict(server: Server, values: np.ndarray) -> list[dict[str, Any]]:
 
 def _check(result: Any, expected: list[dict[str, Any]]) -> None:
     p = [e["probability"] for e in expected]
-    np.testing.assert_allclose(result.as_numpy("probability"), p, rtol=1e-12)
+    assert_probabilities_close(result.as_numpy("probability"), p)
     assert result.as_numpy("class").tolist() == [e["class"] for e in expected]
     low, high = ([e["interval"][k] for e in expected] for k in ("low", "high"))
-    np.testing.assert_allclose(result.as_numpy("interval_low"), low, rtol=1e-12)
-    np.testing.assert_allclose(result.as_numpy("interval_high"), high, rtol=1e-12)
+    assert_probabilities_close(result.as_numpy("interval_low"), low)
+    assert_probabilities_close(result.as_numpy("interval_high"), high)
 
 
 @pytest.mark.parametrize("binary", [True, False], ids=["binary", "json"])

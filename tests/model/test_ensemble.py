@@ -14,6 +14,7 @@ from model.ensemble import percentile_interval
 from model.propagation import forward
 from model.serving import Predictor, fold_scaler
 from model.typicality import mahalanobis
+from tests.tolerances import assert_probabilities_close
 
 
 @pytest.fixture(scope="module")
@@ -29,8 +30,8 @@ def test_interval_is_the_5th_and_95th_percentile_of_the_members(
     members = np.hstack([forward(m, scaled)[0] for m in artifact.members])  # (n, m)
     low, high = np.percentile(members, [5, 95], axis=1)
     answers = Predictor(artifact).assess(rows)
-    np.testing.assert_allclose([a.low for a in answers], low, rtol=1e-12, atol=1e-15)
-    np.testing.assert_allclose([a.high for a in answers], high, rtol=1e-12, atol=1e-15)
+    assert_probabilities_close([a.low for a in answers], low)
+    assert_probabilities_close([a.high for a in answers], high)
     assert all(a.low <= a.high for a in answers)
 
 
@@ -39,9 +40,7 @@ def test_served_probability_is_the_served_network_alone(
 ) -> None:
     predictor = Predictor(load_artifact(artifact_path))
     answers = predictor.assess(rows)
-    np.testing.assert_allclose(
-        [a.probability for a in answers], predictor.probabilities(rows), rtol=1e-12, atol=1e-15
-    )
+    assert_probabilities_close([a.probability for a in answers], predictor.probabilities(rows))
 
 
 def test_one_row_agrees_with_many(artifact_path: Path, rows: np.ndarray) -> None:
@@ -49,8 +48,8 @@ def test_one_row_agrees_with_many(artifact_path: Path, rows: np.ndarray) -> None
     many = predictor.assess(rows[:50])
     for row, a in zip(rows[:50].tolist(), many, strict=True):
         (one,) = predictor.assess([row])
-        assert one.probability == pytest.approx(a.probability, rel=1e-12)
-        assert (one.low, one.high) == pytest.approx((a.low, a.high), rel=1e-12)
+        assert_probabilities_close(one.probability, a.probability)
+        assert_probabilities_close((one.low, one.high), (a.low, a.high))
         assert one.warnings == a.warnings
 
 
@@ -85,6 +84,4 @@ def test_fold_scaler_gives_the_network_on_raw_rows(artifact_path: Path, rows: np
     scaled = (rows - artifact.scaler_mean) / artifact.scaler_scale
     for member in artifact.members[:3]:
         folded = fold_scaler(member, artifact.scaler_mean, artifact.scaler_scale)
-        np.testing.assert_allclose(
-            forward(folded, rows)[0], forward(member, scaled)[0], rtol=1e-11, atol=1e-15
-        )
+        assert_probabilities_close(forward(folded, rows)[0], forward(member, scaled)[0])

@@ -17,6 +17,7 @@ from model.propagation import forward
 from model.serving import Predictor
 from tests.artifact_helpers import copy_artifact, read_payload, write_with_matching_hash
 from tests.conftest import DATA, ROOT
+from tests.tolerances import assert_probabilities_close
 
 
 def test_serving_path_matches_the_trained_network(artifact_path: Path) -> None:
@@ -32,7 +33,7 @@ def test_serving_path_matches_the_trained_network(artifact_path: Path) -> None:
     net.n_features_in_ = 13
     expected = net.predict_proba(payload["scaler"].transform(raw))[:, 1]
     got = Predictor(load_artifact(artifact_path)).probabilities(raw)
-    np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-14)
+    assert_probabilities_close(got, expected)
 
 
 def test_loading_imports_neither_sklearn_nor_pandas(artifact_path: Path) -> None:
@@ -61,7 +62,7 @@ def test_one_row_agrees_with_many(predictor: Predictor, spread: float) -> None:
     X = np.random.default_rng(1).normal(100, spread, size=(2000, 13))
     expected = np.array(predictor.probabilities(X))
     got = np.array([predictor.probabilities([row])[0] for row in X.tolist()])
-    np.testing.assert_allclose(got, expected, rtol=1e-12, atol=0)
+    assert_probabilities_close(got, expected)
     if spread > 1000:
         assert (expected < 1e-100).any() and (expected == 1.0).any()
     assert predictor.probabilities([X[0]]) == [got[0]]  # an array row takes the same path
@@ -72,7 +73,7 @@ def test_probabilities_are_plain_floats_in_order(predictor: Predictor) -> None:
     got = predictor.probabilities(X.tolist())
     assert isinstance(got, list) and all(type(p) is float for p in got)
     singles = [predictor.probabilities([row])[0] for row in X.tolist()]
-    np.testing.assert_allclose(got, singles, rtol=1e-12, atol=0)
+    assert_probabilities_close(got, singles)
     assert got[::-1] == predictor.probabilities(X[::-1].tolist())
 
 
