@@ -52,7 +52,24 @@ def parse_request(body: bytes, header_length: str | None) -> tuple[dict[str, Any
         raise TensorError("the request is not valid JSON") from None
     if not isinstance(request, dict) or not isinstance(request.get("inputs"), list):
         raise TensorError("the request must be a JSON object with a list of 'inputs'")
+    unknown = sorted(set(request) - REQUEST_KEYS)
+    if unknown:
+        raise TensorError(f"unknown key '{unknown[0]}' (keys: {', '.join(sorted(REQUEST_KEYS))})")
+    for key in ("id", "model_name"):
+        if not isinstance(request.get(key, ""), str):
+            raise TensorError(f"'{key}' must be a string")
     return request, binary
+
+
+REQUEST_KEYS = frozenset({"id", "model_name", "parameters", "inputs", "outputs"})
+"""What the protocol's inference request holds (and `model_name`, which
+KServe's client sends; the path names the model); another key is refused,
+as the published schema says."""
+
+
+INPUT_KEYS = frozenset({"name", "shape", "datatype", "parameters", "data"})
+"""What the protocol's input tensor holds; another key is refused, as the
+published schema says."""
 
 
 def input_arrays(request: dict[str, Any], binary: bytes) -> dict[str, np.ndarray]:
@@ -63,6 +80,11 @@ def input_arrays(request: dict[str, Any], binary: bytes) -> dict[str, np.ndarray
         if not isinstance(tensor, dict) or not isinstance(tensor.get("name"), str):
             raise TensorError("every input needs a 'name'")
         name = tensor["name"]
+        if name in out:
+            raise TensorError(f"input '{name}' is given twice")
+        unknown = sorted(set(tensor) - INPUT_KEYS)
+        if unknown:
+            raise TensorError(f"input '{name}': unknown key '{unknown[0]}'")
         shape, datatype = tensor.get("shape"), tensor.get("datatype")
         if not isinstance(datatype, str) or datatype not in DTYPES:
             raise TensorError(f"input '{name}': datatype must be one of {', '.join(DTYPES)}")

@@ -173,7 +173,7 @@ async def infer(request: Request) -> Response:
 
 def _requested(payload: dict[str, Any]) -> tuple[list[str], set[str]]:
     """The outputs to answer, in order, and those to send as binary."""
-    all_binary = bool(parameters(payload, "the request").get("binary_data_output", False))
+    all_binary = _flag(parameters(payload, "the request"), "binary_data_output", False)
     requested = payload.get("outputs")
     if requested is None:
         return list(OUTPUTS), set(OUTPUTS) if all_binary else set()
@@ -184,10 +184,27 @@ def _requested(payload: dict[str, Any]) -> tuple[list[str], set[str]]:
         name = o.get("name")
         if not isinstance(name, str) or name not in OUTPUTS:
             raise TensorError(f"unknown output '{name}' (outputs: {', '.join(OUTPUTS)})")
+        unknown = sorted(set(o) - OUTPUT_KEYS)
+        if unknown:
+            raise TensorError(
+                f"output '{name}': unknown key '{unknown[0]}' (keys: name, parameters)"
+            )
         names.append(name)
-        if parameters(o, f"output '{name}'").get("binary_data", all_binary):
+        if _flag(parameters(o, f"output '{name}'"), "binary_data", all_binary):
             binary.add(name)
     return names, binary
+
+
+OUTPUT_KEYS = frozenset({"name", "parameters"})
+"""What the protocol's requested output holds (an unknown key is refused, as
+the published schema says)."""
+
+
+def _flag(found: dict[str, Any], key: str, default: bool) -> bool:
+    value = found.get(key, default)
+    if not isinstance(value, bool):
+        raise TensorError(f"parameter '{key}' must be true or false")
+    return value
 
 
 def install(app: FastAPI, dependencies: list[Any]) -> None:

@@ -45,7 +45,14 @@ _INFER_SCHEMA = {
     "additionalProperties": False,
     "properties": {
         "id": {"type": "string"},
-        "parameters": {"type": "object"},
+        "model_name": {
+            "type": "string",
+            "description": "Sent by KServe's client; not read (the path names the model).",
+        },
+        "parameters": {
+            "type": ["object", "null"],
+            "properties": {"binary_data_output": {"type": "boolean"}},
+        },
         "inputs": {
             "type": "array",
             "minItems": 1,
@@ -58,6 +65,7 @@ _INFER_SCHEMA = {
                     "name": {"const": "patients"},
                     "shape": {"const": [1, len(FEATURES)]},
                     "datatype": {"const": "FP64"},
+                    "parameters": {"type": ["object", "null"]},
                     "data": {
                         "type": "array",
                         "prefixItems": [_feature_schema(f) for f in FEATURES],
@@ -68,12 +76,18 @@ _INFER_SCHEMA = {
             },
         },
         "outputs": {
-            "type": "array",
+            "type": ["array", "null"],
             "items": {
                 "type": "object",
                 "required": ["name"],
                 "additionalProperties": False,
-                "properties": {"name": {"enum": list(OUTPUTS)}},
+                "properties": {
+                    "name": {"enum": list(OUTPUTS)},
+                    "parameters": {
+                        "type": ["object", "null"],
+                        "properties": {"binary_data": {"type": "boolean"}},
+                    },
+                },
             },
         },
     },
@@ -90,7 +104,18 @@ _INFER_SCHEMA = {
     },
 }
 INFER_BODY = {
-    "requestBody": {"required": True, "content": {"application/json": {"schema": _INFER_SCHEMA}}}
+    "requestBody": {"required": True, "content": {"application/json": {"schema": _INFER_SCHEMA}}},
+    "responses": {
+        "200": {
+            "description": "The outputs, as JSON; with binary outputs asked for "
+            "(`binary_data`, `binary_data_output`), a JSON header of "
+            "Inference-Header-Content-Length bytes followed by the tensors' bytes.",
+            "content": {
+                "application/json": {"schema": {"type": "object"}},
+                "application/octet-stream": {"schema": {"type": "string", "format": "binary"}},
+            },
+        }
+    },
 }
 
 

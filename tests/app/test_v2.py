@@ -136,3 +136,34 @@ def test_bad_tensors_get_400_naming_the_problem(
         triton.infer(MODEL, [tensor])
     assert caught.value.status() == "400"
     assert message in caught.value.message()
+
+
+def _request(**changes: Any) -> dict[str, Any]:
+    tensor = {"name": "patients", "shape": [1, 13], "datatype": "FP64", "data": X[0].tolist()}
+    return {"id": "1", "inputs": [tensor], **changes}
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        (_request(outputs=[{"name": "class", "extra": 1}]), "output 'class': unknown key 'extra'"),
+        (_request(outputs=[{"name": "class", "parameters": {"binary_data": "yes"}}]), "true"),
+        (_request(parameters={"binary_data_output": 1}), "binary_data_output"),
+        (_request(inputs=[{**_request()["inputs"][0], "extra": 1}]), "unknown key 'extra'"),
+        (_request(inputs=_request()["inputs"] * 2), "given twice"),
+        (_request(id=7), "'id' must be a string"),
+        (_request(model="x"), "unknown key 'model'"),
+    ],
+    ids=["output-key", "binary-data", "binary-output", "input-key", "twice", "id", "request-key"],
+)
+def test_what_the_published_schema_forbids_gets_400(
+    server: Server, body: dict[str, Any], message: str
+) -> None:
+    """The infer routes refuse what their OpenAPI schema forbids (the fuzz
+    test checks the two agree); null parameters and outputs are allowed by both."""
+    url = f"{server.url}/v2/models/{MODEL}/infer"
+    r = httpx.post(url, json=body)
+    assert r.status_code == 400 and message in r.json()["error"], r.text
+    allowed = _request(parameters=None, outputs=None)
+    allowed["inputs"][0]["parameters"] = None
+    assert httpx.post(url, json=allowed).status_code == 200
