@@ -1,1 +1,18 @@
-"""The FastAPI service. The ASGI app is `app.main:app`."""
+"""The FastAPI service. The ASGI app is `app.main:app`; `python -m app` serves it.
+
+One package per concern, each with its own rule on what it must not import
+(`FORBIDDEN` in its `__init__`, held by tests/test_layout.py):
+
+- `app.api`: the service's own routes (/predict, /explain, /model, /health,
+  /ready, the docs page), their request and answer models, error handlers.
+- `app.v2`: the Open Inference Protocol (V2): tensors, routes, OpenAPI.
+- `app.guards`: what protects the app from clients (uvicorn's HTTP protocol
+  with timeouts and shedding at the door, admission, middleware, hostile bodies).
+- `app.observability`: request records, JSON logs, Prometheus metrics.
+
+Beside them, shared by all: `config` (settings), `errors` (the one error
+shape; imports nothing of the app), `keys` and `deps` (API keys, the
+predictor dependency), `reload` (SIGHUP), and `main`, which wires it all.
+Room is left for the concerns to come, each a package of its own: clinical
+integration (FHIR, CDS Hooks), the record of every answer, and monitoring.
+"""

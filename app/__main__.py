@@ -3,11 +3,11 @@
 HOST, PORT and WORKERS choose where and how many processes; logs are JSON
 lines; uvicorn's access log is off because the app logs every request itself.
 With WORKERS > 1 the Prometheus multiprocess directory is prepared first
-(see `app/metrics.py`), so `/metrics` counts every worker's requests.
+(see `app/observability/metrics.py`), so `/metrics` counts every worker's requests.
 
-This module must not import `app.main` or `app.metrics` at the top: the
+This module must not import `app.main` or `app.observability.metrics` at the top: the
 directory has to be in the environment before prometheus_client is
-imported. The connection guards (`app.connections`: REQUEST_TIMEOUT, the
+imported. The connection guards (`app.guards.connections`: REQUEST_TIMEOUT, the
 lingering close) replace uvicorn's HTTP protocol class.
 """
 
@@ -21,7 +21,7 @@ from pathlib import Path
 import uvicorn
 
 from app.config import get_settings
-from app.logs import UVICORN_LOG_CONFIG
+from app.observability.logs import UVICORN_LOG_CONFIG
 
 
 def prepare_metrics_dir(workers: int) -> None:
@@ -38,7 +38,9 @@ def prepare_metrics_dir(workers: int) -> None:
 def main() -> None:
     settings = get_settings()
     prepare_metrics_dir(settings.workers)
-    from app.connections import GuardedHttpToolsProtocol  # imports app.metrics: after the dir
+    from app.guards.connections import (
+        GuardedHttpToolsProtocol,
+    )  # imports app.observability.metrics: after the dir
 
     uvicorn.run(
         "app.main:app",

@@ -1,6 +1,6 @@
 """Dependencies the routes declare: the predictor, the settings, the API key
 check. (The content type and size of a body are checked earlier, by
-`app.middleware.JsonBodyGuard`. The prediction routes call `get_predictor`
+`app.guards.middleware.JsonBodyGuard`. The prediction routes call `get_predictor`
 themselves rather than declare it: solving a dependency costs a noticeable
 part of a request; see docs/performance.md.)
 

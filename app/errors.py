@@ -1,4 +1,5 @@
-"""One JSON error shape for every error answer, and the handlers that make it.
+"""One JSON error shape for every error answer: the `Problem`s, the body,
+and its OpenAPI models (`app.api.handlers` turns exceptions into it).
 
     {"error": {"code": "validation_error", "message": "...",
                "details": [{"field": "thal", "message": "...", "type": "code"}]}}
@@ -9,20 +10,12 @@ problem is and what was expected.
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
 from typing import Any
 
-from fastapi import FastAPI, Request
-from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.requests import ClientDisconnect
-
-from app.answer_models import ErrorResponse
-from app.schemas import explain
-
-log = logging.getLogger("app")
 
 
 @dataclass(frozen=True)
@@ -68,9 +61,6 @@ OVERLOADED = Problem(
     "The server is answering as many requests as it can (MAX_CONCURRENCY); retry shortly.",
 )
 
-_FRAMEWORK = {p.status: p for p in (NOT_FOUND, METHOD_NOT_ALLOWED)}
-"""Errors that Starlette raises itself (unknown route or method)."""
-
 
 class ApiError(StarletteHTTPException):
     """Raise to answer with `problem` (its message, or `message`)."""
@@ -110,59 +100,31 @@ def error_response(
     )
 
 
-def _field(loc: tuple[Any, ...]) -> str | None:
-    parts = [str(p) for p in loc if p != "body"]
-    return ".".join(parts) or None
-
-
-async def validation_handler(request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, RequestValidationError)
-    errors = exc.errors()
-    if any(e["type"] == "json_invalid" for e in errors):
-        return error_response(INVALID_JSON)
-    details = []
-    for e in errors:
-        loc = tuple(e["loc"])
-        kind, message = explain(str(loc[-1]) if loc else "", e["type"], _message(e))
-        details.append({"field": _field(loc), "message": message, "type": kind})
-    return error_response(INVALID_BODY, details=details)
-
-
-def _message(error: dict[str, Any]) -> str:
-    if error["type"] == "missing" and error["loc"] == ("body",):
-        return "A JSON object body is required."
-    return str(error["msg"])
-
-
-async def http_handler(request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, StarletteHTTPException)
-    headers = dict(exc.headers) if exc.headers else None
-    problem = getattr(exc, "problem", None) or _FRAMEWORK.get(exc.status_code)
-    if problem is None:  # a status Starlette raised that has no Problem of ours
-        problem = Problem(exc.status_code, "http_error", str(exc.detail))
-    return error_response(problem, str(exc.detail), headers=headers)
-
-
-async def disconnect_handler(request: Request, exc: Exception) -> Response:
-    """A client that went away before its body arrived: not a server error.
-    Recorded as 499 (nginx's "client closed request"; nobody reads the
-    answer), logged as one info line without a traceback."""
-    log.info(
-        "client closed the request before its body arrived: %s %s", request.method, request.url.path
+class ErrorDetail(BaseModel):
+    field: str | None = Field(
+        description=(
+            "Where the problem is, e.g. 'thal' or 'patients.3.age'; null for the whole body."
+        ),
+        examples=["thal"],
     )
-    return Response(status_code=CLIENT_CLOSED.status)
+    message: str = Field(
+        examples=["Input should be one of 3 (normal), 6 (fixed defect), 7 (reversible defect)"]
+    )
+    type: str = Field(description="Machine-readable kind of problem.", examples=["code"])
 
 
-async def unhandled_handler(request: Request, exc: Exception) -> JSONResponse:
-    log.error("unhandled error on %s %s: %s", request.method, request.url.path, type(exc).__name__)
-    return error_response(INTERNAL)
+class ErrorBody(BaseModel):
+    code: str = Field(description="Machine-readable error code.", examples=["validation_error"])
+    message: str = Field(
+        description="What went wrong, for a person.", examples=["The request body is invalid."]
+    )
+    details: list[ErrorDetail] = Field(default_factory=list)
 
 
-def install(app: FastAPI) -> None:
-    app.add_exception_handler(RequestValidationError, validation_handler)
-    app.add_exception_handler(StarletteHTTPException, http_handler)
-    app.add_exception_handler(ClientDisconnect, disconnect_handler)
-    app.add_exception_handler(Exception, unhandled_handler)
+class ErrorResponse(BaseModel):
+    """The one shape of every error answer."""
+
+    error: ErrorBody
 
 
 _DOCUMENTED: dict[int, tuple[str, Problem, list[dict[str, Any]]]] = {

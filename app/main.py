@@ -12,19 +12,21 @@ from typing import Any
 
 from fastapi import Depends, FastAPI
 
-from app import errors, logs
+from app.api import docs, explain, handlers, health, model_info, predict, scoring
 from app.config import Settings, get_settings
 from app.deps import require_api_key
-from app.keys import ApiKeys, KeyFileError
-from app.middleware import (
+from app.guards.middleware import (
     ConcurrencyLimit,
     JsonBodyGuard,
     OneLineStartupFailure,
     RequestContext,
 )
+from app.keys import ApiKeys, KeyFileError
+from app.observability import logs
+from app.observability import routes as metrics
+from app.observability.telemetry import Telemetry
 from app.reload import Reloader, load_checked, put_in_service
-from app.routes import docs, explain, health, metrics, model_info, predict, scoring, v2
-from app.telemetry import Telemetry
+from app.v2 import routes as v2
 from model.artifact import ArtifactError
 
 log = logging.getLogger("app")
@@ -73,7 +75,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version=_package_version(),
         description=DESCRIPTION,
         lifespan=lifespan,
-        docs_url=None,  # served from local assets by app.routes.docs
+        docs_url=None,  # served from local assets by app.api.docs
         redoc_url=None,
     )
     telemetry = Telemetry()
@@ -81,7 +83,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.telemetry = telemetry
     app.state.predictor = None
     app.state.readiness_problem = "the model is not loaded"
-    errors.install(app)
+    handlers.install(app)
     single = settings.api_key.get_secret_value() if settings.api_key is not None else None
     app.state.api_keys = keys = ApiKeys(single, settings.api_keys_file)
     auth = [Depends(require_api_key)] if keys.enabled else []

@@ -22,7 +22,7 @@ from typing import Any
 import anyio
 
 from app.keys import ApiKeys
-from app.metrics import MODEL_INFO, RELOADS
+from app.observability.metrics import MODEL_INFO, RELOADS
 from model.artifact import ArtifactError, load_artifact
 from model.serving import Predictor
 

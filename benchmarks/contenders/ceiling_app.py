@@ -3,7 +3,7 @@ returns constants, so its cost is the framework's and validation's alone."""
 
 from fastapi import FastAPI
 
-from app.schemas import BatchRequest, Patient
+from app.api.schemas import BatchRequest, Patient
 
 app = FastAPI()
 ANSWER = {"probability": 0.5, "class": 1, "label": "presence", "model_version": "ceiling"}

@@ -9,7 +9,7 @@ import joblib
 import numpy as np
 from fastapi import FastAPI
 
-from app.schemas import BatchRequest, Patient
+from app.api.schemas import BatchRequest, Patient
 from model.features import FEATURE_NAMES
 
 app = FastAPI()

@@ -1,5 +1,5 @@
 """Clients that misbehave at the connection level, against a real server
-(`python -m app`, whose HTTP protocol is `app.connections`)."""
+(`python -m app`, whose HTTP protocol is `app.guards.connections`)."""
 
 from __future__ import annotations
 
@@ -155,7 +155,7 @@ def test_a_late_event_loop_sheds_new_requests_at_once_but_never_probes(
 
 
 def test_loop_lag_measures_how_late_the_loop_runs() -> None:
-    from app.admission import LoopLag
+    from app.guards.admission import LoopLag
 
     async def scenario() -> float:
         monitor = LoopLag.of(asyncio.get_running_loop())
@@ -208,7 +208,7 @@ def test_max_concurrency_sheds_at_the_door_keeping_or_closing_the_connection(
 def test_answers_are_not_held_back_by_nagle_with_two_workers(live_server: LiveServer) -> None:
     """Several workers share a listening socket that asyncio does not see as
     TCP, so it did not set TCP_NODELAY: every answer waited ~40 ms for the
-    client's delayed ACK. `app.connections` sets it on every connection."""
+    client's delayed ACK. `app.guards.connections` sets it on every connection."""
     with live_server(WORKERS="2") as server, httpx.Client(base_url=server.url) as client:
         times = []
         for _ in range(30):

@@ -121,8 +121,8 @@ def test_model_lists_the_trust_signals_and_their_rates(client: TestClient) -> No
 
 
 def test_a_full_explanation_backlog_answers_503_at_once(client: TestClient) -> None:
-    from app.admission import EXPLAIN_BACKLOG, EXPLAIN_PATHS, EXPLANATIONS
-    from app.routes.explain import ROUTES
+    from app.api.explain import ROUTES
+    from app.guards.admission import EXPLAIN_BACKLOG, EXPLAIN_PATHS, EXPLANATIONS
 
     assert {r.path.encode() for r in ROUTES} == EXPLAIN_PATHS  # what the door refuses
     EXPLANATIONS.pending = EXPLAIN_BACKLOG  # as many patients waiting as allowed
@@ -146,7 +146,7 @@ def test_a_full_explanation_backlog_answers_503_at_once(client: TestClient) -> N
 
 
 def test_a_busy_loop_admits_only_as_many_patients_as_threads() -> None:
-    from app.admission import CALM_LAG, EXPLAIN_BACKLOG, EXPLAIN_THREADS, Backlog
+    from app.guards.admission import CALM_LAG, EXPLAIN_BACKLOG, EXPLAIN_THREADS, Backlog
 
     backlog = Backlog(EXPLAIN_BACKLOG, EXPLAIN_THREADS)
     assert not backlog.full(EXPLAIN_BACKLOG + 50, lag=1.0)  # an idle worker takes anything

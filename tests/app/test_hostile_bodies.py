@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from app.body_limits import MAX_REPORTED
+from app.guards.body_limits import MAX_REPORTED
 from model.features import EXAMPLE_PATIENT
 
 PATIENT = dict(EXAMPLE_PATIENT)

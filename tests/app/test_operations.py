@@ -13,9 +13,10 @@ import pytest
 from fastapi.testclient import TestClient
 
 from app.config import Settings
-from app.logs import write_request_lines
 from app.main import create_app
-from app.telemetry import RequestRecord, Telemetry
+from app.observability.logs import write_request_lines
+from app.observability.records import RequestRecord
+from app.observability.telemetry import Telemetry
 from model.features import EXAMPLE_PATIENT
 from tests.conftest import HIGH_RISK_PATIENT
 from tests.metrics_helpers import sample
@@ -233,7 +234,7 @@ def test_telemetry_is_flushed_when_full_or_old(monkeypatch: pytest.MonkeyPatch) 
         ]
     )
     now = 1000.0
-    monkeypatch.setattr("app.telemetry.time.time", lambda: now)
+    monkeypatch.setattr("app.observability.telemetry.time.time", lambda: now)
     full = Telemetry.MAX_RECORDS
     for i in range(full - 1):
         telemetry.record("GET", "/health", 200, 0.001, f"id-{i}", None)

@@ -14,7 +14,7 @@ from fastapi import FastAPI
 
 from app.config import Settings
 from app.main import create_app
-from app.telemetry import RequestRecord
+from app.observability.records import RequestRecord
 from benchmarks.asgi import request_scope
 from model.features import EXAMPLE_PATIENT
 

@@ -13,8 +13,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from app.patient_matrix import RowError, validated_matrix
-from app.schemas import BatchRequest, Patient, explain, validate_json
+from app.api.schemas import BatchRequest, Patient, explain, validate_json
+from app.v2.patient_matrix import RowError, validated_matrix
 from model.features import EXAMPLE_PATIENT, FEATURES
 
 # Values near and across each feature's limits, in every JSON type the

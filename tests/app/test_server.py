@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 from prometheus_client.mmap_dict import MmapedDict
 
-from app.telemetry import Telemetry
+from app.observability.telemetry import Telemetry
 from model.features import EXAMPLE_PATIENT
 
 pytestmark = pytest.mark.slow  # real server processes

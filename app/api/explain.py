@@ -4,7 +4,7 @@ An exact explanation takes milliseconds of NumPy per patient, so it runs in
 a worker thread, not on the event loop (which keeps answering /predict and
 /health meanwhile); at most `EXPLAIN_THREADS` run at once, since each holds
 a few tens of MB of coalition values, and at most `EXPLAIN_BACKLOG` patients
-wait (`app.admission`): beyond that, 503 `overloaded` with Retry-After, at
+wait (`app.guards.admission`): beyond that, 503 `overloaded` with Retry-After, at
 once.
 """
 
@@ -16,13 +16,13 @@ from typing import Any
 import anyio
 from fastapi import Request, Response
 
-from app import answers
-from app.admission import EXPLAIN_MAX_WAIT, EXPLAIN_THREADS, EXPLANATIONS, LoopLag
-from app.answer_models import Explanation, ExplanationBatch
+from app.api import answers
+from app.api.answer_models import Explanation, ExplanationBatch
+from app.api.schemas import BatchRequest, Patient, rows
+from app.api.scoring import ScoringRoute, json_response, read_body
 from app.deps import get_predictor
 from app.errors import OVERLOADED, RETRY_AFTER, ApiError
-from app.routes.scoring import ScoringRoute, json_response, read_body
-from app.schemas import BatchRequest, Patient, rows
+from app.guards.admission import EXPLAIN_MAX_WAIT, EXPLAIN_THREADS, EXPLANATIONS, LoopLag
 
 
 def _backlog_full() -> ApiError:
@@ -50,7 +50,7 @@ async def explain_batch(request: Request) -> Response:
 
 async def _explained(request: Request, predictor: Any, patients: list[Any]) -> list[str]:
     """The patients' explanations, computed in a worker thread, or 503 `overloaded`:
-    at once when the explanation backlog is full (`app.admission`; the door
+    at once when the explanation backlog is full (`app.guards.admission`; the door
     refuses most such requests before they get here), or when no thread
     comes free within EXPLAIN_MAX_WAIT (a burst admitted before the loop's
     lag could show it): such a request is late already, and a 503 now keeps

@@ -1,4 +1,4 @@
-"""Bodies built to be expensive: what `app.schemas.validate_json` looks at
+"""Bodies built to be expensive: what `app.api.schemas.validate_json` looks at
 before pydantic validates a body that is not plainly valid.
 
 pydantic builds one error per problem (about 4 us each), so a hostile

@@ -1,6 +1,6 @@
 """Answer models: what the service answers, for the OpenAPI document and the
 tests. The scoring answers themselves are written as JSON text by
-`app.answers`; tests/app/test_responses.py parses every kind of answer with
+`app.api.answers`; tests/app/test_responses.py parses every kind of answer with
 these models, which keeps the two in step.
 """
 
@@ -144,33 +144,6 @@ class ExplanationBatch(BaseModel):
     """One explanation per patient, in the order of the request."""
 
     explanations: list[Explanation] = Field(description="One explanation per patient, in order.")
-
-
-class ErrorDetail(BaseModel):
-    field: str | None = Field(
-        description=(
-            "Where the problem is, e.g. 'thal' or 'patients.3.age'; null for the whole body."
-        ),
-        examples=["thal"],
-    )
-    message: str = Field(
-        examples=["Input should be one of 3 (normal), 6 (fixed defect), 7 (reversible defect)"]
-    )
-    type: str = Field(description="Machine-readable kind of problem.", examples=["code"])
-
-
-class ErrorBody(BaseModel):
-    code: str = Field(description="Machine-readable error code.", examples=["validation_error"])
-    message: str = Field(
-        description="What went wrong, for a person.", examples=["The request body is invalid."]
-    )
-    details: list[ErrorDetail] = Field(default_factory=list)
-
-
-class ErrorResponse(BaseModel):
-    """The one shape of every error answer."""
-
-    error: ErrorBody
 
 
 class Health(BaseModel):

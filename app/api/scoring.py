@@ -18,9 +18,9 @@ from fastapi.openapi.constants import REF_PREFIX, REF_TEMPLATE
 from pydantic import BaseModel, ValidationError
 from pydantic.json_schema import models_json_schema
 
-from app.body_limits import MAX_REPORTED, TooManyProblemsError, too_long
+from app.api.schemas import validate_json
 from app.errors import responses
-from app.schemas import validate_json
+from app.guards.body_limits import MAX_REPORTED, TooManyProblemsError, too_long
 
 
 class ScoringRoute(NamedTuple):

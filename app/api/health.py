@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
-from app.answer_models import Health, Readiness
+from app.api.answer_models import Health, Readiness
 
 router = APIRouter(tags=["operations"])
 

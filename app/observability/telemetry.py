@@ -1,9 +1,9 @@
 """Request telemetry: every answered request becomes one `RequestRecord`,
-counted in Prometheus (`app.metrics`) and written as a JSON log line
-(`app.logs`), in batches.
+counted in Prometheus (`app.observability.metrics`) and written as a JSON log line
+(`app.observability.logs`), in batches.
 
 `create_app` makes one `Telemetry` and keeps it on `app.state.telemetry`;
-`app.middleware.RequestContext` calls `record` once per request, and that
+`app.guards.middleware.RequestContext` calls `record` once per request, and that
 append is all the work done on the request path. Counting and formatting run
 in `flush`, over a list of records, where they cost a fraction of what they
 cost one request at a time (docs/performance.md).
@@ -21,24 +21,10 @@ import asyncio
 import contextlib
 import time
 from collections.abc import Callable, Iterable, Sequence
-from typing import NamedTuple
 
-from app.logs import write_request_lines
-from app.metrics import observe_requests
-
-
-class RequestRecord(NamedTuple):
-    """One answered request, as its log line and its metrics see it."""
-
-    time: float  # seconds since the epoch, when it was answered
-    method: str
-    route: str  # the route template, e.g. /predict; "unmatched" for none
-    status: int
-    seconds: float  # from the request to the end of the response
-    request_id: str
-    model_version: str | None
-    api_key_name: str | None = None  # the name of the key used, never the key
-
+from app.observability.logs import write_request_lines
+from app.observability.metrics import observe_requests
+from app.observability.records import RequestRecord
 
 Sink = Callable[[Iterable[RequestRecord]], None]
 

@@ -6,7 +6,7 @@ from dataclasses import asdict
 
 from fastapi import APIRouter
 
-from app.answer_models import FeatureInfo, ModelInfo
+from app.api.answer_models import FeatureInfo, ModelInfo
 from app.deps import PredictorDep
 from app.errors import responses
 from model.features import CLASS_LABELS, FEATURES, THRESHOLD

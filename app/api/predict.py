@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from fastapi import Request, Response
 
-from app import answers
-from app.answer_models import BatchPrediction, Prediction
+from app.api import answers
+from app.api.answer_models import BatchPrediction, Prediction
+from app.api.schemas import BatchRequest, Patient, rows
+from app.api.scoring import ScoringRoute, json_response, read_body
 from app.deps import get_predictor
-from app.routes.scoring import ScoringRoute, json_response, read_body
-from app.schemas import BatchRequest, Patient, rows
 
 
 async def predict(request: Request) -> Response:

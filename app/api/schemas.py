@@ -1,8 +1,8 @@
 """Request models: what the scoring routes accept, and how a body is validated.
 
-(What the service answers is in `app.answer_models`; a matrix of patients,
+(What the service answers is in `app.api.answer_models`; a matrix of patients,
 as the Open Inference Protocol sends them, is validated by
-`app.patient_matrix` against the same `Patient`.)
+`app.v2.patient_matrix` against the same `Patient`.)
 
 The patient schema is built from `model.features.FEATURES`, the one table of
 columns, so the API, the training data and the artifact cannot disagree on
@@ -27,7 +27,7 @@ from pydantic import (
     model_validator,
 )
 
-from app.body_limits import (
+from app.guards.body_limits import (
     MAX_BYTES_PER_FIELD,
     TooManyProblemsError,
     parses,

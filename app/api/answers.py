@@ -1,13 +1,13 @@
 """The JSON text of the answers to /predict, /explain and their batches.
 
-Answers are written as text directly: `app.answer_models.Prediction` and
+Answers are written as text directly: `app.api.answer_models.Prediction` and
 `Explanation` document their shape (tests/app/test_responses.py parses every
 kind of answer with them), but building and re-validating a model per
 answer would cost more than the prediction itself (docs/performance.md).
 `repr` of a float is valid JSON (every figure here is finite); warnings and
 contributions go through `json.dumps`.
 
-Each function also counts what it answers in Prometheus (`app.metrics`).
+Each function also counts what it answers in Prometheus (`app.observability.metrics`).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import json
 from collections.abc import Sequence
 from functools import cache
 
-from app.metrics import count_predictions, count_warnings
+from app.observability.metrics import count_predictions, count_warnings
 from model.ensemble import LEVEL
 from model.features import CLASS_LABELS, FEATURE_NAMES, THRESHOLD
 from model.serving import Assessment, Predictor

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST
 
-from app.metrics import render
+from app.observability.metrics import render
 
 router = APIRouter(tags=["operations"])
 

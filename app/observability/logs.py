@@ -12,10 +12,9 @@ import sys
 import time
 from collections.abc import Iterable
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    from app.telemetry import RequestRecord
+from app.observability.records import RequestRecord
 
 
 @lru_cache(maxsize=4)
@@ -77,7 +76,7 @@ atomic, so their lines never interleave."""
 
 def write_request_lines(records: Iterable[RequestRecord]) -> None:
     """One `json_line` per answered request, written to stderr in a few
-    large writes rather than one per line (app/telemetry.py calls this in
+    large writes rather than one per line (app/observability/telemetry.py calls this in
     batches). The `app.requests` logger's level decides whether lines are
     written, but a LogRecord, a handler and a formatter per request are
     skipped: they cost more than the prediction (docs/performance.md)."""

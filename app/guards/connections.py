@@ -42,11 +42,11 @@ from typing import Any
 import httptools
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-from app.admission import EXPLAIN_PATHS, EXPLANATIONS, LoopLag
 from app.config import get_settings
 from app.errors import OVERLOADED, REQUEST_TIMEOUT, RETRY_AFTER, Problem, error_body
-from app.metrics import CONNECTION_EVENTS
-from app.middleware import NEVER_REFUSED
+from app.guards.admission import EXPLAIN_PATHS, EXPLANATIONS, LoopLag
+from app.guards.middleware import NEVER_REFUSED
+from app.observability.metrics import CONNECTION_EVENTS
 
 log = logging.getLogger("app")
 
@@ -150,7 +150,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
     def _must_shed(self) -> bool:
         """Whether to answer 503 at the door: the loop runs late, or as many
         requests as MAX_CONCURRENCY are in the app, or this is an
-        explanation and their backlog is full (`app.admission`). Never a
+        explanation and their backlog is full (`app.guards.admission`). Never a
         probe, and never while an earlier request of this connection is
         being answered (a pipelined request's answer must follow that one's)."""
         busy = self._lag.lag > self.max_loop_lag or len(self.tasks) >= self.max_concurrency

@@ -1,4 +1,4 @@
-"""Admission under overload: what the door (`app.connections`, before a
+"""Admission under overload: what the door (`app.guards.connections`, before a
 request costs anything) and the explanation routes share, per worker
 process.
 
@@ -31,7 +31,7 @@ EXPLAIN_MAX_WAIT = 0.25
 answered 503 rather than computed (the hand-overs that follow cost as much
 again on a busy loop)."""
 EXPLAIN_PATHS = frozenset({b"/explain", b"/explain/batch"})
-"""The routes of app.routes.explain (a test holds the two equal)."""
+"""The routes of app.api.explain (a test holds the two equal)."""
 
 
 CALM_LAG = 0.05

@@ -1,4 +1,4 @@
-"""The OpenAPI declarations of the V2 routes (`app/routes/v2.py`): their
+"""The OpenAPI declarations of the V2 routes (`app/v2/routes.py`): their
 error answers, the documented form of an inference request, and the served
 model name and version as the only values of the path parameters."""
 
@@ -8,7 +8,7 @@ from typing import Any
 
 from fastapi import FastAPI
 
-from app.answer_models import V2Error
+from app.api.answer_models import V2Error
 from model.features import EXAMPLE_PATIENT, FEATURE_NAMES, FEATURES, Feature
 
 OUTPUTS = {

@@ -1,7 +1,7 @@
 """The Open Inference Protocol (V2, REST) beside the service's own routes,
 so that Triton's and KServe's clients work unchanged: server and model
 metadata, health, readiness, and `infer`, with Triton's binary tensor data
-extension (`app/v2_tensors.py`).
+extension (`app/v2/tensors.py`).
 
 `infer` takes either one tensor `patients` of shape [n, 13] (columns in
 FEATURE_NAMES order) or 13 tensors named after the fields, each [n] or
@@ -19,15 +19,15 @@ from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 
 from app.errors import responses
-from app.patient_matrix import RowError, validated_matrix
-from app.routes.v2_openapi import (
+from app.v2.openapi import (
     INFER_BODY,
     OUTPUTS,
     path_parameters,
     v2_errors,
     with_served_names,
 )
-from app.v2_tensors import (
+from app.v2.patient_matrix import RowError, validated_matrix
+from app.v2.tensors import (
     TensorError,
     encode_response,
     input_arrays,
@@ -209,7 +209,7 @@ def _flag(found: dict[str, Any], key: str, default: bool) -> bool:
 
 def install(app: FastAPI, dependencies: list[Any]) -> None:
     # On the app, not through a router: FastAPI resolves an included router
-    # on every request (see app.routes.scoring.install).
+    # on every request (see app.api.scoring.install).
 
     @app.get("/v2", summary="V2 server metadata", tags=[TAG])
     async def server_metadata(request: Request) -> dict[str, Any]:

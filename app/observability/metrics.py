@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from prometheus_client import (
     REGISTRY,
@@ -23,8 +23,7 @@ from prometheus_client import (
     multiprocess,
 )
 
-if TYPE_CHECKING:
-    from app.telemetry import RequestRecord
+from app.observability.records import RequestRecord
 
 REQUESTS = Counter(
     "heart_http_requests_total",

@@ -1,6 +1,6 @@
 """Patients sent as a matrix (n x 13 numbers, FEATURE_NAMES order), as the
 Open Inference Protocol (V2) sends them: validated against `Patient`, the
-one patient schema (`app.schemas`), quickly."""
+one patient schema (`app.api.schemas`), quickly."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import NamedTuple
 import numpy as np
 from pydantic import ValidationError
 
-from app.schemas import WHOLE_NUMBER_FIELDS, Patient, explain
+from app.api.schemas import WHOLE_NUMBER_FIELDS, Patient, explain
 from model.features import FEATURE_NAMES, FEATURES, Feature
 
 

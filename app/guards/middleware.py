@@ -19,7 +19,7 @@ from app.errors import (
     ApiError,
     error_response,
 )
-from app.telemetry import Telemetry
+from app.observability.telemetry import Telemetry
 
 REQUEST_ID_HEADER = b"x-request-id"
 _VALID_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
@@ -76,7 +76,7 @@ def _request_id(scope: Scope) -> str:
 
 NEVER_REFUSED = frozenset({"/health", "/ready", "/metrics"})
 """Operations routes: never refused for overload (here or in
-`app.connections`), so that probes and scrapes see a busy worker as alive."""
+`app.guards.connections`), so that probes and scrapes see a busy worker as alive."""
 
 
 class ConcurrencyLimit:
@@ -162,7 +162,7 @@ class JsonBodyGuard:
 
     async def _too_large(self, scope: Scope, receive: Receive, send: Send) -> None:
         # No "connection: close": the server reads and discards the rest of
-        # the body for a bounded time (app.connections), so that a client
+        # the body for a bounded time (app.guards.connections), so that a client
         # still sending it can read this answer.
         response = error_response(TOO_LARGE, self._message())
         await response(scope, receive, send)

@@ -1,1 +1,0 @@
-"""One module per concern: predictions, health, model information."""
