@@ -17,6 +17,15 @@ client does before that, or after the app has answered, is handled here:
   `LINGER_BYTES` and `LINGER_SECONDS`, then the connection is closed, as
   nginx's lingering close does.
 
+- Whole bodies before the app: a request with a body enters the app (and
+  counts against `MAX_CONCURRENCY`) only once its whole body has arrived,
+  as nginx buffers request bodies before passing them upstream. Until then
+  the protocol keeps the body itself (at most `MAX_BODY_BYTES`: a longer
+  chunked body is handed on at the limit, for the app's 413; a declared
+  longer one is handed on at once, likewise), so 2,000 connections that
+  trickle their bodies hold no place in the app and get 408 at the deadline.
+  A client that sent `Expect: 100-continue` is told to continue here.
+
 - Load shedding at the door: while the worker's event loop runs more than
   `MAX_LOOP_LAG` seconds late (requests are waiting in it to be read, which
   no count of requests inside the app can see), a new request is answered
@@ -111,6 +120,10 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self.request_timeout = settings.request_timeout
         self.max_loop_lag = settings.max_loop_lag
         self.max_concurrency = settings.max_concurrency
+        self.max_body_bytes = settings.max_body_bytes
+        self._body: list[bytes] | None = None  # the body being kept, or None
+        self._body_bytes = 0
+        self._stopping = False
         self._lag = LoopLag.of(self.loop)
         self._deadline: asyncio.TimerHandle | None = None
         self._discarded = 0
@@ -142,10 +155,45 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self._arm(self.request_timeout, self._timed_out)
 
     def on_headers_complete(self) -> None:
+        if self._body_expected():
+            self._body, self._body_bytes = [], 0  # kept until the whole body is here
+            if self.expect_100_continue:
+                self.expect_100_continue = False
+                self.transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+            return
         if self._must_shed():
             self._shedding = True  # answered in on_message_complete, once the body is read
             return
         super().on_headers_complete()
+
+    def _body_expected(self) -> bool:
+        """Whether this request has a body of at most MAX_BODY_BYTES to keep
+        (declared longer, or an upgrade, and it goes to the app at once)."""
+        if self.parser.should_upgrade():
+            return False
+        for name, value in self.headers:
+            if name == b"content-length":
+                return value.isdigit() and 0 < int(value) <= self.max_body_bytes
+            if name == b"transfer-encoding":
+                return True
+        return False
+
+    def shutdown(self) -> None:
+        """Graceful shutdown (SIGTERM): a request whose body is still arriving
+        is served like one already in the app, then its connection closes
+        (uvicorn waits for open connections; REQUEST_TIMEOUT bounds the wait)."""
+        if self._body is None:
+            super().shutdown()
+        self._stopping = True
+
+    def _hand_over(self) -> None:
+        """The request enters the app with the body kept so far."""
+        body, self._body = self._body, None
+        super().on_headers_complete()
+        if self._stopping and self.cycle is not None:
+            self.cycle.keep_alive = False
+        if body:
+            super().on_body(b"".join(body))
 
     def _must_shed(self) -> bool:
         """Whether to answer 503 at the door: the loop runs late, or as many
@@ -164,6 +212,12 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
     def on_body(self, body: bytes) -> None:
         if self._shedding:
             return
+        if self._body is not None:
+            self._body.append(body)
+            self._body_bytes += len(body)
+            if self._body_bytes > self.max_body_bytes:  # a chunked body too long: the app's 413
+                self._hand_over()
+            return
         if self.cycle is not None and self.cycle.response_complete:  # answered early: discard
             self._discarded += len(body)
             if self._discarded > self.linger_bytes:
@@ -173,6 +227,12 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
 
     def on_message_complete(self) -> None:
         self._disarm()
+        if self._body is not None:  # the whole body is here: the app may take it now
+            if self._must_shed():
+                self._body = None
+                self._shed()
+                return
+            self._hand_over()
         if self._shedding:
             self._shed()
             return
@@ -199,6 +259,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._disarm()
+        self._body = None
         self._lingering = False
         super().connection_lost(exc)
 

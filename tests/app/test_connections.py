@@ -74,10 +74,22 @@ def _median_latency(client: httpx.Client, rounds: int) -> float:
     return sorted(times)[len(times) // 2]
 
 
-def test_2000_slow_connections_do_not_slow_the_others(live_server: LiveServer) -> None:
-    """2,000 connections that send their headers and then nothing: /health
-    and /predict keep their usual latency, and every slow connection gets
-    408 and is closed within REQUEST_TIMEOUT."""
+SLOW_HEADERS = b"POST /predict HTTP/1.1\r\nHost: x\r\n"
+SLOW_BODY = (
+    b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+    b"Content-Length: %d\r\n\r\n%s" % (len(json.dumps(EXAMPLE_PATIENT)), b'{"age": 54')
+)
+"""Headers and the first 10 bytes of a body: each such request would hold a
+place in the app (MAX_CONCURRENCY, 256) while its body trickled in, if the
+protocol handed it on before the whole body was here."""
+
+
+@pytest.mark.parametrize("sent", [SLOW_HEADERS, SLOW_BODY], ids=["headers", "body"])
+def test_2000_slow_connections_do_not_slow_the_others(live_server: LiveServer, sent: bytes) -> None:
+    """2,000 connections that send part of their headers, or their headers and
+    the start of a body, and then nothing: /health and /predict keep their
+    usual latency (never 503), and every slow connection gets 408 and is
+    closed within REQUEST_TIMEOUT."""
     timeout = 5.0
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if soft < 4096 and (hard == resource.RLIM_INFINITY or hard >= 4096):  # the server inherits it
@@ -88,7 +100,7 @@ def test_2000_slow_connections_do_not_slow_the_others(live_server: LiveServer) -
             slow = []
             for _ in range(2000):
                 s = socket.create_connection(("127.0.0.1", server.port))
-                s.sendall(b"POST /predict HTTP/1.1\r\nHost: x\r\n")  # and nothing more
+                s.sendall(sent)  # and nothing more
                 slow.append(s)
             last_opened = time.monotonic()
             beside = _median_latency(client, 50)
@@ -170,18 +182,19 @@ def test_loop_lag_measures_how_late_the_loop_runs() -> None:
 def test_max_concurrency_sheds_at_the_door_keeping_or_closing_the_connection(
     live_server: LiveServer,
 ) -> None:
-    """With MAX_CONCURRENCY=1 and one request inside the app (its body still
-    coming), the next is answered 503 by the protocol itself: on a kept-alive
-    connection, which then serves the next request; with Connection: close,
-    after which the connection is closed. Probes still answer."""
+    """With MAX_CONCURRENCY=1 and one request inside the app (explaining 1,000
+    patients, a few seconds), the next is answered 503 by the protocol itself:
+    on a kept-alive connection, which then serves the next request; with
+    Connection: close, after which the connection is closed. Probes still answer."""
     body = json.dumps(EXAMPLE_PATIENT).encode()
-    with live_server(MAX_CONCURRENCY="1") as server:
+    long_batch = json.dumps({"patients": [EXAMPLE_PATIENT] * 1000}).encode()
+    with live_server(MAX_CONCURRENCY="1", MAX_EXPLAIN_BATCH="1000") as server:
         holder = socket.create_connection(("127.0.0.1", server.port))
         holder.sendall(
-            b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-            b"Content-Length: %d\r\n\r\n%s" % (len(body), body[:5])
+            b"POST /explain/batch HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            b"Content-Length: %d\r\n\r\n%s" % (len(long_batch), long_batch)
         )
-        time.sleep(0.3)  # the held request is now inside the app, waiting for its body
+        time.sleep(0.3)  # the held request is now inside the app, being explained
         with socket.create_connection(("127.0.0.1", server.port)) as sock:
             request = (
                 b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
@@ -197,9 +210,8 @@ def test_max_concurrency_sheds_at_the_door_keeping_or_closing_the_connection(
             assert second.startswith(b"HTTP/1.1 503 ") and b"connection: close" in second
             assert not second.endswith(b"<still open>")
         assert httpx.get(f"{server.url}/health").status_code == 200
-        holder.sendall(body[5:])  # the held request completes normally
-        holder.settimeout(5)
-        assert holder.recv(65536).startswith(b"HTTP/1.1 200 ")
+        holder.settimeout(60)
+        assert holder.recv(65536).startswith(b"HTTP/1.1 200 ")  # the held request completes
         holder.close()
         metrics = httpx.get(f"{server.url}/metrics").text
     assert 'heart_connection_events_total{event="shed"} 2.0' in metrics
@@ -216,3 +228,43 @@ def test_answers_are_not_held_back_by_nagle_with_two_workers(live_server: LiveSe
             assert client.post("/predict", json=EXAMPLE_PATIENT).status_code == 200
             times.append(time.perf_counter() - begin)
     assert sorted(times)[len(times) // 2] < 0.02, sorted(times)
+
+
+def _chunked(body: bytes, size: int) -> bytes:
+    chunks = [body[i : i + size] for i in range(0, len(body), size)]
+    return b"".join(b"%x\r\n%s\r\n" % (len(c), c) for c in chunks) + b"0\r\n\r\n"
+
+
+def test_bodies_enter_the_app_whole_chunked_or_after_100_continue(
+    live_server: LiveServer,
+) -> None:
+    """The protocol keeps a body until it is whole: a chunked one is answered
+    as a plain one (and a chunked one longer than MAX_BODY_BYTES gets the
+    app's 413); a client that waits for `100 Continue` gets it at once."""
+    body = json.dumps(EXAMPLE_PATIENT).encode()
+    head = b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+    with live_server(MAX_BODY_BYTES="4096") as server:
+        with socket.create_connection(("127.0.0.1", server.port)) as sock:
+            sock.settimeout(5)
+            sock.sendall(head + b"Expect: 100-continue\r\nContent-Length: %d\r\n\r\n" % len(body))
+            assert sock.recv(65536) == b"HTTP/1.1 100 Continue\r\n\r\n"
+            sock.sendall(body)
+            assert sock.recv(65536).startswith(b"HTTP/1.1 200 ")
+        with socket.create_connection(("127.0.0.1", server.port)) as sock:
+            sock.settimeout(5)
+            chunked = b"Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+            sock.sendall(head + chunked + _chunked(body, 50))
+            answer = _read_until_closed(sock, 5)
+            assert answer.startswith(b"HTTP/1.1 200 ")
+            assert json.loads(answer.split(b"\r\n\r\n", 1)[1])["probability"] > 0
+        too_long = json.dumps({"patients": [EXAMPLE_PATIENT] * 30}).encode()
+        assert len(too_long) > 4096
+        with socket.create_connection(("127.0.0.1", server.port)) as sock:
+            sock.settimeout(5)
+            sock.sendall(
+                head.replace(b"/predict", b"/predict/batch")
+                + b"Transfer-Encoding: chunked\r\n\r\n"
+                + _chunked(too_long, 1000)
+            )
+            answer = sock.recv(65536)
+            assert answer.startswith(b"HTTP/1.1 413 "), answer
