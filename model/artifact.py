@@ -1,12 +1,14 @@
 """The model artifact: one pickle file plus a SHA-256 sidecar.
 
-Format (`artifacts/model.pkl`, format version 2), a dict with exactly these keys:
+Format (`artifacts/model.pkl`, format version 3), a dict with exactly these keys:
 
 - ``"weights"``: ``{"W1": (13, h), "b1": (h,), "W2": (h, 1), "b2": (1,)}``,
   float64 NumPy arrays and nothing else (no activations, no patient data);
 - ``"ensemble"``: the bootstrap members' weights stacked, ``{"W1": (m, 13, h),
   "b1": (m, h), "W2": (m, h, 1), "b2": (m, 1)}``, m >= 2 (same scaler);
 - ``"background"``: (K, 13) raw training rows, the Shapley background;
+- ``"donors"``: (n, 13) every raw training row, what answers with
+  measurements missing average over (`model.missing`);
 - ``"reference"``: ``{"minimum", "maximum", "mean": (13,), "precision":
   (13, 13), "threshold": float}``, what `model.typicality` compares with;
 - ``"scaler"``: the fitted ``sklearn.preprocessing.StandardScaler``;
@@ -42,8 +44,11 @@ from model.features import FEATURE_NAMES
 from model.propagation import PARAM_NAMES, Params
 from model.typicality import Reference
 
-FORMAT_VERSION = 2
-ARTIFACT_KEYS = {"weights", "ensemble", "background", "reference", "scaler", "features", "metadata"}
+FORMAT_VERSION = 3
+ARTIFACT_KEYS = {
+    *("weights", "ensemble", "background", "donors"),
+    *("reference", "scaler", "features", "metadata"),
+}
 REFERENCE_ARRAYS = {"minimum": (13,), "maximum": (13,), "mean": (13,), "precision": (13, 13)}
 FIX = "run `make train` to create it"
 
@@ -99,6 +104,7 @@ class Artifact:
     weights: Params
     members: list[Params]  # the bootstrap ensemble, each like `weights`
     background: np.ndarray  # (K, 13) raw training rows
+    donors: np.ndarray  # (n, 13) every raw training row
     reference: Reference
     scaler_mean: np.ndarray  # (13,)
     scaler_scale: np.ndarray  # (13,)
@@ -123,6 +129,7 @@ def save_artifact(
     weights: Params,
     members: list[Params],
     background: np.ndarray,
+    donors: np.ndarray,
     reference: Reference,
     scaler: Any,
     metadata: dict[str, Any],
@@ -135,6 +142,7 @@ def save_artifact(
             k: np.stack([np.asarray(m[k], dtype=np.float64) for m in members]) for k in PARAM_NAMES
         },
         "background": np.asarray(background, dtype=np.float64),
+        "donors": np.asarray(donors, dtype=np.float64),
         "reference": {
             **{k: np.asarray(getattr(reference, k), dtype=np.float64) for k in REFERENCE_ARRAYS},
             "threshold": float(reference.threshold),
@@ -166,13 +174,14 @@ def load_artifact(path: str | Path) -> Artifact:
     except Exception as exc:  # any unpickling failure is the file's fault
         raise ArtifactError(f"{path}: refused to load the artifact ({exc}); {FIX}") from None
     weights, scaler, metadata = _check_payload(path, payload)
-    members, background, reference = _check_companions(path, payload, weights["W1"].shape[1])
+    members, reference = _check_companions(path, payload, weights["W1"].shape[1])
     return Artifact(
         path=path,
         sha256=sha,
         weights=weights,
         members=members,
-        background=background,
+        background=payload["background"],
+        donors=payload["donors"],
         reference=reference,
         scaler_mean=scaler.mean_,
         scaler_scale=scaler.scale_,
@@ -243,8 +252,9 @@ def _check_payload(path: Path, payload: Any) -> tuple[Params, ScalerState, dict[
 
 def _check_companions(
     path: Path, payload: dict[str, Any], h: int
-) -> tuple[list[Params], np.ndarray, Reference]:
-    """The ensemble, the background and the reference, checked like the weights."""
+) -> tuple[list[Params], Reference]:
+    """The ensemble, the background, the donors and the reference, checked
+    like the weights."""
     bad, d = _bad(path), len(FEATURE_NAMES)
     stacked = payload["ensemble"]
     if not isinstance(stacked, dict) or set(stacked) != set(PARAM_NAMES):
@@ -257,9 +267,10 @@ def _check_companions(
         _check_array(bad, f"ensemble[{name!r}]", stacked[name], shape)
     members = [{k: stacked[k][i] for k in PARAM_NAMES} for i in range(m)]
 
-    background = payload["background"]
-    k = np.shape(background)[0] if np.ndim(background) == 2 else -1
-    _check_array(bad, "background", background, (max(k, 1), d))
+    for name in ("background", "donors"):
+        rows = payload[name]
+        k = np.shape(rows)[0] if np.ndim(rows) == 2 else -1
+        _check_array(bad, name, rows, (max(k, 1), d))
 
     ref = payload["reference"]
     if not isinstance(ref, dict) or set(ref) != {*REFERENCE_ARRAYS, "threshold"}:
@@ -274,7 +285,7 @@ def _check_companions(
     except np.linalg.LinAlgError:
         raise bad("reference['precision'] must be positive definite") from None
     arrays = {name: ref[name] for name in REFERENCE_ARRAYS}
-    return members, background, Reference(**arrays, threshold=threshold)
+    return members, Reference(**arrays, threshold=threshold)
 
 
 def _check_array(bad: Any, name: str, value: Any, shape: tuple[int, ...]) -> None:

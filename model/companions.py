@@ -78,10 +78,13 @@ def in_memory_predictor(
     background: np.ndarray,
     reference: Reference,
     scaler: Any,
+    donors: np.ndarray | None = None,
 ) -> Predictor:
-    """The serving `Predictor` of what training just made, without a file."""
+    """The serving `Predictor` of what training just made, without a file
+    (`donors`, the training rows, default to the background)."""
+    donors = background if donors is None else donors
     artifact = Artifact(
-        Path("<in memory>"), "", weights, members, background, reference,
+        Path("<in memory>"), "", weights, members, background, donors, reference,
         scaler.mean_, scaler.scale_, tuple(FEATURE_NAMES), {},
     )  # fmt: skip
     return Predictor(artifact)

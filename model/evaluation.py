@@ -106,3 +106,32 @@ def summarise(per_fold: dict[str, list[float]]) -> dict[str, dict[str, float]]:
     return {
         name: {"mean": float(np.mean(v)), "std": float(np.std(v))} for name, v in per_fold.items()
     }
+
+
+def calibration_intercept_slope(y: np.ndarray, p: np.ndarray) -> tuple[float, float]:
+    """Calibration-in-the-large and the calibration slope of P(presence):
+    the intercept a of y ~ a + logit(p) (logit(p) as an offset; 0 when the
+    probabilities are right on average) and the slope b of y ~ c + b logit(p)
+    (1 when they are neither too extreme, b < 1, nor too timid, b > 1), each
+    a logistic regression fitted by Newton's method."""
+    eps = 1e-12
+    q = np.clip(np.asarray(p, dtype=np.float64), eps, 1 - eps)
+    logit = np.log(q) - np.log1p(-q)
+    y = np.asarray(y, dtype=np.float64)
+    intercept = _newton(np.ones((len(y), 1)), y, logit)[0]
+    slope = _newton(np.column_stack([np.ones(len(y)), logit]), y, np.zeros(len(y)))[1]
+    return float(intercept), float(slope)
+
+
+def _newton(A: np.ndarray, y: np.ndarray, offset: np.ndarray, steps: int = 100) -> np.ndarray:
+    """Maximum-likelihood coefficients of y ~ A beta + offset (logistic)."""
+    beta = np.zeros(A.shape[1])
+    for _ in range(steps):
+        mu = 1.0 / (1.0 + np.exp(-(A @ beta + offset)))
+        gradient = A.T @ (y - mu)
+        hessian = (A * (mu * (1 - mu))[:, None]).T @ A
+        step = np.linalg.solve(hessian + 1e-12 * np.eye(A.shape[1]), gradient)
+        beta += step
+        if np.max(np.abs(step)) < 1e-10:
+            break
+    return beta

@@ -8,7 +8,8 @@ StandardScaler fitted on the training folds only. Writes
 `reports/evaluation.md` and, beside it, ROC curves, a calibration curve and
 the training/validation loss curves as PNG files; then the trust signals
 (interval, warnings, contributions) out-of-fold, `scripts/evaluate_trust.py`,
-with a picture of global importance.
+with a picture of global importance; and answers with measurements missing,
+simulated pattern by pattern, `scripts/evaluate_missing.py`.
 """
 
 from __future__ import annotations
@@ -36,13 +37,19 @@ from model.evaluation import (
     summarise,
 )
 from model.network import NeuralNet
+from scripts.evaluate_missing import evaluate_missing
+from scripts.evaluate_missing import report_lines as missing_report_lines
 from scripts.evaluate_trust import evaluate_trust, plot_importance, report_lines
 
 log = logging.getLogger("scripts.evaluate")
 
 
 def evaluate(
-    data: Path, n_repeats: int = 5, show_progress: bool = True, trust_repeats: int = 2
+    data: Path,
+    n_repeats: int = 5,
+    show_progress: bool = True,
+    trust_repeats: int = 2,
+    missing_repeats: int = 5,
 ) -> dict[str, Any]:
     X_frame, y = load_heart(data)
     X = X_frame.to_numpy()
@@ -56,7 +63,15 @@ def evaluate(
             per_fold, oof = cross_validated(pipe, X, y, folds, bar)
             results[name] = {"summary": summarise(per_fold), "oof": oof}
     trust = evaluate_trust(X, y, trust_repeats, show_progress) if trust_repeats else None
-    return {"results": results, "X": X, "y": y, "n_repeats": n_repeats, "trust": trust}
+    missing = evaluate_missing(X, y, missing_repeats, show_progress) if missing_repeats else None
+    return {
+        "results": results,
+        "X": X,
+        "y": y,
+        "n_repeats": n_repeats,
+        "trust": trust,
+        "missing": missing,
+    }
 
 
 def markdown_table(results: dict[str, Any]) -> list[str]:
@@ -178,6 +193,8 @@ def write_report(run: dict[str, Any], out_dir: Path) -> Path:
     if run.get("trust") is not None:
         plot_importance(run["trust"], out_dir / "importance.png", _pyplot())
         lines += report_lines(run["trust"], "importance.png")
+    if run.get("missing") is not None:
+        lines += ["", *missing_report_lines(run["missing"])]
     report.write_text("\n".join(lines))
     return report
 
@@ -190,9 +207,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--trust-repeats", type=int, default=2, help="repeats for the trust signals (0: none)"
     )
+    parser.add_argument(
+        "--missing-repeats", type=int, default=5, help="repeats for missing measurements (0: none)"
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    run = evaluate(args.data, args.repeats, trust_repeats=args.trust_repeats)
+    run = evaluate(
+        args.data,
+        args.repeats,
+        trust_repeats=args.trust_repeats,
+        missing_repeats=args.missing_repeats,
+    )
     report = write_report(run, args.out_dir)
     print("\n".join(markdown_table(run["results"])))
     log.info("wrote %s and its plots", report)

@@ -107,7 +107,7 @@ def train(
         "self_test": _self_test(net, members, scaler),
         "libraries": _libraries(),
     }
-    save_artifact(out_path, net.weights_, members, background, reference, scaler, metadata)
+    save_artifact(out_path, net.weights_, members, background, X_train, reference, scaler, metadata)
     if plot_path is not None:
         plot_loss_curve(net, plot_path)
     return metadata

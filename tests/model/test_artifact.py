@@ -25,7 +25,8 @@ ROOT = Path(__file__).resolve().parents[2]
 def test_the_artifact_has_the_documented_format(artifact_path: Path) -> None:
     payload = read_payload(artifact_path)
     assert set(payload) == {
-        "weights", "ensemble", "background", "reference", "scaler", "features", "metadata"
+        "weights", "ensemble", "background", "donors", "reference", "scaler", "features",
+        "metadata",
     }  # fmt: skip
     w = payload["weights"]
     h = w["W1"].shape[1]
@@ -44,6 +45,8 @@ def test_the_artifact_has_the_documented_format(artifact_path: Path) -> None:
         "b2": (m, 1),
     }
     assert payload["background"].shape[0] >= 20 and payload["background"].shape[1] == 13
+    n_train = payload["metadata"]["data"]["n_train"]
+    assert n_train == 216 and payload["donors"].shape == (n_train, 13)  # every training row
     ref = payload["reference"]
     assert {k: np.shape(v) for k, v in ref.items()} == {
         "minimum": (13,), "maximum": (13,), "mean": (13,), "precision": (13, 13), "threshold": ()

@@ -16,7 +16,7 @@ DATA = Path(__file__).resolve().parents[2] / "data" / "heart.dat"
 
 @pytest.mark.slow
 def test_evaluation_writes_the_report_and_plots(tmp_path: Path) -> None:
-    run = evaluate(DATA, n_repeats=1, show_progress=False, trust_repeats=1)
+    run = evaluate(DATA, n_repeats=1, show_progress=False, trust_repeats=1, missing_repeats=1)
     results = run["results"]
     assert list(results) == [
         "NeuralNet (defaults)",
@@ -41,6 +41,7 @@ def test_evaluation_writes_the_report_and_plots(tmp_path: Path) -> None:
     contributions = run["trust"]["contributions"]
     assert not np.isnan(contributions).any()  # every patient explained out-of-fold once
     assert "## Trust signals, out-of-fold" in text and "ensemble mean" in text
+    assert "## Measurements missing, simulated" in text and "does NOT beat" not in text
     for png in ("roc.png", "calibration.png", "loss_curves.png", "importance.png"):
         assert (tmp_path / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
         assert f"]({png})" in text

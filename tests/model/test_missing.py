@@ -1,0 +1,108 @@
+"""The maths of answers with measurements missing (`model.missing`) and of
+calibration (`model.evaluation.calibration_intercept_slope`), each against
+an independent oracle."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from scipy.optimize import minimize_scalar
+from sklearn.linear_model import LogisticRegression
+
+from model.evaluation import calibration_intercept_slope
+from model.missing import Donors, candidate_values, completed, donor_weights, weighted_quantiles
+
+
+@pytest.fixture
+def donors() -> Donors:
+    rows = np.random.default_rng(0).normal(50, 10, size=(40, 13))
+    return Donors.of(rows, rows.std(axis=0))
+
+
+def test_donor_weights_are_the_kernel_of_the_observed_distance(donors: Donors) -> None:
+    x = donors.rows[3] + 1.0
+    observed = np.zeros(13, dtype=bool)
+    observed[[0, 4, 7]] = True
+    w = donor_weights(donors, x, observed, bandwidth=0.5)
+    scale = 1.0 / donors.inv_scale
+    expected = []
+    for row in donors.rows:  # one donor at a time, as the docstring's formula says
+        d2 = sum(((x[i] - row[i]) / scale[i]) ** 2 for i in (0, 4, 7)) / 3
+        expected.append(math.exp(-d2 / (2 * 0.5**2)))
+    np.testing.assert_allclose(w, np.array(expected) / sum(expected), rtol=1e-12, atol=0)
+    assert w.sum() == pytest.approx(1.0, abs=1e-15) and w.argmax() == 3
+
+
+def test_nothing_observed_or_an_infinite_bandwidth_weighs_all_alike(donors: Donors) -> None:
+    x = donors.rows[0]
+    nothing = np.zeros(13, dtype=bool)
+    assert np.all(donor_weights(donors, x, nothing) == 1 / 40)
+    assert np.all(donor_weights(donors, x, ~nothing, math.inf) == 1 / 40)
+
+
+def test_completed_rows_keep_the_measured_values_and_take_the_donors_others(
+    donors: Donors,
+) -> None:
+    x = np.full(13, np.nan)
+    x[[1, 2]] = (7.0, 8.0)
+    observed = ~np.isnan(x)
+    rows = completed(donors, x, observed)
+    assert np.all(rows[:, 1] == 7.0) and np.all(rows[:, 2] == 8.0)
+    np.testing.assert_array_equal(rows[:, 3:], donors.rows[:, 3:])
+    assert not np.isnan(donors.rows).any()  # the donors themselves are untouched
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_weighted_quantiles_are_numpys_inverted_cdf(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    values, weights = rng.normal(size=57), rng.random(57)
+    qs = np.array([0.0, 0.05, 0.25, 0.5, 0.95, 1.0])
+    got = weighted_quantiles(values, weights, qs)
+    oracle = np.quantile(values, qs, method="inverted_cdf", weights=weights)
+    np.testing.assert_array_equal(got, oracle)
+
+
+def test_weighted_quantiles_equal_repeated_values() -> None:
+    """Weight 3 is the same as the value written three times."""
+    values, weights = np.array([1.0, 2.0, 5.0]), np.array([1.0, 3.0, 1.0])
+    repeated = np.array([1.0, 2.0, 2.0, 2.0, 5.0])
+    qs = np.array([0.3, 0.5, 0.7])
+    np.testing.assert_allclose(
+        weighted_quantiles(values, weights, qs), weighted_quantiles(repeated, np.ones(5), qs)
+    )
+
+
+def test_candidate_values_of_a_coded_feature_are_its_codes_with_their_weight() -> None:
+    column = np.array([3.0, 7.0, 3.0, 6.0])
+    values, mass = candidate_values(column, np.array([0.1, 0.2, 0.3, 0.4]), coded=True)
+    assert values.tolist() == [3.0, 6.0, 7.0]
+    np.testing.assert_allclose(mass, [0.4, 0.4, 0.2])
+
+
+def test_calibration_of_a_calibrated_sample_is_zero_and_one() -> None:
+    rng = np.random.default_rng(2)
+    p = rng.uniform(0.02, 0.98, size=20000)
+    y = (rng.random(20000) < p).astype(float)
+    intercept, slope = calibration_intercept_slope(y, p)
+    assert abs(intercept) < 0.05 and abs(slope - 1) < 0.05
+
+
+def test_calibration_matches_scikit_learn_and_scipy() -> None:
+    rng = np.random.default_rng(3)
+    p = rng.uniform(0.05, 0.95, size=500)
+    y = (rng.random(500) < p**2).astype(float)  # miscalibrated on purpose
+    intercept, slope = calibration_intercept_slope(y, p)
+    logit = np.log(p / (1 - p))
+    oracle = LogisticRegression(C=np.inf, tol=1e-10, max_iter=1000).fit(logit[:, None], y)
+    assert slope == pytest.approx(oracle.coef_[0, 0], abs=1e-5)
+
+    def negative_log_likelihood(a: float) -> float:
+        z = a + logit
+        return float(np.sum(np.logaddexp(0, z) - y * z))
+
+    best = minimize_scalar(negative_log_likelihood, bounds=(-5, 5), method="bounded",
+                           options={"xatol": 1e-10})  # fmt: skip
+    assert intercept == pytest.approx(best.x, abs=1e-5)
+    assert intercept < 0 and slope > 1  # y is rarer than p says, and p**2 spreads further
