@@ -79,6 +79,7 @@ class ShapleyExplainer:
         self.hidden = W1.shape[1]
         self._masks = coalition_masks(N_FEATURES)  # (8192, 14)
         self._weights = shapley_weights(N_FEATURES)  # (13, 8192)
+        self.b1 = b1
         self._background_pre = background @ W1 + b1  # (K, h)
 
     @classmethod
@@ -100,3 +101,45 @@ class ShapleyExplainer:
         z += self.b2
         values = sigmoid_in_place(z).reshape(2**d, K).mean(axis=1)  # v(S) for every coalition
         return float(values[0]), self._weights @ values
+
+    def explain_measured(
+        self, x: np.ndarray, observed: np.ndarray, donors: np.ndarray, weights: np.ndarray
+    ) -> tuple[float, np.ndarray]:
+        """(base_value, contributions (13,), 0 for the unmeasured) when only
+        `observed` features of x are measured and the probability is the
+        expectation over `donors` (J, 13) with `weights` (J,) (`model.missing`).
+
+        The players are the measured features only; an unmeasured one always
+        takes the donor's value. For a coalition S of measured features,
+
+            v(S) = sum_j w_j mean_k f(x_S, z_k on the other measured, t_j on the unmeasured),
+
+        so v(all measured) = sum_j w_j f(x_O, t_j,M), the probability answered,
+        and v(empty) (`base_value`) is the background's mean probability with
+        the unmeasured features as donors like this patient have them."""
+        measured, unmeasured = np.flatnonzero(observed), np.flatnonzero(~observed)
+        d, h, K = len(measured), self.hidden, len(self.background)
+        # Donors matter only through their unmeasured values: alike ones are merged.
+        combos, inverse = np.unique(donors[:, unmeasured], axis=0, return_inverse=True)
+        combo_weights = np.bincount(inverse.ravel(), weights=weights, minlength=len(combos))
+        # pre-activation = A[S, k] (x on S, background k on the other measured) + C[j] (donor j)
+        deltas = np.empty((d + 1, K, h))
+        np.multiply(
+            (x[measured] - self.background[:, measured]).T[:, :, None],
+            self.W1[measured][:, None, :],
+            out=deltas[:d],
+        )
+        deltas[d] = self.background[:, measured] @ self.W1[measured]
+        A = (coalition_masks(d) @ deltas.reshape(d + 1, K * h)).reshape(2**d, K, h)
+        C = combos @ self.W1[unmeasured] + self.b1  # (J, h)
+        values = np.zeros(2**d)
+        for c, w in zip(C, combo_weights.tolist(), strict=True):
+            pre = A + c
+            np.maximum(pre, 0.0, out=pre)
+            z = pre.reshape(-1, h) @ self.w2
+            z += self.b2
+            values += w * sigmoid_in_place(z).reshape(2**d, K).mean(axis=1)  # v(S), this donor
+        contributions = np.zeros(N_FEATURES)
+        if d:
+            contributions[measured] = shapley_weights(d) @ values
+        return float(values[0]), contributions

@@ -26,6 +26,10 @@ from model.features import FEATURES
 
 OUTSIDE_TRAINING_RANGE = "outside_training_range"
 ATYPICAL_PATIENT = "atypical_patient"
+MISSING_INPUT = "missing_input"
+"""Not a check of this module: `model.serving` warns so for each feature not
+measured (with some missing, `atypical_patient` is not checked: its distance
+needs all 13 values)."""
 FLAGGED_SHARE = 0.01
 """The share of patients the atypical-patient threshold flags out-of-fold."""
 

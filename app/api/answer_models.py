@@ -16,7 +16,7 @@ _EXAMPLE_ANSWER: dict[str, Any] = {
     "probability": 0.4104865205544248,
     "class": 0,
     "label": "absence",
-    "model_version": "0.1.0+93de9e3dd2fb",
+    "model_version": "0.1.0+2e52bf05af06",
     "interval": {"low": 0.271515145433602, "high": 0.4937674585168144, "level": 0.9},
     "warnings": [],
 }
@@ -40,12 +40,12 @@ class Interval(BaseModel):
 class AnswerWarning(BaseModel):
     """Why this answer deserves less trust. Never a refusal."""
 
-    code: Literal["outside_training_range", "atypical_patient"] = Field(
+    code: Literal["outside_training_range", "atypical_patient", "missing_input"] = Field(
         examples=["outside_training_range"]
     )
     field: str | None = Field(
         default=None,
-        description="The field concerned (outside_training_range only).",
+        description="The field concerned (outside_training_range, missing_input).",
         examples=["age"],
     )
     message: str = Field(
@@ -53,6 +53,21 @@ class AnswerWarning(BaseModel):
             "age is 25 years, outside the training data's range 29 to 77 years: "
             "the model has seen no such patient."
         ]
+    )
+
+
+class IfMeasured(BaseModel):
+    low: float = Field(ge=0, le=1, examples=[0.49])
+    high: float = Field(ge=0, le=1, examples=[0.73])
+
+
+class MissingField(BaseModel):
+    """A field sent as null (not measured), and what measuring it could do."""
+
+    field: str = Field(examples=["thal"])
+    if_measured: IfMeasured = Field(
+        description="The 5th to 95th percentile of the probability this answer would give "
+        "with the field measured, over its plausible values given the measured fields."
     )
 
 
@@ -73,15 +88,23 @@ class Prediction(BaseModel):
         description="The model's recipe: the package version + a digest of the training "
         "data, settings, seeds and code (the same on every machine that trains it; "
         "`artifact_sha256` in /model is the identity of the trained bits).",
-        examples=["0.1.0+93de9e3dd2fb"],
+        examples=["0.1.0+2e52bf05af06"],
     )
     interval: Interval = Field(
         description="How much the probability would move with other training data: the "
         "5th to 95th percentile of networks trained on bootstrap resamples."
     )
     warnings: list[AnswerWarning] = Field(
-        description="Empty, or why this patient is unlike the training data.",
+        description="Empty, or why this answer deserves less trust: a value outside the "
+        "training data, an unusual patient, or a field not measured (one `missing_input` each).",
         examples=[[]],
+    )
+    missing: list[MissingField] | None = Field(
+        default=None,
+        description="Only when some fields were null: each such field, in field order, with "
+        "the range its measurement could move the probability to. The probability is then "
+        "the model's expectation over the unmeasured values given the measured ones, and "
+        "the interval covers those values as well as the training sample.",
     )
 
     model_config = ConfigDict(

@@ -19,6 +19,7 @@ from functools import cache
 from app.observability.metrics import count_predictions, count_warnings
 from model.ensemble import LEVEL
 from model.features import CLASS_LABELS, FEATURE_NAMES, THRESHOLD
+from model.missing import MissingRange
 from model.serving import Assessment, Predictor
 from model.typicality import PatientWarning
 
@@ -39,9 +40,10 @@ def explanations(predictor: Predictor, rows: Sequence[Sequence[float]]) -> list[
     tails = _tails(predictor.version)
     out = []
     for e, row in zip(explained, rows, strict=True):
-        contributions = sorted(
-            zip(FEATURE_NAMES, row, e.contributions, strict=True), key=lambda c: -abs(c[2])
-        )
+        measured = [
+            c for c in zip(FEATURE_NAMES, row, e.contributions, strict=True) if c[1] is not None
+        ]
+        contributions = sorted(measured, key=lambda c: -abs(c[2]))
         listed = ",".join(
             f'{{"field":"{name}","value":{value!r},"contribution":{c!r}}}'
             for name, value, c in contributions
@@ -57,9 +59,17 @@ _LEVEL = f',"level":{LEVEL!r}}},"warnings":'
 def _prediction(a: Assessment, tails: tuple[str, str]) -> str:
     p = a.probability
     warnings = _warnings(a.warnings) if a.warnings else "[]"
+    missing = f',"missing":[{_missing(a.missing)}]' if a.missing else ""
     return (
         f'{{"probability":{p!r},{tails[p >= THRESHOLD]},'
-        f'"interval":{{"low":{a.low!r},"high":{a.high!r}{_LEVEL}{warnings}}}'
+        f'"interval":{{"low":{a.low!r},"high":{a.high!r}{_LEVEL}{warnings}{missing}}}'
+    )
+
+
+def _missing(ranges: tuple[MissingRange, ...]) -> str:
+    return ",".join(
+        f'{{"field":"{FEATURE_NAMES[r.field]}","if_measured":{{"low":{r.low!r},"high":{r.high!r}}}}}'
+        for r in ranges
     )
 
 

@@ -8,7 +8,8 @@ The patient schema is built from `model.features.FEATURES`, the one table of
 columns, so the API, the training data and the artifact cannot disagree on
 names, order, codes or ranges. Validation is strict: numbers must be JSON
 numbers (no strings, no booleans), coded fields and counts must be integers,
-NaN and infinities are refused, unknown fields are refused.
+NaN and infinities are refused, unknown fields are refused. Every field is
+required, and may be null: not measured.
 """
 
 from __future__ import annotations
@@ -77,22 +78,28 @@ def _code_type(feature: Feature) -> Any:
     return Literal[tuple(codes)]
 
 
+NOT_MEASURED = " null if not measured (the key itself is required)."
+
+
 def _field(feature: Feature) -> tuple[Any, Any]:
-    """The pydantic type and Field of one feature."""
+    """The pydantic type and Field of one feature: required, and null when
+    it was not measured (`model.missing` answers then)."""
     if feature.codes is not None:
         codes = "; ".join(f"{code} = {meaning}" for code, meaning in feature.codes.items())
         return (
-            _code_type(feature),
+            _code_type(feature) | None,
             Field(
-                description=f"{feature.description}. Codes: {codes}.", examples=[feature.example]
+                description=f"{feature.description}. Codes: {codes};{NOT_MEASURED}",
+                examples=[feature.example],
             ),
         )
     description = (
-        f"{feature.description}, in {feature.unit} ({feature.minimum:g} to {feature.maximum:g})."
+        f"{feature.description}, in {feature.unit} ({feature.minimum:g} to {feature.maximum:g});"
+        + NOT_MEASURED
     )
     kind: Any = Annotated[int, Strict()] if feature.integer else float
     return (
-        kind,
+        kind | None,
         Field(
             ge=feature.minimum,
             le=feature.maximum,

@@ -152,7 +152,7 @@ INVALID: list[tuple[str, Any, dict[str, str], int, str | None]] = [
     ("negative-bp", {**PATIENT, "resting_blood_pressure": -1}, JSON, 422, "resting_blood_pressure"),
     ("cholesterol-in-mmol", {**PATIENT, "serum_cholesterol": 6.2}, JSON, 422, "serum_cholesterol"),
     ("vessels-4", {**PATIENT, "num_major_vessels": 4}, JSON, 422, "num_major_vessels"),
-    ("null-value", {**PATIENT, "age": None}, JSON, 422, "age"),
+    ("null-body", b"null", JSON, 422, None),
     ("nan-literal", b'{"age": NaN}', JSON, 422, "age"),
     ("infinity-literal", b'{"age": Infinity}', JSON, 422, "age"),
     ("1e999", b'{"age": 1e999}', JSON, 422, "age"),
@@ -218,6 +218,8 @@ BATCH_INVALID: list[tuple[str, Any, int, str | None]] = [
     ("empty-batch", {"patients": []}, 422, "patients"),
     ("no-patients-key", {}, 422, "patients"),
     ("patients-not-list", {"patients": PATIENT}, 422, "patients"),
+    ("patients-null", {"patients": None}, 422, "patients"),
+    ("a-null-patient", {"patients": [PATIENT, None]}, 422, "patients.1"),
     ("one-bad-patient", {"patients": [PATIENT, {**PATIENT, "thal": 5}]}, 422, "patients.1.thal"),
     ("extra-top-level", {"patients": [PATIENT], "x": 1}, 422, "x"),
     ("over-max-batch", {"patients": [PATIENT] * 1001}, 422, "patients"),
@@ -284,8 +286,17 @@ def test_openapi_documents_examples_and_errors(client: TestClient) -> None:
     for name, prop in patient["properties"].items():
         assert prop.get("description"), name
         assert prop.get("examples"), name
-    assert patient["properties"]["thal"]["enum"] == [3, 6, 7]
-    assert patient["properties"]["age"]["minimum"] == 18
+
+    def present(prop: dict[str, Any]) -> dict[str, Any]:  # the non-null branch of a nullable
+        (branch,) = [b for b in prop["anyOf"] if b.get("type") != "null"]
+        assert {"type": "null"} in prop["anyOf"]
+        return branch
+
+    assert patient["required"] == list(FEATURE_NAMES)  # required, though each may be null
+    for prop in patient["properties"].values():
+        present(prop)
+    assert present(patient["properties"]["thal"])["enum"] == [3, 6, 7]
+    assert present(patient["properties"]["age"])["minimum"] == 18
     for path in ("/predict", "/predict/batch"):
         responses = spec["paths"][path]["post"]["responses"]
         assert {"200", "400", "413", "415", "422", "503"} <= set(responses)

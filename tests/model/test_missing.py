@@ -12,7 +12,15 @@ from scipy.optimize import minimize_scalar
 from sklearn.linear_model import LogisticRegression
 
 from model.evaluation import calibration_intercept_slope
-from model.missing import Donors, candidate_values, completed, donor_weights, weighted_quantiles
+from model.missing import (
+    CUTOFF,
+    MAX_DONORS,
+    Donors,
+    candidate_values,
+    completed,
+    donor_weights,
+    weighted_quantiles,
+)
 
 
 @pytest.fixture
@@ -31,7 +39,11 @@ def test_donor_weights_are_the_kernel_of_the_observed_distance(donors: Donors) -
     for row in donors.rows:  # one donor at a time, as the docstring's formula says
         d2 = sum(((x[i] - row[i]) / scale[i]) ** 2 for i in (0, 4, 7)) / 3
         expected.append(math.exp(-d2 / (2 * 0.5**2)))
-    np.testing.assert_allclose(w, np.array(expected) / sum(expected), rtol=1e-12, atol=0)
+    kept = [e if e >= CUTOFF * max(expected) else 0.0 for e in expected]
+    heaviest = sorted(kept, reverse=True)[MAX_DONORS - 1]
+    kept = [e if e >= heaviest else 0.0 for e in kept]
+    assert 0 < kept.count(0.0) < len(kept)  # the cut-offs are exercised
+    np.testing.assert_allclose(w, np.array(kept) / sum(kept), rtol=1e-12, atol=0)
     assert w.sum() == pytest.approx(1.0, abs=1e-15) and w.argmax() == 3
 
 
