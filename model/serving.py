@@ -119,7 +119,7 @@ class Predictor:
             distance = math.sqrt(math.fsum(u * u for u in whitened_one))
             return [Assessment(served, low, high, self._checks.warnings(row, distance))]
         X = np.asarray(rows, dtype=np.float64)  # (n, 13), None -> NaN
-        partial: np.ndarray = np.isnan(X).any(axis=1)
+        partial = np.asarray(np.isnan(X).any(axis=1))
         if partial.any():
             return self._assess_mixed(X, partial)
         probabilities, whitened = self._wide.forward(X)  # (n, 1 + m), (n, 13)
