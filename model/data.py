@@ -9,11 +9,12 @@ file with a `DataError` that names the file and the line.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from model.features import FEATURE_NAMES, TARGET
+from model.features import FEATURE_NAMES, FEATURES, TARGET
 
 N_COLUMNS = len(FEATURE_NAMES) + 1
 CLASS_TO_TARGET = {1: 0, 2: 1}
@@ -86,3 +87,55 @@ def _check_cells(path: Path, raw: pd.DataFrame) -> None:
                 ) from None
             if not np.isfinite(number):
                 raise DataError(f"{path}, line {line}: column {name!r} is not finite: {cell!r}")
+
+
+HIDDEN_ZEROS = ("resting_blood_pressure", "serum_cholesterol")
+"""In the UCI collection's other cohorts a 0 here means "not measured"."""
+
+
+def load_external(path: str | Path) -> tuple[np.ndarray, np.ndarray, dict[str, dict[str, int]]]:
+    """One of the UCI "Heart Disease" collection's processed files (comma-
+    separated, no header, `?` = missing, 13 features in heart.dat's coding,
+    then `num`: 0 absence, 1-4 presence).
+
+    Returns the rows (n, 13) with NaN where a value is not measured, the
+    target (0/1) and, per feature, how many values were made NaN and why:
+    `?`; a 0 in HIDDEN_ZEROS; or a value outside the API's domain (a code it
+    does not take, or a number outside its plausible range), which the
+    service would refuse and which therefore counts as not measured."""
+    path = Path(path)
+    try:
+        raw = pd.read_csv(path, header=None, names=[*FEATURE_NAMES, "num"], dtype=str)
+    except FileNotFoundError:
+        raise DataError(f"{path}: no such file") from None
+    if raw.shape[1] != N_COLUMNS or raw["num"].isna().any():
+        raise DataError(f"{path}: expected {N_COLUMNS} comma-separated columns on every line")
+    y = pd.to_numeric(raw["num"]).to_numpy()
+    if not np.isin(y, [0, 1, 2, 3, 4]).all():
+        raise DataError(f"{path}: num must be 0 to 4")
+    X = np.full((len(raw), len(FEATURES)), np.nan)
+    made_null: dict[str, dict[str, int]] = {}
+    for j, feature in enumerate(FEATURES):
+        cells = raw[feature.name].str.strip()
+        marked = (cells == "?").to_numpy()
+        values = pd.to_numeric(cells.where(~marked), errors="raise").to_numpy(dtype=np.float64)
+        zero = (values == 0) & (feature.name in HIDDEN_ZEROS)
+        valid = np.array([_in_domain(feature, v) for v in values]) | marked | zero
+        X[:, j] = np.where(marked | zero | ~valid, np.nan, values)
+        made_null[feature.name] = {
+            "unknown": int(marked.sum()),
+            "zero_means_unknown": int(zero.sum()),
+            "outside_domain": int((~valid).sum()),
+        }
+    return X, (y > 0).astype(np.int64), made_null
+
+
+def _in_domain(feature: Any, value: float) -> bool:
+    """Whether the API would take `value` for `feature`."""
+    if np.isnan(value):
+        return False
+    if feature.codes is not None:
+        return value in feature.codes
+    if feature.integer and not float(value).is_integer():
+        return False
+    return bool(feature.minimum <= value <= feature.maximum)
