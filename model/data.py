@@ -120,7 +120,7 @@ def load_external(path: str | Path) -> tuple[np.ndarray, np.ndarray, dict[str, d
         marked = (cells == "?").to_numpy()
         values = pd.to_numeric(cells.where(~marked), errors="raise").to_numpy(dtype=np.float64)
         zero = (values == 0) & (feature.name in HIDDEN_ZEROS)
-        valid = np.array([_in_domain(feature, v) for v in values]) | marked | zero
+        valid = np.array([in_domain(feature, v) for v in values]) | marked | zero
         X[:, j] = np.where(marked | zero | ~valid, np.nan, values)
         made_null[feature.name] = {
             "unknown": int(marked.sum()),
@@ -130,7 +130,7 @@ def load_external(path: str | Path) -> tuple[np.ndarray, np.ndarray, dict[str, d
     return X, (y > 0).astype(np.int64), made_null
 
 
-def _in_domain(feature: Any, value: float) -> bool:
+def in_domain(feature: Any, value: float) -> bool:
     """Whether the API would take `value` for `feature`."""
     if np.isnan(value):
         return False

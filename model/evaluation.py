@@ -114,13 +114,23 @@ def calibration_intercept_slope(y: np.ndarray, p: np.ndarray) -> tuple[float, fl
     probabilities are right on average) and the slope b of y ~ c + b logit(p)
     (1 when they are neither too extreme, b < 1, nor too timid, b > 1), each
     a logistic regression fitted by Newton's method."""
-    eps = 1e-12
-    q = np.clip(np.asarray(p, dtype=np.float64), eps, 1 - eps)
-    logit = np.log(q) - np.log1p(-q)
     y = np.asarray(y, dtype=np.float64)
+    logit = _logit(p)
     intercept = _newton(np.ones((len(y), 1)), y, logit)[0]
-    slope = _newton(np.column_stack([np.ones(len(y)), logit]), y, np.zeros(len(y)))[1]
-    return float(intercept), float(slope)
+    return float(intercept), recalibration(y, p)[1]
+
+
+def recalibration(y: np.ndarray, p: np.ndarray) -> tuple[float, float]:
+    """(c, b) of the logistic recalibration y ~ c + b logit(p)."""
+    y = np.asarray(y, dtype=np.float64)
+    A = np.column_stack([np.ones(len(y)), _logit(p)])
+    c, b = _newton(A, y, np.zeros(len(y)))
+    return float(c), float(b)
+
+
+def _logit(p: np.ndarray) -> np.ndarray:
+    q = np.clip(np.asarray(p, dtype=np.float64), 1e-12, 1 - 1e-12)
+    return np.log(q) - np.log1p(-q)  # type: ignore[no-any-return]
 
 
 def _newton(A: np.ndarray, y: np.ndarray, offset: np.ndarray, steps: int = 100) -> np.ndarray:

@@ -29,6 +29,7 @@ is done once, when the explainer is made. Figures: docs/performance.md.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from functools import cache
 
 import numpy as np
@@ -37,6 +38,11 @@ from model.ensemble import sigmoid_in_place
 from model.propagation import Params
 
 N_FEATURES = 13
+
+Transform = Callable[[np.ndarray], np.ndarray]
+"""Applied to every coalition's value before the Shapley sum (a site's
+recalibration, `model.recalibration`): the contributions then add up to the
+transformed probability minus the transformed base value."""
 
 
 @cache
@@ -89,8 +95,11 @@ class ShapleyExplainer:
         w = weights
         return cls(w["W1"], w["b1"], w["W2"][:, 0], float(w["b2"][0]), background)
 
-    def explain(self, x: np.ndarray) -> tuple[float, np.ndarray]:
-        """(base_value, contributions (13,)) for one raw row x (13,)."""
+    def explain(
+        self, x: np.ndarray, transform: Transform | None = None
+    ) -> tuple[float, np.ndarray]:
+        """(base_value, contributions (13,)) for one raw row x (13,); with
+        `transform` (a recalibration), of the game transform(v(S))."""
         K, h, d = len(self.background), self.hidden, N_FEATURES
         deltas = np.empty((d + 1, K, h))
         np.multiply((x - self.background).T[:, :, None], self.W1[:, None, :], out=deltas[:d])
@@ -100,10 +109,17 @@ class ShapleyExplainer:
         z = pre.reshape(-1, h) @ self.w2  # (8192 K,) logits
         z += self.b2
         values = sigmoid_in_place(z).reshape(2**d, K).mean(axis=1)  # v(S) for every coalition
+        if transform is not None:
+            values = transform(values)
         return float(values[0]), self._weights @ values
 
     def explain_measured(
-        self, x: np.ndarray, observed: np.ndarray, donors: np.ndarray, weights: np.ndarray
+        self,
+        x: np.ndarray,
+        observed: np.ndarray,
+        donors: np.ndarray,
+        weights: np.ndarray,
+        transform: Transform | None = None,
     ) -> tuple[float, np.ndarray]:
         """(base_value, contributions (13,), 0 for the unmeasured) when only
         `observed` features of x are measured and the probability is the
@@ -139,6 +155,8 @@ class ShapleyExplainer:
             z = pre.reshape(-1, h) @ self.w2
             z += self.b2
             values += w * sigmoid_in_place(z).reshape(2**d, K).mean(axis=1)  # v(S), this donor
+        if transform is not None:
+            values = transform(values)
         contributions = np.zeros(N_FEATURES)
         if d:
             contributions[measured] = shapley_weights(d) @ values

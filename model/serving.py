@@ -25,12 +25,13 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from model.activations import sigmoid
-from model.artifact import Artifact
+from model.artifact import Artifact, ArtifactError
 from model.ensemble import LEVEL, WideNetwork, percentile_interval, percentile_interval_one
 from model.explain import ShapleyExplainer
 from model.features import EXAMPLE_PATIENT, FEATURE_NAMES, FEATURES
 from model.missing import Donors, MissingRange, MissingValues
 from model.propagation import Params
+from model.recalibration import Recalibration
 from model.typicality import MISSING_INPUT, Checks, PatientWarning, whitening
 
 SELF_TEST_TOLERANCE = 1e-9
@@ -78,7 +79,7 @@ class Predictor:
         self._explainer = ShapleyExplainer.for_network(self.weights, artifact.background)
         self._missing = MissingValues(
             lambda rows: self._wide.forward(rows)[0],
-            lambda rows: np.asarray(self.probabilities(rows)),
+            self._network,
             Donors.of(artifact.donors, scale),
             [f.codes is not None for f in FEATURES],
             LEVEL,
@@ -89,16 +90,26 @@ class Predictor:
         self.artifact = artifact
         self.metadata: dict[str, Any] = artifact.metadata
         self.version = str(artifact.metadata.get("model_version", "unknown"))
+        try:
+            self.recalibration = Recalibration.of(artifact.metadata)
+        except ValueError as exc:
+            raise ArtifactError(f"{artifact.path}: malformed artifact: {exc}") from None
 
     def probabilities(self, rows: Sequence[Sequence[float]] | np.ndarray) -> list[float]:
-        """P(presence) from the served network alone, for each row."""
-        X = np.asarray(rows, dtype=np.float64)
+        """P(presence) from the served network alone (recalibrated, if the
+        artifact says so), for each complete row."""
+        p = self._network(np.asarray(rows, dtype=np.float64))
+        r = self.recalibration
+        return (r.many(p) if r else p).tolist()  # type: ignore[no-any-return]
+
+    def _network(self, X: np.ndarray) -> np.ndarray:
+        """The served network's probabilities (n,) for raw rows X (n, 13)."""
         h = X @ self._W1  # (n, h)
         h += self._b1
         np.maximum(h, 0.0, out=h)  # ReLU
         z = h @ self._w2  # (n,)
         z += self._b2
-        return sigmoid(z).tolist()  # type: ignore[no-any-return]
+        return sigmoid(z)  # type: ignore[no-any-return]
 
     def assess(self, rows: Sequence[Sequence[float]] | np.ndarray) -> list[Assessment]:
         """Probability, interval and warnings for each row, in order.
@@ -116,6 +127,8 @@ class Predictor:
             row = [float(v) for v in rows[0]]
             (served, *members), whitened_one = self._wide.forward_one(row)
             low, high = percentile_interval_one(members)
+            if self.recalibration:
+                served, low, high = map(self.recalibration.one, (served, low, high))
             distance = math.sqrt(math.fsum(u * u for u in whitened_one))
             return [Assessment(served, low, high, self._checks.warnings(row, distance))]
         X = np.asarray(rows, dtype=np.float64)  # (n, 13), None -> NaN
@@ -124,6 +137,9 @@ class Predictor:
             return self._assess_mixed(X, partial)
         probabilities, whitened = self._wide.forward(X)  # (n, 1 + m), (n, 13)
         lows, highs = percentile_interval(probabilities[:, 1:])
+        if self.recalibration:
+            probabilities[:, 0] = self.recalibration.many(probabilities[:, 0])
+            lows, highs = self.recalibration.many(lows), self.recalibration.many(highs)
         distances = np.sqrt(np.einsum("ij,ij->i", whitened, whitened))
         warnings = self._checks.warnings_many(X, distances)
         return list(
@@ -152,6 +168,12 @@ class Predictor:
         over its plausible values, the interval over them too, the range each
         could move the answer to, and a `missing_input` warning for each."""
         answer = self._missing.answer(x)
+        if self.recalibration:
+            g = self.recalibration.one
+            answer = answer._replace(
+                probability=g(answer.probability), low=g(answer.low), high=g(answer.high),
+                ranges=tuple(r._replace(low=g(r.low), high=g(r.high)) for r in answer.ranges),
+            )  # fmt: skip
         warnings = [*self._checks.warnings(x.tolist(), 0.0)]  # NaN is never out of range
         warnings += [_missing_warning(r) for r in answer.ranges]
         return Assessment(
@@ -162,15 +184,16 @@ class Predictor:
         """`assess` plus exact Shapley contributions, for each row (each
         takes milliseconds: call it off the event loop)."""
         X = np.asarray(rows, dtype=np.float64)  # None -> NaN
+        transform = self.recalibration.many if self.recalibration else None
         out = []
         for assessment, x in zip(self.assess(rows), X, strict=True):
             if assessment.missing:  # over the measured features only (`model.explain`)
                 donors, weights = self._missing.weighted_donors(x)
                 base, contributions = self._explainer.explain_measured(
-                    x, ~np.isnan(x), donors, weights
+                    x, ~np.isnan(x), donors, weights, transform
                 )
             else:
-                base, contributions = self._explainer.explain(x)
+                base, contributions = self._explainer.explain(x, transform)
             out.append(Explanation(assessment, base, contributions.tolist()))
         return out
 

@@ -8,8 +8,9 @@ StandardScaler fitted on the training folds only. Writes
 `reports/evaluation.md` and, beside it, ROC curves, a calibration curve and
 the training/validation loss curves as PNG files; then the trust signals
 (interval, warnings, contributions) out-of-fold, `scripts/evaluate_trust.py`,
-with a picture of global importance; and answers with measurements missing,
-simulated pattern by pattern, `scripts/evaluate_missing.py`.
+with a picture of global importance; answers with measurements missing,
+simulated pattern by pattern, `scripts/evaluate_missing.py`; and, once, the
+other hospitals' patients, `scripts/evaluate_external.py`.
 """
 
 from __future__ import annotations
@@ -37,6 +38,9 @@ from model.evaluation import (
     summarise,
 )
 from model.network import NeuralNet
+from scripts.evaluate_external import evaluate_external
+from scripts.evaluate_external import plot_calibration as plot_external_calibration
+from scripts.evaluate_external import report_lines as external_report_lines
 from scripts.evaluate_missing import evaluate_missing
 from scripts.evaluate_missing import report_lines as missing_report_lines
 from scripts.evaluate_trust import evaluate_trust, plot_importance, report_lines
@@ -50,6 +54,7 @@ def evaluate(
     show_progress: bool = True,
     trust_repeats: int = 2,
     missing_repeats: int = 5,
+    external: Path | None = None,
 ) -> dict[str, Any]:
     X_frame, y = load_heart(data)
     X = X_frame.to_numpy()
@@ -64,6 +69,7 @@ def evaluate(
             results[name] = {"summary": summarise(per_fold), "oof": oof}
     trust = evaluate_trust(X, y, trust_repeats, show_progress) if trust_repeats else None
     missing = evaluate_missing(X, y, missing_repeats, show_progress) if missing_repeats else None
+    other = evaluate_external(data, external) if external is not None else None
     return {
         "results": results,
         "X": X,
@@ -71,6 +77,7 @@ def evaluate(
         "n_repeats": n_repeats,
         "trust": trust,
         "missing": missing,
+        "external": other,
     }
 
 
@@ -195,6 +202,12 @@ def write_report(run: dict[str, Any], out_dir: Path) -> Path:
         lines += report_lines(run["trust"], "importance.png")
     if run.get("missing") is not None:
         lines += ["", *missing_report_lines(run["missing"])]
+    if run.get("external") is not None:
+        plots = {}
+        for cohort, c in run["external"]["cohorts"].items():
+            png = plots[cohort] = f"calibration_{cohort.lower()}.png"
+            plot_external_calibration(c, cohort, out_dir / png, _pyplot())
+        lines += ["", *external_report_lines(run["external"], plots)]
     report.write_text("\n".join(lines))
     return report
 
@@ -210,6 +223,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--missing-repeats", type=int, default=5, help="repeats for missing measurements (0: none)"
     )
+    parser.add_argument(
+        "--external", type=Path, default=Path("data/external"), help="the other hospitals' data"
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     run = evaluate(
@@ -217,6 +233,7 @@ def main(argv: list[str] | None = None) -> int:
         args.repeats,
         trust_repeats=args.trust_repeats,
         missing_repeats=args.missing_repeats,
+        external=args.external,
     )
     report = write_report(run, args.out_dir)
     print("\n".join(markdown_table(run["results"])))

@@ -70,3 +70,27 @@ def test_readme_shows_a_real_answer(client: TestClient) -> None:
     assert shown["interval"]["level"] == real["interval"]["level"]
     for end in ("low", "high"):
         assert_probabilities_close(shown["interval"][end], real["interval"][end], ACROSS_MACHINES)
+
+
+def test_readme_shows_a_real_answer_with_measurements_missing(client: TestClient) -> None:
+    """The answer shown for the example patient without slope, vessels and
+    thal is the service's, to the 3 decimals shown."""
+    section = _section(README.read_text(), "Reading an answer")
+    block = re.search(r"### With measurements missing.*?```json\n(.*?)```", section, re.DOTALL)
+    assert block is not None
+    shown = json.loads(block.group(1))
+    missing = ("st_slope", "num_major_vessels", "thal")
+    real = client.post("/predict", json={**EXAMPLE_PATIENT, **dict.fromkeys(missing)}).json()
+    rounding = 5e-4 + ACROSS_MACHINES  # 3 decimals shown
+    assert shown["model_version"] == real["model_version"]
+    assert (shown["class"], shown["label"]) == (real["class"], real["label"])
+    assert_probabilities_close(shown["probability"], real["probability"], rounding)
+    for end in ("low", "high"):
+        assert_probabilities_close(shown["interval"][end], real["interval"][end], rounding)
+    assert [(w["code"], w["field"]) for w in shown["warnings"]] == [
+        (w["code"], w["field"]) for w in real["warnings"]
+    ]
+    assert [m["field"] for m in shown["missing"]] == list(missing)
+    for s, r in zip(shown["missing"], real["missing"], strict=True):
+        for end in ("low", "high"):
+            assert_probabilities_close(s["if_measured"][end], r["if_measured"][end], rounding)

@@ -16,11 +16,30 @@ _EXAMPLE_ANSWER: dict[str, Any] = {
     "probability": 0.4104865205544248,
     "class": 0,
     "label": "absence",
-    "model_version": "0.1.0+2e52bf05af06",
+    "model_version": "0.1.0+b8cb7ed251eb",
     "interval": {"low": 0.271515145433602, "high": 0.4937674585168144, "level": 0.9},
     "warnings": [],
 }
 """The service's answer for EXAMPLE_PATIENT (the OpenAPI examples)."""
+
+_EXAMPLE_MISSING_ANSWER: dict[str, Any] = {
+    "probability": 0.63,
+    "class": 1,
+    "label": "presence",
+    "model_version": _EXAMPLE_ANSWER["model_version"],
+    "interval": {"low": 0.24, "high": 0.95, "level": 0.9},
+    "warnings": [
+        {
+            "code": "missing_input",
+            "field": "thal",
+            "message": "thal was not measured: the probability averages over the values it "
+            "takes in training patients like this one; measuring it could move the "
+            "probability to between 0.44 and 0.78.",
+        }
+    ],
+    "missing": [{"field": "thal", "if_measured": {"low": 0.44, "high": 0.78}}],
+}
+"""An answer with thal (and, not shown, st_slope and num_major_vessels) null."""
 
 
 class Interval(BaseModel):
@@ -88,7 +107,7 @@ class Prediction(BaseModel):
         description="The model's recipe: the package version + a digest of the training "
         "data, settings, seeds and code (the same on every machine that trains it; "
         "`artifact_sha256` in /model is the identity of the trained bits).",
-        examples=["0.1.0+2e52bf05af06"],
+        examples=["0.1.0+b8cb7ed251eb"],
     )
     interval: Interval = Field(
         description="How much the probability would move with other training data: the "
@@ -108,7 +127,8 @@ class Prediction(BaseModel):
     )
 
     model_config = ConfigDict(
-        populate_by_name=True, json_schema_extra={"examples": [_EXAMPLE_ANSWER]}
+        populate_by_name=True,
+        json_schema_extra={"examples": [_EXAMPLE_ANSWER, _EXAMPLE_MISSING_ANSWER]},
     )
 
 
@@ -211,6 +231,12 @@ class ModelInfo(BaseModel):
     warnings: dict[str, Any] = Field(
         description="The atypical_patient threshold and the measured share of patients it "
         "flags (out-of-fold and on the training rows)."
+    )
+    recalibration: dict[str, Any] | None = Field(
+        default=None,
+        description="When a site recalibrated the model (`python -m scripts.recalibrate`): its "
+        "patients (n, prevalence), the fitted intercept and slope on the log-odds, the data's "
+        "SHA-256, when, and the model version it recalibrated.",
     )
 
 

@@ -37,4 +37,5 @@ async def model_info(predictor: PredictorDep) -> ModelInfo:
         ensemble=meta.get("ensemble", {}),
         background=meta.get("background", {}),
         warnings=meta.get("typicality", {}),
+        recalibration=meta.get("recalibration"),
     )

@@ -110,6 +110,9 @@ def _field(feature: Feature) -> tuple[Any, Any]:
     )
 
 
+_EXAMPLE_UNMEASURED = {**EXAMPLE_PATIENT, "st_slope": None, "num_major_vessels": None, "thal": None}
+"""A chart without the exercise slope, the fluoroscopy and the thallium scan."""
+
 _BY_NAME = {f.name: f for f in FEATURES}
 _CODE_ERRORS = {"less_than_equal", "greater_than_equal", "literal_error", "int_type"}
 
@@ -132,9 +135,10 @@ def _patient_model(name: str, whole_floats: bool) -> Any:
         __config__=ConfigDict(
             strict=True,
             extra="forbid",
-            json_schema_extra={"examples": [EXAMPLE_PATIENT]},
+            json_schema_extra={"examples": [EXAMPLE_PATIENT, _EXAMPLE_UNMEASURED]},
         ),
-        __doc__="One patient's 13 clinical measurements, in heart.dat's column order.",
+        __doc__="One patient's 13 clinical measurements, in heart.dat's column order; "
+        "null for one not measured.",
         __validators__=(
             {"whole_floats": model_validator(mode="before")(_whole_floats)} if whole_floats else {}
         ),

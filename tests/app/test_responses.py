@@ -113,11 +113,15 @@ def test_not_ready_answer_parses_as_documented(artifact_path: Path, path: str) -
 
 def test_every_new_answer_field_is_documented_with_an_example(client: TestClient) -> None:
     components = client.app.openapi()["components"]["schemas"]  # type: ignore[attr-defined]
-    for name in ("Prediction", "Interval", "AnswerWarning", "Explanation", "Contribution"):
+    names = ("Prediction", "Interval", "AnswerWarning", "Explanation", "Contribution")
+    for name in (*names, "MissingField", "IfMeasured"):
         for field, prop in components[name]["properties"].items():
             nested = "$ref" in str(prop)  # a documented model of its own (Interval...)
             assert "examples" in prop or nested, (name, field)
     for name in ("Prediction", "Explanation"):  # a whole answer, as the docs page shows it
-        [example] = components[name]["examples"]
-        assert {"interval", "warnings"} <= set(example)
-    answer_models.Prediction.model_validate(components["Prediction"]["examples"][0])
+        for example in components[name]["examples"]:
+            assert {"interval", "warnings"} <= set(example)
+    examples = components["Prediction"]["examples"]
+    assert [("missing" in e) for e in examples] == [False, True]  # complete, and with nulls
+    for example in examples:
+        answer_models.Prediction.model_validate(example)

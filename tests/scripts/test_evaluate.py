@@ -16,7 +16,14 @@ DATA = Path(__file__).resolve().parents[2] / "data" / "heart.dat"
 
 @pytest.mark.slow
 def test_evaluation_writes_the_report_and_plots(tmp_path: Path) -> None:
-    run = evaluate(DATA, n_repeats=1, show_progress=False, trust_repeats=1, missing_repeats=1)
+    run = evaluate(
+        DATA,
+        n_repeats=1,
+        show_progress=False,
+        trust_repeats=1,
+        missing_repeats=1,
+        external=DATA.parent / "external",
+    )
     results = run["results"]
     assert list(results) == [
         "NeuralNet (defaults)",
@@ -42,7 +49,14 @@ def test_evaluation_writes_the_report_and_plots(tmp_path: Path) -> None:
     assert not np.isnan(contributions).any()  # every patient explained out-of-fold once
     assert "## Trust signals, out-of-fold" in text and "ensemble mean" in text
     assert "## Measurements missing, simulated" in text and "does NOT beat" not in text
-    for png in ("roc.png", "calibration.png", "loss_curves.png", "importance.png"):
+    assert "## Other hospitals (external validation)" in text
+    for cohort, n in (("Hungarian", 294), ("Swiss", 123)):
+        figures = run["external"]["cohorts"][cohort]["figures"]
+        assert len(figures) == 4 and f"| {cohort} | published anchor" in text
+        served = figures["served: network, missing fields null"]
+        assert 0.5 < served["roc_auc"] <= 1 and run["external"]["cohorts"][cohort]["n"] == n
+    pngs = ("calibration_hungarian.png", "calibration_swiss.png")
+    for png in ("roc.png", "calibration.png", "loss_curves.png", "importance.png", *pngs):
         assert (tmp_path / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
         assert f"]({png})" in text
 
