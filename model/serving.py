@@ -36,6 +36,9 @@ from model.typicality import MISSING_INPUT, Checks, PatientWarning, whitening
 
 SELF_TEST_TOLERANCE = 1e-9
 
+Rows = Sequence[Sequence[float | None]] | np.ndarray
+"""Raw rows in FEATURE_NAMES order; None (NaN in an array) for a feature not measured."""
+
 
 class Assessment(NamedTuple):
     """One patient's answer: probability, interval, warnings; with features
@@ -111,7 +114,7 @@ class Predictor:
         z += self._b2
         return sigmoid(z)  # type: ignore[no-any-return]
 
-    def assess(self, rows: Sequence[Sequence[float]] | np.ndarray) -> list[Assessment]:
+    def assess(self, rows: Rows) -> list[Assessment]:
         """Probability, interval and warnings for each row, in order.
 
         One matrix product scores the served network, the ensemble and the
@@ -124,7 +127,7 @@ class Predictor:
         if len(rows) == 1:
             if _has_missing(rows[0]):
                 return [self._partial(np.array(rows[0], dtype=np.float64))]
-            row = [float(v) for v in rows[0]]
+            row = [float(v) for v in rows[0]]  # type: ignore[arg-type]  # no None: checked above
             (served, *members), whitened_one = self._wide.forward_one(row)
             low, high = percentile_interval_one(members)
             if self.recalibration:
@@ -180,7 +183,7 @@ class Predictor:
             answer.probability, answer.low, answer.high, tuple(warnings), answer.ranges
         )
 
-    def explain(self, rows: Sequence[Sequence[float]] | np.ndarray) -> list[Explanation]:
+    def explain(self, rows: Rows) -> list[Explanation]:
         """`assess` plus exact Shapley contributions, for each row (each
         takes milliseconds: call it off the event loop)."""
         X = np.asarray(rows, dtype=np.float64)  # None -> NaN
