@@ -19,6 +19,7 @@ from model.data import load_external
 from model.features import EXAMPLE_PATIENT, FEATURE_NAMES
 from model.serving import Predictor
 from scripts.recalibrate import MIN_PATIENTS, main, recalibrate
+from tests.artifact_helpers import copy_artifact
 from tests.tolerances import assert_probabilities_close
 
 SWISS = Path(__file__).resolve().parents[2] / "data" / "external" / "processed.switzerland.data"
@@ -130,3 +131,20 @@ def test_recalibrated_explanations_add_up_to_the_recalibrated_answer(
     for e in predictor.explain(np.vstack([X, example])):
         total = e.base_value + sum(e.contributions)
         assert total == pytest.approx(e.assessment.probability, abs=1e-12)
+
+
+def test_a_recalibrated_artifact_is_served_by_a_reload(
+    artifact_path: Path, tmp_path: Path, site: tuple[Path, np.ndarray, np.ndarray]
+) -> None:
+    """Written over MODEL_PATH, the recalibrated artifact is swapped in by the
+    reload that SIGHUP runs, like any new model."""
+    served = copy_artifact(artifact_path, tmp_path / "served")
+    with TestClient(create_app(Settings(model_path=served))) as client:
+        before = client.post("/predict", json=EXAMPLE_PATIENT).json()
+        recalibrate(served, site[0], served)  # the script writes the new artifact in place
+        reload = client.app.state.reloader.reload  # type: ignore[attr-defined]
+        assert client.portal.call(reload) is None  # type: ignore[union-attr]
+        after = client.post("/predict", json=EXAMPLE_PATIENT).json()
+        assert after["model_version"] == client.get("/model").json()["model_version"]
+        assert after["model_version"].startswith(before["model_version"] + ".r")
+        assert after["probability"] > before["probability"]  # the Swiss site's higher risk
