@@ -9,7 +9,6 @@ file with a `DataError` that names the file and the line.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -120,7 +119,7 @@ def load_external(path: str | Path) -> tuple[np.ndarray, np.ndarray, dict[str, d
         marked = (cells == "?").to_numpy()
         values = pd.to_numeric(cells.where(~marked), errors="raise").to_numpy(dtype=np.float64)
         zero = (values == 0) & (feature.name in HIDDEN_ZEROS)
-        valid = np.array([in_domain(feature, v) for v in values]) | marked | zero
+        valid = np.array([feature.accepts(v) for v in values]) | marked | zero
         X[:, j] = np.where(marked | zero | ~valid, np.nan, values)
         made_null[feature.name] = {
             "unknown": int(marked.sum()),
@@ -128,14 +127,3 @@ def load_external(path: str | Path) -> tuple[np.ndarray, np.ndarray, dict[str, d
             "outside_domain": int((~valid).sum()),
         }
     return X, (y > 0).astype(np.int64), made_null
-
-
-def in_domain(feature: Any, value: float) -> bool:
-    """Whether the API would take `value` for `feature`."""
-    if np.isnan(value):
-        return False
-    if feature.codes is not None:
-        return value in feature.codes
-    if feature.integer and not float(value).is_integer():
-        return False
-    return bool(feature.minimum <= value <= feature.maximum)

@@ -39,6 +39,17 @@ class Feature:
     def is_coded(self) -> bool:
         return self.codes is not None
 
+    def accepts(self, value: float) -> bool:
+        """Whether the API would take `value` (a number) for this feature: one
+        of its codes, or a number in its range (whole, for a count)."""
+        if value != value:  # NaN
+            return False
+        if self.codes is not None:
+            return value in self.codes
+        if self.integer and not float(value).is_integer():
+            return False
+        return bool(self.minimum <= value <= self.maximum)  # type: ignore[operator]
+
 
 FEATURES: tuple[Feature, ...] = (
     Feature("age", "Age", 54, unit="years", minimum=18, maximum=120),

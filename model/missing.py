@@ -162,9 +162,7 @@ class MissingValues:
         self.tails = np.array([(1 - level) / 2, (1 + level) / 2])
 
     def answer(self, x: np.ndarray) -> PartialAnswer:
-        observed = ~np.isnan(x)
-        sums = distance_sums(self.donors, x, observed)
-        w = kernel_weights(sums, int(observed.sum()), self.bandwidth)
+        observed, sums, w = self._weigh(x)
         rows = completed(self.donors, x, observed)
         probabilities = self.forward(rows)  # (n, 1 + m)
         p = float(w @ probabilities[:, 0])
@@ -180,11 +178,15 @@ class MissingValues:
     def weighted_donors(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(donor rows (J, 13), weights (J,)): the donors an answer for x
         averages over, those of weight 0 left out."""
-        observed = ~np.isnan(x)
-        sums = distance_sums(self.donors, x, observed)
-        w = kernel_weights(sums, int(observed.sum()), self.bandwidth)
+        w = self._weigh(x)[2]
         kept = np.flatnonzero(w)
         return self.donors.rows[kept], w[kept]
+
+    def _weigh(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(observed mask, the donors' distance sums, their weights) for x."""
+        observed = ~np.isnan(x)
+        sums = distance_sums(self.donors, x, observed)
+        return observed, sums, kernel_weights(sums, int(observed.sum()), self.bandwidth)
 
     def _range(
         self, k: int, rows: np.ndarray, w: np.ndarray, sums: np.ndarray, n_observed: int

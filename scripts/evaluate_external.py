@@ -20,15 +20,18 @@ from typing import Any
 import numpy as np
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import brier_score_loss, log_loss, roc_auc_score
+from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import StandardScaler
 
 from model.artifact import load_artifact
-from model.data import load_external
-from model.evaluation import calibration_intercept_slope
+from model.data import load_external, load_heart
+from model.evaluation import calibration_intercept_slope, recalibration
 from model.features import THRESHOLD
-from model.missing import Donors, completed, donor_weights
+from model.missing import BANDWIDTH, Donors
+from model.recalibration import Recalibration
 from model.serving import Predictor
-from scripts.evaluate_missing import fill_values
+from scripts.evaluate_missing import FILL, answer, donor_name, fill_values
+from scripts.train import SPLIT_SEED, TEST_SIZE, train
 
 COHORTS = {
     "Hungarian": ("processed.hungarian.data", 0.77),
@@ -48,8 +51,6 @@ COLUMNS = ("roc_auc", "brier", "log_loss", "intercept", "slope", "accuracy", "se
 
 def evaluate_external(data: Path, external: Path) -> dict[str, Any]:
     """Every answer's probabilities and figures for each cohort."""
-    from scripts.train import train
-
     with tempfile.TemporaryDirectory() as tmp:
         artifact_path = Path(tmp) / "model.pkl"
         train(data, artifact_path, cv_repeats=0)
@@ -71,15 +72,15 @@ def evaluate_external(data: Path, external: Path) -> dict[str, Any]:
     out: dict[str, Any] = {"version": predictor.version, "cohorts": {}}
     for cohort, (file, anchor) in COHORTS.items():
         X, y, made_null = load_external(external / file)
-        filled = np.where(np.isnan(X), fill, X)
+        logistic_answers = answer(regression, donors, fill, X, ~np.isnan(X))
         answers = {
             ANSWERS[0]: network(X),
-            ANSWERS[1]: network(filled),
-            ANSWERS[2]: _donors_expectation(regression, donors, X),
-            ANSWERS[3]: regression(filled),
+            ANSWERS[1]: network(np.where(np.isnan(X), fill, X)),
+            ANSWERS[2]: logistic_answers[donor_name(BANDWIDTH)],
+            ANSWERS[3]: logistic_answers[FILL],
         }
         out["cohorts"][cohort] = {
-            "halves": recalibrated_halves(predictor, X, y),
+            "halves": recalibrated_halves(answers[SERVED], y),
             "n": len(y),
             "prevalence": float(y.mean()),
             "anchor": anchor,
@@ -91,18 +92,13 @@ def evaluate_external(data: Path, external: Path) -> dict[str, Any]:
     return out
 
 
-def recalibrated_halves(predictor: Predictor, X: np.ndarray, y: np.ndarray) -> dict[str, Any]:
-    """Recalibrate on one half of a cohort (stratified, seed 0), measure on
-    the other: Brier and calibration before and after."""
-    from sklearn.model_selection import train_test_split
-
-    from model.evaluation import recalibration
-    from model.recalibration import Recalibration
-
+def recalibrated_halves(p: np.ndarray, y: np.ndarray) -> dict[str, Any]:
+    """Recalibrate the served answers `p` on one half of a cohort
+    (stratified, seed 0), measure on the other: Brier and calibration
+    before and after."""
     fit_rows, test_rows = train_test_split(
         np.arange(len(y)), test_size=0.5, stratify=y, random_state=0
     )
-    p = np.array([a.probability for a in predictor.assess(X)])
     g = Recalibration(*recalibration(y[fit_rows], p[fit_rows]))
     before, after = p[test_rows], g.many(p[test_rows])
     return {
@@ -117,30 +113,12 @@ def recalibrated_halves(predictor: Predictor, X: np.ndarray, y: np.ndarray) -> d
 
 def _training_labels(data: Path, X_train: np.ndarray) -> np.ndarray:
     """The labels of the served recipe's training rows (its 80/20 split)."""
-    from sklearn.model_selection import train_test_split
-
-    from model.data import load_heart
-    from scripts.train import SPLIT_SEED, TEST_SIZE
-
     X, y = load_heart(data)
     rows, _, labels, _ = train_test_split(
         X.to_numpy(), y, test_size=TEST_SIZE, random_state=SPLIT_SEED
     )
     assert np.array_equal(rows, X_train), "the artifact's donors are the training rows"
     return labels  # type: ignore[no-any-return]
-
-
-def _donors_expectation(predict: Any, donors: Donors, X: np.ndarray) -> np.ndarray:
-    """sum_j w_j predict(x_O, t_j,M) for each row of X (complete rows as they are)."""
-    out = []
-    for x in X:
-        observed = ~np.isnan(x)
-        if observed.all():
-            out.append(float(predict(x[None])[0]))
-            continue
-        w = donor_weights(donors, x, observed)
-        out.append(float(w @ predict(completed(donors, x, observed))))
-    return np.array(out)
 
 
 def figures(y: np.ndarray, p: np.ndarray) -> dict[str, float]:

@@ -56,11 +56,11 @@ FILL = "median/mode fill"
 COLUMNS = ("roc_auc", "log_loss", "brier", "intercept", "slope")
 
 
-def _donor_name(h: float) -> str:
+def donor_name(h: float) -> str:
     return "donors, h = inf (marginal)" if math.isinf(h) else f"donors, h = {h:g}"
 
 
-CANDIDATES = (FILL, *(_donor_name(h) for h in BANDWIDTHS))
+CANDIDATES = (FILL, *(donor_name(h) for h in BANDWIDTHS))
 
 
 def fill_values(X_train: np.ndarray) -> np.ndarray:
@@ -94,7 +94,7 @@ def answer(
         weights = np.array(
             [donor_weights(donors, x, o, h) for x, o in zip(X, observed, strict=True)]
         )
-        out[_donor_name(h)] = np.einsum("ij,ij->i", weights, per_donor)
+        out[donor_name(h)] = np.einsum("ij,ij->i", weights, per_donor)
     return out
 
 
@@ -162,7 +162,7 @@ def chosen_bandwidth(scores: dict[tuple[str, str, str], dict[str, float]]) -> fl
     patterns = [p for p, missing in PATTERNS.items() if missing != ()]
 
     def mean_loss(h: float) -> float:
-        losses = [scores[(p, "NeuralNet", _donor_name(h))]["log_loss"] for p in patterns]
+        losses = [scores[(p, "NeuralNet", donor_name(h))]["log_loss"] for p in patterns]
         return float(np.mean(losses))
 
     return min(BANDWIDTHS, key=mean_loss)
@@ -176,7 +176,7 @@ def report_lines(run: dict[str, Any]) -> list[str]:
         f"{run['n_repeats']} x repeated stratified 10-fold (the folds above). In every split "
         "the training folds alone give the scaler, the models, the medians and modes and the "
         "donors; the test patients then lose the features of each pattern "
-        f"(`scripts/evaluate_missing.py`, `model/missing.py`). Chosen: **{_donor_name(chosen)}** "
+        f"(`scripts/evaluate_missing.py`, `model/missing.py`). Chosen: **{donor_name(chosen)}** "
         "(lowest log loss of the network, averaged over the patterns). Calibration: the "
         "intercept of y ~ a + logit(p) (0 is right on average) and the slope of "
         "y ~ c + b logit(p) (1 is neither too extreme nor too timid).",
@@ -193,10 +193,10 @@ def report_lines(run: dict[str, Any]) -> list[str]:
         for model, label in (("NeuralNet", "network"), ("LogisticRegression", "logistic")):
             for candidate in CANDIDATES:
                 s = scores[(pattern, model, candidate)]
-                mark = "**" if model == "NeuralNet" and candidate == _donor_name(chosen) else ""
+                mark = "**" if model == "NeuralNet" and candidate == donor_name(chosen) else ""
                 cells = [f"{mark}{s[c]:.3f}{mark}" for c in COLUMNS]
                 lines.append(f"| {label} | {candidate} | " + " | ".join(cells) + " |")
-        served = scores[(pattern, "NeuralNet", _donor_name(chosen))]["log_loss"]
+        served = scores[(pattern, "NeuralNet", donor_name(chosen))]["log_loss"]
         filled = scores[(pattern, "NeuralNet", FILL)]["log_loss"]
         beaten.append(served < filled or PATTERNS[pattern] == ())
         lines.append("")

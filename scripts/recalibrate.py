@@ -36,13 +36,11 @@ import numpy as np
 from sklearn.preprocessing import StandardScaler
 
 from model.artifact import file_sha256, load_artifact, save_artifact
-from model.data import in_domain
-from model.ensemble import LEVEL, percentile_interval
 from model.evaluation import recalibration
-from model.features import EXAMPLE_PATIENT, FEATURE_NAMES, FEATURES
-from model.propagation import forward
+from model.features import FEATURE_NAMES, FEATURES
 from model.recalibration import Recalibration
 from model.serving import Predictor
+from scripts.train import self_test
 
 log = logging.getLogger("scripts.recalibrate")
 
@@ -79,7 +77,7 @@ def _value(path: Path, line: int, feature: Any, cell: str | None) -> float:
         value = float(cell)
     except ValueError:
         raise SiteDataError(f"{path}, line {line}, field {feature.name}: not a number") from None
-    if not in_domain(feature, value):
+    if not feature.accepts(value):
         raise SiteDataError(
             f"{path}, line {line}, field {feature.name}: {cell} is outside what the API accepts"
         )
@@ -123,7 +121,13 @@ def recalibrate(model: Path, data: Path, out: Path) -> dict[str, Any]:
         **artifact.metadata,
         "model_version": f"{record['of_model_version']}.r{digest[:8]}",
         "recalibration": record,
-        "self_test": _self_test(artifact, Recalibration(a, b)),
+        "self_test": self_test(
+            artifact.weights,
+            artifact.members,
+            artifact.scaler_mean,
+            artifact.scaler_scale,
+            Recalibration(a, b).one,
+        ),
     }
     save_artifact(out, artifact.weights, artifact.members, artifact.background, artifact.donors,
                   artifact.reference, scaler, metadata)  # fmt: skip
@@ -131,21 +135,6 @@ def recalibrate(model: Path, data: Path, out: Path) -> dict[str, Any]:
     if problem is not None:  # the written artifact must pass what serving checks
         raise RuntimeError(f"{out}: the recalibrated artifact fails its self-test: {problem}")
     return metadata
-
-
-def _self_test(artifact: Any, g: Recalibration) -> dict[str, Any]:
-    """What the recalibrated model answers for EXAMPLE_PATIENT (by the
-    training code's forward pass, then g), for the start-up self-test."""
-    mean, scale = artifact.scaler_mean, artifact.scaler_scale
-    example = (np.array([[EXAMPLE_PATIENT[f] for f in FEATURE_NAMES]]) - mean) / scale
-    members = np.hstack([forward(m, example)[0] for m in artifact.members])
-    low, high = percentile_interval(members)
-    return {
-        "patient": dict(EXAMPLE_PATIENT),
-        "probability": g.one(float(forward(artifact.weights, example)[0][0, 0])),
-        "interval": [g.one(float(low[0])), g.one(float(high[0]))],
-        "interval_level": LEVEL,
-    }
 
 
 def main(argv: list[str] | None = None) -> int:

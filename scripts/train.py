@@ -20,6 +20,7 @@ import json
 import logging
 import platform
 import sys
+from collections.abc import Callable
 from datetime import UTC, datetime
 from importlib.metadata import version
 from pathlib import Path
@@ -104,7 +105,7 @@ def train(
             **_cross_validated(X.to_numpy(), y, net.get_params(), cv_repeats),
         },
         **trust,
-        "self_test": _self_test(net, members, scaler),
+        "self_test": self_test(net.weights_, members, scaler.mean_, scaler.scale_),
         "libraries": _libraries(),
     }
     save_artifact(out_path, net.weights_, members, background, X_train, reference, scaler, metadata)
@@ -113,15 +114,23 @@ def train(
     return metadata
 
 
-def _self_test(net: NeuralNet, members: list[Any], scaler: StandardScaler) -> dict[str, Any]:
+def self_test(
+    weights: Any,
+    members: list[Any],
+    mean: np.ndarray,
+    scale: np.ndarray,
+    calibrate: Callable[[float], float] = float,
+) -> dict[str, Any]:
     """What the served model must answer for EXAMPLE_PATIENT (its start-up
-    self-test), computed here by the training code's own forward pass."""
-    example = scaler.transform(np.array([[EXAMPLE_PATIENT[f] for f in FEATURE_NAMES]]))
+    self-test), computed here by the training code's own forward pass on
+    scaled rows; `calibrate` maps each probability (a site's recalibration,
+    `scripts.recalibrate`)."""
+    example = (np.array([[EXAMPLE_PATIENT[f] for f in FEATURE_NAMES]]) - mean) / scale
     low, high = percentile_interval(np.hstack([forward(m, example)[0] for m in members]))
     return {
         "patient": dict(EXAMPLE_PATIENT),
-        "probability": float(net.predict_proba(example)[0, 1]),
-        "interval": [float(low[0]), float(high[0])],
+        "probability": calibrate(float(forward(weights, example)[0][0, 0])),
+        "interval": [calibrate(float(low[0])), calibrate(float(high[0]))],
         "interval_level": LEVEL,
     }
 

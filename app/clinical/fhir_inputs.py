@@ -21,7 +21,6 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from model.data import in_domain
 from model.features import FEATURE_NAMES, FEATURES
 
 LOINC = "http://loinc.org"
@@ -169,7 +168,7 @@ def _checked(r: Reading) -> Reading:
     if r.value is None:
         return r
     feature = FEATURES[FEATURE_NAMES.index(r.field)]
-    if in_domain(feature, r.value):
+    if feature.accepts(r.value):
         return r
     return Reading(r.field, None, r.source, r.when, r.shown, "outside what the API accepts")
 

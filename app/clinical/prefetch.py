@@ -53,10 +53,11 @@ def read(prefetch: dict[str, Any]) -> tuple[dict[str, Any] | None, list[dict[str
     A key present with `null` or an empty Bundle means "not on file"; an
     absent key means the EHR did not fetch it (to be read from its FHIR
     server, or the call cannot be answered: 412)."""
-    absent = [key for key in templates() if key not in prefetch]
+    keys = list(templates())
+    absent = [key for key in keys if key not in prefetch]
     patient = None
     observations: list[dict[str, Any]] = []
-    for key in templates():
+    for key in keys:
         for resource in _resources(key, prefetch.get(key)):
             if key == PATIENT_KEY and resource.get("resourceType") == "Patient":
                 patient = resource

@@ -28,11 +28,14 @@ from app.v2.openapi import (
 )
 from app.v2.patient_matrix import RowError, validated_matrix
 from app.v2.tensors import (
+    OUTPUT_KEYS,
     TensorError,
     encode_response,
+    flag,
     input_arrays,
     parameters,
     parse_request,
+    refuse_unknown_keys,
 )
 from model.features import FEATURE_NAMES, THRESHOLD
 
@@ -173,7 +176,7 @@ async def infer(request: Request) -> Response:
 
 def _requested(payload: dict[str, Any]) -> tuple[list[str], set[str]]:
     """The outputs to answer, in order, and those to send as binary."""
-    all_binary = _flag(parameters(payload, "the request"), "binary_data_output", False)
+    all_binary = flag(parameters(payload, "the request"), "binary_data_output", False)
     requested = payload.get("outputs")
     if requested is None:
         return list(OUTPUTS), set(OUTPUTS) if all_binary else set()
@@ -184,27 +187,11 @@ def _requested(payload: dict[str, Any]) -> tuple[list[str], set[str]]:
         name = o.get("name")
         if not isinstance(name, str) or name not in OUTPUTS:
             raise TensorError(f"unknown output '{name}' (outputs: {', '.join(OUTPUTS)})")
-        unknown = sorted(set(o) - OUTPUT_KEYS)
-        if unknown:
-            raise TensorError(
-                f"output '{name}': unknown key '{unknown[0]}' (keys: name, parameters)"
-            )
+        refuse_unknown_keys(o, OUTPUT_KEYS, f"output '{name}': ")
         names.append(name)
-        if _flag(parameters(o, f"output '{name}'"), "binary_data", all_binary):
+        if flag(parameters(o, f"output '{name}'"), "binary_data", all_binary):
             binary.add(name)
     return names, binary
-
-
-OUTPUT_KEYS = frozenset({"name", "parameters"})
-"""What the protocol's requested output holds (an unknown key is refused, as
-the published schema says)."""
-
-
-def _flag(found: dict[str, Any], key: str, default: bool) -> bool:
-    value = found.get(key, default)
-    if not isinstance(value, bool):
-        raise TensorError(f"parameter '{key}' must be true or false")
-    return value
 
 
 def install(app: FastAPI, dependencies: list[Any]) -> None:

@@ -52,9 +52,7 @@ def parse_request(body: bytes, header_length: str | None) -> tuple[dict[str, Any
         raise TensorError("the request is not valid JSON") from None
     if not isinstance(request, dict) or not isinstance(request.get("inputs"), list):
         raise TensorError("the request must be a JSON object with a list of 'inputs'")
-    unknown = sorted(set(request) - REQUEST_KEYS)
-    if unknown:
-        raise TensorError(f"unknown key '{unknown[0]}' (keys: {', '.join(sorted(REQUEST_KEYS))})")
+    refuse_unknown_keys(request, REQUEST_KEYS, "")
     for key in ("id", "model_name"):
         if not isinstance(request.get(key, ""), str):
             raise TensorError(f"'{key}' must be a string")
@@ -63,13 +61,19 @@ def parse_request(body: bytes, header_length: str | None) -> tuple[dict[str, Any
 
 REQUEST_KEYS = frozenset({"id", "model_name", "parameters", "inputs", "outputs"})
 """What the protocol's inference request holds (and `model_name`, which
-KServe's client sends; the path names the model); another key is refused,
-as the published schema says."""
-
-
+KServe's client sends; the path names the model)."""
 INPUT_KEYS = frozenset({"name", "shape", "datatype", "parameters", "data"})
-"""What the protocol's input tensor holds; another key is refused, as the
-published schema says."""
+"""What the protocol's input tensor holds."""
+OUTPUT_KEYS = frozenset({"name", "parameters"})
+"""What the protocol's requested output holds."""
+
+
+def refuse_unknown_keys(obj: dict[str, Any], known: frozenset[str], where: str) -> None:
+    """TensorError for a key outside `known`: the published schema forbids it."""
+    unknown = sorted(set(obj) - known)
+    if unknown:
+        keys = ", ".join(sorted(known))
+        raise TensorError(f"{where}unknown key '{unknown[0]}' (keys: {keys})")
 
 
 def input_arrays(request: dict[str, Any], binary: bytes) -> dict[str, np.ndarray]:
@@ -82,9 +86,7 @@ def input_arrays(request: dict[str, Any], binary: bytes) -> dict[str, np.ndarray
         name = tensor["name"]
         if name in out:
             raise TensorError(f"input '{name}' is given twice")
-        unknown = sorted(set(tensor) - INPUT_KEYS)
-        if unknown:
-            raise TensorError(f"input '{name}': unknown key '{unknown[0]}'")
+        refuse_unknown_keys(tensor, INPUT_KEYS, f"input '{name}': ")
         shape, datatype = tensor.get("shape"), tensor.get("datatype")
         if not isinstance(datatype, str) or datatype not in DTYPES:
             raise TensorError(f"input '{name}': datatype must be one of {', '.join(DTYPES)}")
@@ -106,6 +108,14 @@ def input_arrays(request: dict[str, Any], binary: bytes) -> dict[str, np.ndarray
     if offset != len(binary):
         raise TensorError("the body holds more binary data than the inputs announce")
     return out
+
+
+def flag(found: dict[str, Any], key: str, default: bool) -> bool:
+    """A boolean parameter (`binary_data`, `binary_data_output`) of `found`."""
+    value = found.get(key, default)
+    if not isinstance(value, bool):
+        raise TensorError(f"parameter '{key}' must be true or false")
+    return value
 
 
 def parameters(obj: dict[str, Any], where: str) -> dict[str, Any]:
