@@ -44,6 +44,23 @@ class Settings(BaseSettings):
         description="A file of named keys, one 'name key' per line, read again on SIGHUP; "
         "with API_KEY or alone, the scoring routes then require one of them.",
     )
+    cds_clients_file: Path | None = Field(
+        None,
+        description="A JSON list of the EHRs allowed to call the CDS Hooks routes, each with "
+        "its issuer and public keys (inline or an allowlisted jku), read again on SIGHUP; "
+        "when set, every CDS Hooks call needs the EHR's signed JWT.",
+    )
+    public_base_url: str | None = Field(
+        None,
+        description="The URL clients call this service at (e.g. https://risk.example.org), "
+        "for the JWT audience and the card's links; unset: the URL of each request.",
+    )
+    fhir_timeout: float = Field(
+        1.0,
+        gt=0,
+        description="Seconds to read the prefetch an EHR did not send from its FHIR server; "
+        "else 412.",
+    )
     request_timeout: float = Field(
         15.0, gt=0, description="Seconds for a request's headers and body to arrive; else 408."
     )

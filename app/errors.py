@@ -52,6 +52,18 @@ NOT_JSON = Problem(
     "Send the body as JSON with the header 'Content-Type: application/json'.",
 )
 INVALID_BODY = Problem(422, "validation_error", "The request body is invalid.")
+INVALID_CDS_REQUEST = Problem(400, "invalid_cds_request", "The CDS Hooks request is invalid.")
+CDS_UNAUTHORIZED = Problem(
+    401,
+    "cds_unauthorized",
+    "The CDS Hooks call needs a valid signed JWT from a listed client: "
+    "'Authorization: Bearer <JWT>'.",
+)
+PREFETCH_UNAVAILABLE = Problem(
+    412,
+    "prefetch_unavailable",
+    "Prefetch keys are missing and the FHIR server cannot supply them.",
+)
 CLIENT_CLOSED = Problem(499, "client_closed_request", "The client closed the request.")
 INTERNAL = Problem(500, "internal_error", "Internal server error.")
 NOT_LOADED = Problem(503, "not_ready", "The model is not loaded.")
@@ -66,10 +78,15 @@ class ApiError(StarletteHTTPException):
     """Raise to answer with `problem` (its message, or `message`)."""
 
     def __init__(
-        self, problem: Problem, message: str | None = None, headers: dict[str, str] | None = None
+        self,
+        problem: Problem,
+        message: str | None = None,
+        headers: dict[str, str] | None = None,
+        details: list[dict[str, Any]] | None = None,
     ) -> None:
         super().__init__(problem.status, message or problem.message, headers)
         self.problem = problem
+        self.details = details
 
 
 RETRY_AFTER = "1"

@@ -13,6 +13,9 @@ from typing import Any
 from fastapi import Depends, FastAPI
 
 from app.api import docs, explain, handlers, health, model_info, predict, scoring
+from app.clinical import cds_routes, fhir_routes
+from app.clinical.cds_clients import CdsClients, ClientsFileError
+from app.clinical.fhir_reads import FhirReader
 from app.config import Settings, get_settings
 from app.deps import require_api_key
 from app.guards.middleware import (
@@ -50,8 +53,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.readiness_problem = "the model is loading"
         try:
             keys.load()
+            cds_clients.load()
             predictor, problem = load_checked(settings.model_path)
-        except (ArtifactError, KeyFileError) as exc:
+        except (ArtifactError, KeyFileError, ClientsFileError) as exc:
             app.state.startup_error = str(exc)  # reported by OneLineStartupFailure
             raise
         if problem:
@@ -62,11 +66,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         else:
             put_in_service(app.state, predictor)
             log.info("model %s loaded from %s", predictor.version, settings.model_path)
-        reloader = app.state.reloader = Reloader(app.state, settings.model_path, keys)
+        reloader = Reloader(app.state, settings.model_path, (keys, cds_clients))
+        app.state.reloader = reloader
         reloader.install()
         await telemetry.start()
         yield
         await telemetry.stop()
+        await app.state.fhir_reader.close()
         reloader.uninstall()
         app.state.predictor = None
 
@@ -90,6 +96,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     scoring_routes = (*predict.ROUTES, *explain.ROUTES)
     scoring.install(app, scoring_routes, dependencies=auth)
     v2.install(app, dependencies=auth)
+    app.state.cds_clients = cds_clients = CdsClients(settings.cds_clients_file)
+    app.state.fhir_reader = FhirReader(settings.fhir_timeout)
+    app.include_router(cds_routes.router)
+    app.include_router(fhir_routes.router)
+    scoring.declare_request_models(app, cds_routes.MODELS)
     app.include_router(health.router)
     app.include_router(metrics.router)
     app.include_router(model_info.router)
@@ -103,7 +114,7 @@ def _add_middleware(
     app: FastAPI, settings: Settings, telemetry: Telemetry, scoring_routes: Any
 ) -> None:
     # Added last = outermost: every answer, 413s included, is logged and counted.
-    json_paths = frozenset(route.path for route in scoring_routes)
+    json_paths = frozenset(route.path for route in scoring_routes) | cds_routes.JSON_PATHS
     app.add_middleware(JsonBodyGuard, max_bytes=settings.max_body_bytes, json_paths=json_paths)
     app.add_middleware(ConcurrencyLimit, limit=settings.max_concurrency)
     app.add_middleware(RequestContext, telemetry=telemetry)

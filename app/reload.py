@@ -16,17 +16,22 @@ import asyncio
 import contextlib
 import logging
 import signal
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import anyio
 
-from app.keys import ApiKeys
 from app.observability.metrics import MODEL_INFO, RELOADS
 from model.artifact import ArtifactError, load_artifact
 from model.serving import Predictor
 
 log = logging.getLogger("app")
+
+
+class Rotating(Protocol):
+    def reload(self) -> object:
+        """Read the file again; keep what is in force if it cannot be used."""
 
 
 def load_checked(path: Path) -> tuple[Predictor, str | None]:
@@ -50,8 +55,10 @@ def put_in_service(state: Any, predictor: Predictor) -> None:
 class Reloader:
     """Reloads the model of the app whose `state` it is given, on SIGHUP."""
 
-    def __init__(self, state: Any, path: Path, keys: ApiKeys | None = None) -> None:
-        self.state, self.path, self.keys = state, path, keys
+    def __init__(self, state: Any, path: Path, rotating: Sequence[Rotating] = ()) -> None:
+        """`rotating`: what else is read again on the same signal (the API
+        keys, the CDS clients)."""
+        self.state, self.path, self.rotating = state, path, rotating
         self._lock = asyncio.Lock()
         self._installed = False
         self._tasks: set[asyncio.Task[str | None]] = set()  # kept until done
@@ -71,8 +78,8 @@ class Reloader:
             self._installed = False
 
     def _on_signal(self) -> None:
-        if self.keys is not None:
-            self.keys.reload()  # API_KEYS_FILE rotates on the same signal
+        for files in self.rotating:
+            files.reload()  # API_KEYS_FILE and CDS_CLIENTS_FILE rotate on the same signal
         task = asyncio.ensure_future(self.reload())
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)

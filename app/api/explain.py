@@ -11,7 +11,9 @@ once.
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from collections.abc import Callable
+from functools import partial
+from typing import Any, TypeVar
 
 import anyio
 from fastapi import Request, Response
@@ -23,6 +25,8 @@ from app.api.scoring import ScoringRoute, json_response, read_body
 from app.deps import get_predictor
 from app.errors import OVERLOADED, RETRY_AFTER, ApiError
 from app.guards.admission import EXPLAIN_MAX_WAIT, EXPLAIN_THREADS, EXPLANATIONS, LoopLag
+
+T = TypeVar("T")
 
 
 def _backlog_full() -> ApiError:
@@ -49,19 +53,26 @@ async def explain_batch(request: Request) -> Response:
 
 
 async def _explained(request: Request, predictor: Any, patients: list[Any]) -> list[str]:
-    """The patients' explanations, computed in a worker thread, or 503 `overloaded`:
-    at once when the explanation backlog is full (`app.guards.admission`; the door
-    refuses most such requests before they get here), or when no thread
-    comes free within EXPLAIN_MAX_WAIT (a burst admitted before the loop's
-    lag could show it): such a request is late already, and a 503 now keeps
-    it from being later still."""
+    return await in_explain_thread(
+        request, len(patients), partial(answers.explanations, predictor, patients)
+    )
+
+
+async def in_explain_thread(request: Request, patients: int, work: Callable[[], T]) -> T:
+    """`work()` (explaining `patients` patients) run in a worker thread, or
+    503 `overloaded`: at once when the explanation backlog is full
+    (`app.guards.admission`; the door refuses most such requests before they
+    get here), or when no thread comes free within EXPLAIN_MAX_WAIT (a burst
+    admitted before the loop's lag could show it): such a request is late
+    already, and a 503 now keeps it from being later still. The CDS Hooks
+    card (`app.clinical`) is explained here too."""
     state = request.app.state
     threads = getattr(state, "explain_limiter", None)
     if threads is None:  # made on first use, inside the running event loop
         threads = state.explain_limiter = anyio.CapacityLimiter(EXPLAIN_THREADS)
-    if EXPLANATIONS.full(len(patients), LoopLag.of(asyncio.get_running_loop()).lag):
+    if EXPLANATIONS.full(patients, LoopLag.of(asyncio.get_running_loop()).lag):
         raise _backlog_full()
-    EXPLANATIONS.pending += len(patients)
+    EXPLANATIONS.pending += patients
     try:
         got_thread = False
         with anyio.move_on_after(EXPLAIN_MAX_WAIT):
@@ -70,11 +81,11 @@ async def _explained(request: Request, predictor: Any, patients: list[Any]) -> l
         if not got_thread:
             raise _backlog_full()
         try:
-            return await anyio.to_thread.run_sync(answers.explanations, predictor, patients)
+            return await anyio.to_thread.run_sync(work)
         finally:
             threads.release()
     finally:
-        EXPLANATIONS.pending -= len(patients)
+        EXPLANATIONS.pending -= patients
 
 
 ROUTES = (

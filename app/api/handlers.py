@@ -65,7 +65,8 @@ async def http_handler(request: Request, exc: Exception) -> JSONResponse:
     problem = getattr(exc, "problem", None) or _FRAMEWORK.get(exc.status_code)
     if problem is None:  # a status Starlette raised that has no Problem of ours
         problem = Problem(exc.status_code, "http_error", str(exc.detail))
-    return error_response(problem, str(exc.detail), headers=headers)
+    details = getattr(exc, "details", None)
+    return error_response(problem, str(exc.detail), details, headers=headers)
 
 
 async def disconnect_handler(request: Request, exc: Exception) -> Response:

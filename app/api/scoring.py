@@ -83,7 +83,6 @@ def install(app: FastAPI, routes: Sequence[ScoringRoute], dependencies: Sequence
     """
     errors = responses(400, 401, 413, 415, 422, 503)
     for route in routes:
-        body = {"$ref": f"{REF_PREFIX}{route.request_model.__name__}"}
         app.add_api_route(
             route.path,
             route.endpoint,
@@ -93,11 +92,25 @@ def install(app: FastAPI, routes: Sequence[ScoringRoute], dependencies: Sequence
             summary=route.summary,
             tags=[route.tag],
             dependencies=dependencies,
-            openapi_extra={
-                "requestBody": {"required": True, "content": {"application/json": {"schema": body}}}
-            },
+            openapi_extra=request_body(route.request_model),
         )
-    app.openapi = _with_request_schemas(app, {r.request_model for r in routes})  # type: ignore[method-assign]
+    declare_request_models(app, [r.request_model for r in routes])
+
+
+def declare_request_models(app: FastAPI, models: Sequence[type[BaseModel]]) -> None:
+    """Add `models` to the OpenAPI components, for routes that validate their
+    own body and refer to its schema as `#/components/schemas/<Model>`."""
+    declared: set[type[BaseModel]] | None = getattr(app.state, "request_models", None)
+    if declared is None:
+        declared = app.state.request_models = set()
+    declared.update(models)
+    app.openapi = _with_request_schemas(app, declared)  # type: ignore[method-assign]
+
+
+def request_body(model: type[BaseModel], media_type: str = "application/json") -> dict[str, Any]:
+    """The `openapi_extra` declaring a route's required body as `model`."""
+    schema = {"$ref": f"{REF_PREFIX}{model.__name__}"}
+    return {"requestBody": {"required": True, "content": {media_type: {"schema": schema}}}}
 
 
 def _with_request_schemas(app: FastAPI, models: set[type[BaseModel]]) -> Any:

@@ -90,6 +90,22 @@ def inputs(
     return [_checked(r) for r in readings]
 
 
+def other_patient(
+    patient_id: str, patient: dict[str, Any] | None, observations: Iterable[dict[str, Any]]
+) -> str | None:
+    """Why these resources are not all the patient `patient_id`'s, or None:
+    a Patient with another id, or an Observation whose subject is another
+    patient (a reference ending in Patient/<other id>)."""
+    if patient is not None and patient.get("id") not in (None, patient_id):
+        return f"The Patient resource is not Patient/{patient_id}."
+    for o in observations:
+        subject = o.get("subject")
+        reference = subject.get("reference") if isinstance(subject, dict) else None
+        if isinstance(reference, str) and reference.split("/")[-2:] != ["Patient", patient_id]:
+            return f"Observation/{o.get('id')} is about another patient, not Patient/{patient_id}."
+    return None
+
+
 def _from_patient(patient: dict[str, Any] | None, today: date) -> list[Reading]:
     if patient is None:
         return [Reading("age", None), Reading("sex", None)]

@@ -48,22 +48,42 @@ class PrefetchError(ValueError):
 
 
 def read(prefetch: dict[str, Any]) -> tuple[dict[str, Any] | None, list[dict[str, Any]], list[str]]:
-    """(the Patient or None, every Observation sent, the keys absent).
+    """(the Patient or None, every Observation sent, the keys not fetched).
 
     A key present with `null` or an empty Bundle means "not on file"; an
-    absent key means the EHR did not fetch it (to be read from its FHIR
-    server, or the call cannot be answered: 412)."""
+    absent key, or one holding an OperationOutcome (the EHR's way of saying
+    its fetch failed), means "not fetched": to be read from its FHIR server,
+    or the call cannot be answered (412)."""
     keys = list(templates())
-    absent = [key for key in keys if key not in prefetch]
+    absent = [key for key in keys if key not in prefetch or _failed(prefetch[key])]
     patient = None
     observations: list[dict[str, Any]] = []
     for key in keys:
+        if key in absent:
+            continue
         for resource in _resources(key, prefetch.get(key)):
             if key == PATIENT_KEY and resource.get("resourceType") == "Patient":
                 patient = resource
             elif resource.get("resourceType") == "Observation":
                 observations.append(resource)
     return patient, observations, absent
+
+
+def _failed(value: Any) -> bool:
+    """An OperationOutcome, alone or as a Bundle's only content."""
+    if not isinstance(value, dict):
+        return False
+    if value.get("resourceType") == "OperationOutcome":
+        return True
+    entries = value.get("entry") if value.get("resourceType") == "Bundle" else None
+    if not isinstance(entries, list):
+        return False
+    kinds = {
+        e.get("resource", {}).get("resourceType")
+        for e in entries
+        if isinstance(e, dict) and isinstance(e.get("resource"), dict)
+    }
+    return kinds == {"OperationOutcome"}
 
 
 def _resources(key: str, value: Any) -> list[dict[str, Any]]:

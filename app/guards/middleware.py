@@ -57,8 +57,12 @@ class RequestContext:
             route = getattr(scope.get("route"), "path", "unmatched")
             app_state: Any = getattr(scope.get("app"), "state", None)
             version = getattr(getattr(app_state, "predictor", None), "version", None)
-            key_name = scope.get("state", {}).get("api_key_name")  # set by require_api_key
-            self.record(scope["method"], route, status, elapsed, request_id, version, key_name)
+            state = scope.get("state", {})
+            key_name = state.get("api_key_name")  # set by require_api_key
+            issuer = state.get("cds_issuer")  # set by app.clinical.cds_routes.authorized
+            self.record(
+                scope["method"], route, status, elapsed, request_id, version, key_name, issuer
+            )
 
 
 def _request_id(scope: Scope) -> str:

@@ -98,6 +98,7 @@ def write_request_lines(records: Iterable[RequestRecord]) -> None:
                 "request_id": r.request_id,
                 "model_version": r.model_version,
                 "api_key_name": r.api_key_name,
+                "cds_issuer": r.cds_issuer,
             },
         )
         if size + len(line) > MAX_WRITE_BYTES:

@@ -41,6 +41,11 @@ PREDICTIONS = Counter(
     "Patients scored, by predicted class label.",
     ["label"],
 )
+CDS_FEEDBACK = Counter(
+    "heart_cds_feedback_total",
+    "CDS Hooks feedback on the service's cards, by outcome (accepted or overridden).",
+    ["outcome"],
+)
 WARNINGS = Counter(
     "heart_warnings_total",
     "Warnings given with answers (a patient unlike the training data), by code.",

@@ -19,3 +19,4 @@ class RequestRecord(NamedTuple):
     request_id: str
     model_version: str | None
     api_key_name: str | None = None  # the name of the key used, never the key
+    cds_issuer: str | None = None  # the EHR whose signed JWT a CDS Hooks call carried

@@ -50,6 +50,7 @@ class Telemetry:
         request_id: str,
         model_version: str | None,
         api_key_name: str | None = None,
+        cds_issuer: str | None = None,
     ) -> None:
         """Note one answered request (flushing when the buffer is full or old)."""
         now = time.time()
@@ -58,7 +59,15 @@ class Telemetry:
             self._oldest = now
         pending.append(
             RequestRecord(
-                now, method, route, status, seconds, request_id, model_version, api_key_name
+                now,
+                method,
+                route,
+                status,
+                seconds,
+                request_id,
+                model_version,
+                api_key_name,
+                cds_issuer,
             )
         )
         if len(pending) >= self.MAX_RECORDS or now - self._oldest >= self.MAX_DELAY:

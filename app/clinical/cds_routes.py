@@ -1,0 +1,201 @@
+"""The CDS Hooks 2.0 routes: discovery, the `heart-disease-risk` service
+(patient-view) and its feedback.
+
+A call is answered from its prefetch; keys it did not send are read from its
+`fhirServer` (`app.clinical.fhir_reads`), and without them the answer is 412
+naming the keys. The inputs are read from the FHIR resources
+(`app.clinical.fhir_inputs`), explained in a worker thread like /explain,
+and answered as one card (`app.clinical.card`). With CDS_CLIENTS_FILE set,
+every call needs the EHR's signed JWT (`app.clinical.cds_clients`).
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ValidationError
+
+from app.api.explain import in_explain_thread
+from app.api.scoring import request_body
+from app.clinical import prefetch
+from app.clinical.card import card
+from app.clinical.cds_clients import CdsClients, RefusedError
+from app.clinical.cds_models import (
+    CdsRequest,
+    CdsResponse,
+    Discovery,
+    FeedbackReceived,
+    FeedbackRequest,
+)
+from app.clinical.fhir_inputs import inputs, other_patient
+from app.clinical.fhir_reads import FhirServerError
+from app.deps import get_predictor
+from app.errors import (
+    CDS_UNAUTHORIZED,
+    INVALID_CDS_REQUEST,
+    INVALID_JSON,
+    NOT_FOUND,
+    PREFETCH_UNAVAILABLE,
+    ApiError,
+    ErrorResponse,
+)
+from app.observability.metrics import CDS_FEEDBACK
+
+log = logging.getLogger("app")
+
+SERVICE_ID = "heart-disease-risk"
+TAG = "CDS Hooks"
+M = TypeVar("M", bound=BaseModel)
+
+router = APIRouter(tags=[TAG])
+
+
+def _errors(*problems: Any) -> dict[int | str, dict[str, Any]]:
+    return {p.status: {"model": ErrorResponse, "description": p.message} for p in problems}
+
+
+def public_url(request: Request, path: str) -> str:
+    """`path` on this service as its clients call it (PUBLIC_BASE_URL when set)."""
+    base = request.app.state.settings.public_base_url
+    if base is None:
+        base = f"{request.url.scheme}://{request.url.netloc}"
+    return f"{base.rstrip('/')}{path}"
+
+
+async def authorized(request: Request) -> None:
+    """With CDS_CLIENTS_FILE set, refuse (401) a call without a valid JWT;
+    the reason goes to the log, the issuer's name to the request's log line."""
+    clients: CdsClients = request.app.state.cds_clients
+    if not clients.enabled:
+        return
+    audience = public_url(request, request.url.path)
+    try:
+        issuer = await clients.verify(request.headers.get("authorization"), audience)
+    except RefusedError as exc:
+        log.warning("CDS Hooks call to %s refused: %s", request.url.path, exc)
+        raise ApiError(CDS_UNAUTHORIZED, headers={"WWW-Authenticate": "Bearer"}) from None
+    request.scope.setdefault("state", {})["cds_issuer"] = issuer  # read by RequestContext
+
+
+def _known(service_id: str) -> None:
+    if service_id != SERVICE_ID:
+        raise ApiError(NOT_FOUND, f"No CDS service {service_id!r}; this server has {SERVICE_ID!r}.")
+
+
+async def _valid(request: Request, model: type[M]) -> M:
+    """The body as `model`, or 400 naming every field that is wrong."""
+    body = await request.body()
+    try:
+        return model.model_validate_json(body)
+    except ValidationError as exc:
+        errors = exc.errors(include_url=False, include_input=False, include_context=False)
+        if any(e["type"] == "json_invalid" for e in errors):
+            raise ApiError(INVALID_JSON) from None
+        details = [
+            {"field": ".".join(str(p) for p in e["loc"]) or None, "message": e["msg"],
+             "type": e["type"]}
+            for e in errors
+        ]  # fmt: skip
+        raise ApiError(INVALID_CDS_REQUEST, details=details) from None
+
+
+@router.get(
+    "/cds-services",
+    response_model=Discovery,
+    responses=_errors(CDS_UNAUTHORIZED),
+    summary="CDS Hooks discovery: the heart-disease-risk service and its prefetch",
+)
+async def discovery(request: Request) -> dict[str, Any]:
+    await authorized(request)
+    return {
+        "services": [
+            {
+                "hook": "patient-view",
+                "title": "Heart-disease risk",
+                "description": "The probability of heart disease from 13 routine measurements, "
+                "with its interval, the largest contributions, and what measuring each "
+                "missing input could change. Research use only.",
+                "id": SERVICE_ID,
+                "prefetch": prefetch.templates(),
+                "usageRequirements": "Inputs not prefetched are read from fhirServer with "
+                "fhirAuthorization; without either, the call is answered 412.",
+            }
+        ]
+    }
+
+
+@router.post(
+    "/cds-services/{service_id}",
+    response_model=CdsResponse,
+    responses=_errors(INVALID_CDS_REQUEST, CDS_UNAUTHORIZED, NOT_FOUND, PREFETCH_UNAVAILABLE),
+    summary="CDS Hooks patient-view call: one card with the patient's heart-disease risk",
+    openapi_extra=request_body(CdsRequest),
+)
+async def call(service_id: str, request: Request) -> JSONResponse:
+    await authorized(request)
+    _known(service_id)
+    hook = await _valid(request, CdsRequest)
+    predictor = await get_predictor(request)
+    patient_id = hook.context.patientId
+    given = dict(hook.prefetch or {})
+    try:
+        _, _, absent = prefetch.read(given)
+        if absent:
+            given |= await _read_from_server(request, hook, absent)
+        patient, observations, _ = prefetch.read(given)
+    except prefetch.PrefetchError as exc:
+        raise ApiError(INVALID_CDS_REQUEST, str(exc)) from None
+    problem = other_patient(patient_id, patient, observations)
+    if problem is not None:
+        raise ApiError(INVALID_CDS_REQUEST, problem)
+    now = datetime.now(UTC)
+    readings = inputs(patient, observations, now.date())
+    row = [r.value for r in readings]
+    explained = await in_explain_thread(request, 1, lambda: predictor.explain([row])[0])
+    url = public_url(request, "/model")
+    answer = card(patient_id, readings, explained, predictor.version, url, now)
+    return JSONResponse({"cards": [answer]})
+
+
+async def _read_from_server(request: Request, hook: CdsRequest, keys: list[str]) -> dict[str, Any]:
+    """The keys not sent, read from the EHR's FHIR server, or 412 naming them."""
+    if hook.fhirServer is None:
+        why = "not in the prefetch, and the call names no fhirServer to read it from"
+        raise ApiError(PREFETCH_UNAVAILABLE, details=_missing(keys, why))
+    token = hook.fhirAuthorization.access_token if hook.fhirAuthorization else None
+    reader = request.app.state.fhir_reader
+    try:
+        return await reader.read(str(hook.fhirServer), token, hook.context.patientId, keys)  # type: ignore[no-any-return]
+    except FhirServerError as exc:
+        log.warning("CDS Hooks prefetch from the FHIR server failed: %s", exc)
+        raise ApiError(PREFETCH_UNAVAILABLE, details=_missing(exc.keys, str(exc))) from None
+
+
+def _missing(keys: list[str], why: str) -> list[dict[str, Any]]:
+    return [{"field": f"prefetch.{k}", "message": why, "type": "prefetch_missing"} for k in keys]
+
+
+@router.post(
+    "/cds-services/{service_id}/feedback",
+    response_model=FeedbackReceived,
+    responses=_errors(INVALID_CDS_REQUEST, CDS_UNAUTHORIZED, NOT_FOUND),
+    summary="CDS Hooks feedback: what the clinician did with a card",
+    openapi_extra=request_body(FeedbackRequest),
+)
+async def feedback(service_id: str, request: Request) -> FeedbackReceived:
+    await authorized(request)
+    _known(service_id)
+    received = await _valid(request, FeedbackRequest)
+    for item in received.feedback:
+        CDS_FEEDBACK.labels(item.outcome).inc()
+        log.info("CDS Hooks feedback: card %s %s", item.card, item.outcome)
+    return FeedbackReceived(received=len(received.feedback))
+
+
+MODELS = (CdsRequest, FeedbackRequest)
+JSON_PATHS = frozenset({f"/cds-services/{SERVICE_ID}", f"/cds-services/{SERVICE_ID}/feedback"})
+"""Where a body not declared as JSON gets 415 (`app.guards.middleware.JsonBodyGuard`)."""
