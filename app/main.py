@@ -13,9 +13,8 @@ from typing import Any
 from fastapi import Depends, FastAPI
 
 from app.api import docs, explain, handlers, health, model_info, predict, scoring
-from app.clinical import cds_routes, fhir_routes
-from app.clinical.cds_clients import CdsClients, ClientsFileError
-from app.clinical.fhir_reads import FhirReader
+from app.clinical import cds_routes
+from app.clinical.cds_clients import ClientsFileError
 from app.config import Settings, get_settings
 from app.deps import require_api_key
 from app.guards.middleware import (
@@ -96,11 +95,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     scoring_routes = (*predict.ROUTES, *explain.ROUTES)
     scoring.install(app, scoring_routes, dependencies=auth)
     v2.install(app, dependencies=auth)
-    app.state.cds_clients = cds_clients = CdsClients(settings.cds_clients_file)
-    app.state.fhir_reader = FhirReader(settings.fhir_timeout)
-    app.include_router(cds_routes.router)
-    app.include_router(fhir_routes.router)
-    scoring.declare_request_models(app, cds_routes.MODELS)
+    cds_clients = cds_routes.install(app, settings)
     app.include_router(health.router)
     app.include_router(metrics.router)
     app.include_router(model_info.router)

@@ -15,13 +15,13 @@ import logging
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ValidationError
 
 from app.api.explain import in_explain_thread
-from app.api.scoring import request_body
-from app.clinical import prefetch
+from app.api.scoring import declare_request_models, request_body
+from app.clinical import fhir_routes, prefetch
 from app.clinical.card import card
 from app.clinical.cds_clients import CdsClients, RefusedError
 from app.clinical.cds_models import (
@@ -32,7 +32,8 @@ from app.clinical.cds_models import (
     FeedbackRequest,
 )
 from app.clinical.fhir_inputs import inputs, other_patient
-from app.clinical.fhir_reads import FhirServerError
+from app.clinical.fhir_reads import FhirReader, FhirServerError
+from app.config import Settings
 from app.deps import get_predictor
 from app.errors import (
     CDS_UNAUTHORIZED,
@@ -196,6 +197,16 @@ async def feedback(service_id: str, request: Request) -> FeedbackReceived:
     return FeedbackReceived(received=len(received.feedback))
 
 
-MODELS = (CdsRequest, FeedbackRequest)
+def install(app: FastAPI, settings: Settings) -> CdsClients:
+    """Add the CDS Hooks and FHIR routes, the CDS clients (loaded in the
+    lifespan) and the FHIR reader (closed with the app) to `app`."""
+    app.state.cds_clients = clients = CdsClients(settings.cds_clients_file)
+    app.state.fhir_reader = FhirReader(settings.fhir_timeout)
+    app.include_router(router)
+    app.include_router(fhir_routes.router)
+    declare_request_models(app, (CdsRequest, FeedbackRequest))
+    return clients
+
+
 JSON_PATHS = frozenset({f"/cds-services/{SERVICE_ID}", f"/cds-services/{SERVICE_ID}/feedback"})
 """Where a body not declared as JSON gets 415 (`app.guards.middleware.JsonBodyGuard`)."""
