@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import logging
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
-from fastapi import APIRouter, FastAPI, Request
+from fastapi import APIRouter, FastAPI, Path, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ValidationError
 
@@ -40,6 +40,7 @@ from app.errors import (
     INVALID_CDS_REQUEST,
     INVALID_JSON,
     NOT_FOUND,
+    NOT_JSON,
     PREFETCH_UNAVAILABLE,
     ApiError,
     ErrorResponse,
@@ -53,6 +54,9 @@ TAG = "CDS Hooks"
 M = TypeVar("M", bound=BaseModel)
 
 router = APIRouter(tags=[TAG])
+ServiceId = Annotated[
+    str, Path(description="The CDS service's id (this server has one).", examples=[SERVICE_ID])
+]
 
 
 def _errors(*problems: Any) -> dict[int | str, dict[str, Any]]:
@@ -132,11 +136,13 @@ async def discovery(request: Request) -> dict[str, Any]:
 @router.post(
     "/cds-services/{service_id}",
     response_model=CdsResponse,
-    responses=_errors(INVALID_CDS_REQUEST, CDS_UNAUTHORIZED, NOT_FOUND, PREFETCH_UNAVAILABLE),
+    responses=_errors(
+        INVALID_CDS_REQUEST, CDS_UNAUTHORIZED, NOT_FOUND, PREFETCH_UNAVAILABLE, NOT_JSON
+    ),
     summary="CDS Hooks patient-view call: one card with the patient's heart-disease risk",
     openapi_extra=request_body(CdsRequest),
 )
-async def call(service_id: str, request: Request) -> JSONResponse:
+async def call(service_id: ServiceId, request: Request) -> JSONResponse:
     await authorized(request)
     _known(service_id)
     hook = await _valid(request, CdsRequest)
@@ -183,11 +189,11 @@ def _missing(keys: list[str], why: str) -> list[dict[str, Any]]:
 @router.post(
     "/cds-services/{service_id}/feedback",
     response_model=FeedbackReceived,
-    responses=_errors(INVALID_CDS_REQUEST, CDS_UNAUTHORIZED, NOT_FOUND),
+    responses=_errors(INVALID_CDS_REQUEST, CDS_UNAUTHORIZED, NOT_FOUND, NOT_JSON),
     summary="CDS Hooks feedback: what the clinician did with a card",
     openapi_extra=request_body(FeedbackRequest),
 )
-async def feedback(service_id: str, request: Request) -> FeedbackReceived:
+async def feedback(service_id: ServiceId, request: Request) -> FeedbackReceived:
     await authorized(request)
     _known(service_id)
     received = await _valid(request, FeedbackRequest)

@@ -17,6 +17,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
+from app.clinical.cds_models import FHIR_ID
 from app.clinical.codesystem import CODE_SYSTEM_ID, code_system
 from app.clinical.fhir_inputs import inputs, other_patient
 from app.clinical.risk_assessment import risk_assessment
@@ -29,18 +30,40 @@ TAG = "FHIR"
 router = APIRouter(tags=[TAG])
 
 
+_PATIENT_ENTRY = {
+    "type": "object",
+    "required": ["resource"],
+    "properties": {
+        "resource": {
+            "type": "object",
+            "required": ["resourceType", "id"],
+            "properties": {
+                "resourceType": {"const": "Patient"},
+                "id": {"type": "string", "pattern": FHIR_ID},
+            },
+        }
+    },
+}
 _BUNDLE_SCHEMA = {
     "type": "object",
-    "description": "A FHIR R4 Bundle of type collection: the Patient and their Observations.",
-    "required": ["resourceType", "type"],
+    "description": "A FHIR R4 Bundle of type collection: the Patient (exactly one) and their "
+    "Observations.",
+    "required": ["resourceType", "type", "entry"],
     "properties": {
         "resourceType": {"const": "Bundle"},
         "type": {"const": "collection"},
         "entry": {
             "type": "array",
+            "contains": _PATIENT_ENTRY,
             "items": {
                 "type": "object",
-                "properties": {"resource": {"type": "object"}},
+                "properties": {
+                    "resource": {
+                        "type": "object",
+                        "required": ["resourceType"],
+                        "properties": {"resourceType": {"type": "string", "minLength": 1}},
+                    }
+                },
                 "required": ["resource"],
             },
         },
