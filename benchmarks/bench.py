@@ -34,7 +34,7 @@ from typing import Any
 import httpx
 import numpy as np
 
-from benchmarks import asgi, explain, report
+from benchmarks import asgi, cds, explain, report
 from benchmarks.contenders.factories import (
     Contender,
     bentoml,
@@ -165,10 +165,13 @@ def main(argv: list[str] | None = None) -> int:
         explain_route = measure_route(
             ours(args.port, model, 1), "/explain", SINGLE_BODY, args.seconds, args.connections
         )
+        print("CDS Hooks calls...", flush=True)
+        cds_calls = cds.measure(model, args.seconds, args.port)
 
     setup = {"connections": args.connections, "seconds": args.seconds, "slices": SLICES}
     lines = report.document(contenders, args.runs, inproc, through_app, setup)
     lines += report.explanations(explained, explain_route)
+    lines += cds.section(cds_calls)
     args.out.write_text("\n".join(lines))
     print("\n".join(lines))
     return 0

@@ -106,6 +106,7 @@ class FhirServer(Loopback):
     def __init__(self, resources: Iterable[dict[str, Any]]) -> None:
         self.resources = [self._parsed(r) for r in resources]
         self.seen_tokens: list[str] = []
+        self._answers: dict[str, dict[str, Any]] = {}
         self.requests = 0
         self.fail: int | None = None
         self.delay = 0.0
@@ -144,6 +145,12 @@ class FhirServer(Loopback):
         if failed:
             return failed
         q = request.query_params
+        key = str(request.url.query)
+        if key not in self._answers:  # a search's answer is made once (fast for benchmarks)
+            self._answers[key] = self._searched(q)
+        return JSONResponse(self._answers[key], media_type="application/fhir+json")
+
+    def _searched(self, q: Any) -> dict[str, Any]:
         codes = set(q.get("code", "").split(","))
         statuses = set(q.get("status", "final,amended,corrected").split(","))
         found = [
@@ -163,8 +170,7 @@ class FhirServer(Loopback):
                 "entry": [{"resource": r} for r in found],
             }
         )
-        return JSONResponse(bundle.model_dump(mode="json", exclude_none=True),
-                            media_type="application/fhir+json")  # fmt: skip
+        return bundle.model_dump(mode="json", exclude_none=True)  # type: ignore[no-any-return]
 
 
 def _outcome(status: int, code: str, text: str) -> JSONResponse:

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 
-from benchmarks import asgi
+from benchmarks import asgi, cds
 from benchmarks.bench import combined
 from benchmarks.contenders import raw_asgi
 from benchmarks.contenders.factories import Contender
@@ -96,3 +97,26 @@ def test_the_explain_benchmark_checks_agreement_and_reports_speedups(artifact_pa
     assert figures["kernel_max_abs_error"] >= 0
     text = "\n".join(explain.table(figures))
     assert "ExactExplainer" in text and "KernelExplainer" in text
+
+
+def test_the_cds_benchmark_calls_with_and_without_prefetch_and_judges_at_one_connection() -> None:
+    calls, resources = cds.bodies("http://127.0.0.1:1")
+    with_prefetch, without = (json.loads(b) for b in calls.values())
+    assert "fhirServer" not in with_prefetch and len(with_prefetch["prefetch"]) == 12
+    assert "prefetch" not in without and without["fhirServer"] == "http://127.0.0.1:1"
+    kinds = sorted(r["resourceType"] for r in resources)
+    assert kinds == ["Observation"] * 11 + ["Patient"]
+
+    def load(p99: float) -> Load:
+        return Load(requests=100, seconds=1.0, p50_ms=p99 / 2, p99_ms=p99, non_2xx=0,
+                    socket_errors=0, error_kinds={})  # fmt: skip
+
+    names = list(cds.TARGETS_MS)
+    lines = cds.section({(names[0], 1): load(19.0), (names[0], 4): load(50.0),
+                         (names[1], 1): load(101.0)})  # fmt: skip
+    rows = [
+        line
+        for line in lines
+        if line.startswith(f"| {names[0]}") or line.startswith(f"| {names[1]}")
+    ]
+    assert "<= 20 ms, met" in rows[0] and "<= 20 ms, -" in rows[1] and "NOT met" in rows[2]
