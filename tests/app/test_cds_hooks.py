@@ -336,3 +336,44 @@ def test_malformed_feedback_gets_400_and_is_not_counted(
 def test_own_codes_in_templates_are_the_documented_ones() -> None:
     thal = prefetch.templates()["thal"]
     assert f"code={OWN_SYSTEM}|thal&" in thal
+
+
+SPEC_CALL = {
+    "hookInstance": "d1577c69-dfbe-44ad-ba6d-3e05e953b2ea",
+    "fhirServer": "http://hooks.smarthealthit.org:9080",
+    "hook": "patient-view",
+    "fhirAuthorization": {"access_token": "some-opaque-fhir-access-token", "token_type": "Bearer",
+                          "expires_in": 300, "scope": "user/Patient.read user/Observation.read",
+                          "subject": "cds-service4"},
+    "context": {"userId": "Practitioner/example", "patientId": "1288992", "encounterId": "89284"},
+    "prefetch": {"patientToGreet": {"resourceType": "Patient", "gender": "male",
+                                    "birthDate": "1925-12-23", "id": "1288992", "active": True}},
+}  # fmt: skip
+"""The call example of the CDS Hooks 2.0 specification, verbatim."""
+
+
+@pytest.mark.usefixtures("today_54")
+def test_the_specs_example_call_is_answered_from_its_fhir_server(shared_client: TestClient) -> None:
+    """Its prefetch key is another service's (ignored), so every key is read
+    from the FHIR server: here one on loopback, holding the spec's patient."""
+    patient = SPEC_CALL["prefetch"]["patientToGreet"]  # type: ignore[index]
+    chart = [{**o, "subject": {"reference": "Patient/1288992"}} for o in example_chart()]
+    with FhirServer([patient, *chart]) as fhir:
+        card = the_card(shared_client, {**SPEC_CALL, "fhirServer": fhir.url})
+        assert fhir.seen_tokens == ["some-opaque-fhir-access-token"] * 12
+    born_1925 = {**EXAMPLE, "age": 100}  # on 2026-12-01
+    predicted = shared_client.post("/predict", json=born_1925).json()
+    assert abs(probability(card) - predicted["probability"]) <= 1e-12
+    assert "not on file" not in card["summary"]
+
+
+def test_the_docs_page_lists_the_cds_and_fhir_routes_under_their_own_tags(
+    shared_client: TestClient,
+) -> None:
+    paths = shared_client.get("/openapi.json").json()["paths"]
+    tags = {(path, method): op["tags"] for path, ops in paths.items() for method, op in ops.items()}
+    assert tags["/cds-services", "get"] == ["CDS Hooks"]
+    assert tags["/cds-services/{service_id}", "post"] == ["CDS Hooks"]
+    assert tags["/cds-services/{service_id}/feedback", "post"] == ["CDS Hooks"]
+    assert tags["/fhir/RiskAssessment/$assess", "post"] == ["FHIR"]
+    assert tags["/fhir/CodeSystem/heart-disease-features", "get"] == ["FHIR"]
