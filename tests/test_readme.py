@@ -8,10 +8,12 @@ import json
 import re
 from pathlib import Path
 
+import pytest
 from fastapi.testclient import TestClient
 
 from app.api.answer_models import Prediction
 from model.features import EXAMPLE_PATIENT
+from tests.app.test_cds_hooks import today_54  # noqa: F401  (a fixture)
 from tests.tolerances import ACROSS_MACHINES, assert_probabilities_close
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -94,3 +96,36 @@ def test_readme_shows_a_real_answer_with_measurements_missing(client: TestClient
     for s, r in zip(shown["missing"], real["missing"], strict=True):
         for end in ("low", "high"):
             assert_probabilities_close(s["if_measured"][end], r["if_measured"][end], rounding)
+
+
+@pytest.mark.usefixtures("today_54")
+def test_readme_shows_a_real_card_for_the_example_call(client: TestClient) -> None:
+    """ "From an EHR": the curl names the example call, and the card shown is
+    what the service answers for it (on the day the README says)."""
+    section = _section(README.read_text(), "From an EHR")
+    assert "-d @examples/cds-hooks-call.json" in section
+    block = re.search(r"```json\n(.*?)```", section, re.DOTALL)
+    assert block is not None
+    (shown,) = json.loads(block.group(1))["cards"]
+    call = (ROOT / "examples" / "cds-hooks-call.json").read_bytes()
+    response = client.post(
+        "/cds-services/heart-disease-risk",
+        content=call,
+        headers={"Content-Type": "application/json"},
+    )
+    (real,) = response.json()["cards"]
+    for key in ("summary", "indicator", "selectionBehavior"):
+        assert shown[key] == real[key], key
+    assert shown["source"]["label"] == real["source"]["label"]
+    shown_lines = [line for line in shown["detail"].splitlines() if line != "| ... |"]
+    assert all(line in real["detail"].splitlines() for line in shown_lines)
+    shown_ra = shown["suggestions"][0]["actions"][0]["resource"]
+    real_ra = real["suggestions"][0]["actions"][0]["resource"]
+    assert shown_ra["method"]["coding"][0]["version"] == real_ra["method"]["coding"][0]["version"]
+    shown_p, real_p = shown_ra["prediction"][0], real_ra["prediction"][0]
+    assert_probabilities_close(
+        shown_p["probabilityDecimal"], real_p["probabilityDecimal"], ACROSS_MACHINES
+    )
+    assert shown_p["rationale"] == real_p["rationale"]
+    assert shown_p["qualitativeRisk"]["coding"][0]["code"] == "moderate"
+    assert real_p["qualitativeRisk"]["coding"][0]["code"] == "moderate"

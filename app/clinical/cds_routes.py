@@ -86,13 +86,13 @@ async def authorized(request: Request) -> None:
     request.scope.setdefault("state", {})["cds_issuer"] = issuer  # read by RequestContext
 
 
-def _known(service_id: str) -> None:
+async def _admitted(request: Request, service_id: str, model: type[M]) -> M:
+    """The body of a call to service `service_id` as `model`: 401 for a call
+    not signed as it must be, 404 for another service, 400 naming every
+    field that is wrong (in that order)."""
+    await authorized(request)
     if service_id != SERVICE_ID:
         raise ApiError(NOT_FOUND, f"No CDS service {service_id!r}; this server has {SERVICE_ID!r}.")
-
-
-async def _valid(request: Request, model: type[M]) -> M:
-    """The body as `model`, or 400 naming every field that is wrong."""
     body = await request.body()
     try:
         return model.model_validate_json(body)
@@ -143,9 +143,7 @@ async def discovery(request: Request) -> dict[str, Any]:
     openapi_extra=request_body(CdsRequest),
 )
 async def call(service_id: ServiceId, request: Request) -> JSONResponse:
-    await authorized(request)
-    _known(service_id)
-    hook = await _valid(request, CdsRequest)
+    hook = await _admitted(request, service_id, CdsRequest)
     predictor = await get_predictor(request)
     patient_id = hook.context.patientId
     given = dict(hook.prefetch or {})
@@ -194,9 +192,7 @@ def _missing(keys: list[str], why: str) -> list[dict[str, Any]]:
     openapi_extra=request_body(FeedbackRequest),
 )
 async def feedback(service_id: ServiceId, request: Request) -> FeedbackReceived:
-    await authorized(request)
-    _known(service_id)
-    received = await _valid(request, FeedbackRequest)
+    received = await _admitted(request, service_id, FeedbackRequest)
     for item in received.feedback:
         CDS_FEEDBACK.labels(item.outcome).inc()
         log.info("CDS Hooks feedback: card %s %s", item.card, item.outcome)

@@ -115,7 +115,7 @@ def _from_patient(patient: dict[str, Any] | None, today: date) -> list[Reading]:
     if isinstance(birth, str) and len(birth) == 10:
         born = date.fromisoformat(birth)
         years = today.year - born.year - ((today.month, today.day) < (born.month, born.day))
-        age = Reading("age", float(years), source, shown=f"born {birth}")
+        age = Reading("age", float(years), source, shown=f"{years} (born {birth})")
     gender = patient.get("gender")
     sex = {"male": 1.0, "female": 0.0}.get(gender) if isinstance(gender, str) else None
     problem = None if sex is not None else f"gender {gender!r} is neither male nor female"
