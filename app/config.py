@@ -61,6 +61,15 @@ class Settings(BaseSettings):
         description="Seconds to read the prefetch an EHR did not send from its FHIR server; "
         "else 412.",
     )
+    audit: Literal["on", "off"] = Field(
+        "on",
+        description="The record of every /predict answer (off: nothing is kept).",
+    )
+    audit_dsn: str = Field(
+        "sqlite:///var/audit.sqlite3",
+        description="Where the record is kept: sqlite:///relative/path or sqlite:////absolute/path "
+        "(a SQLite file in WAL mode; the directory is created).",
+    )
     request_timeout: float = Field(
         15.0, gt=0, description="Seconds for a request's headers and body to arrive; else 408."
     )

@@ -67,6 +67,11 @@ PREFETCH_UNAVAILABLE = Problem(
 CLIENT_CLOSED = Problem(499, "client_closed_request", "The client closed the request.")
 INTERNAL = Problem(500, "internal_error", "Internal server error.")
 NOT_LOADED = Problem(503, "not_ready", "The model is not loaded.")
+RECORD_UNAVAILABLE = Problem(
+    503,
+    "record_unavailable",
+    "The answer could not be recorded, so it is not given; retry shortly.",
+)
 OVERLOADED = Problem(
     503,
     "overloaded",

@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 from fastapi import Depends, FastAPI
@@ -27,9 +28,12 @@ from app.keys import ApiKeys, KeyFileError
 from app.observability import logs
 from app.observability import routes as metrics
 from app.observability.telemetry import Telemetry
+from app.record.recorder import Recorder
+from app.record.store import SqliteStore, StoreError, sqlite_path
 from app.reload import Reloader, load_checked, put_in_service
 from app.v2 import routes as v2
 from model.artifact import ArtifactError
+from model.serving import Predictor
 
 log = logging.getLogger("app")
 
@@ -53,23 +57,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         try:
             keys.load()
             cds_clients.load()
+            recorder.open()
             predictor, problem = load_checked(settings.model_path)
-        except (ArtifactError, KeyFileError, ClientsFileError) as exc:
+        except (ArtifactError, KeyFileError, ClientsFileError, StoreError) as exc:
             app.state.startup_error = str(exc)  # reported by OneLineStartupFailure
             raise
-        if problem:
-            # A model that does not reproduce its own training-time answer
-            # must not answer patients: /predict says 503, /ready says why.
-            app.state.readiness_problem = problem
-            log.error("model %s failed its self-test: %s", predictor.version, problem)
-        else:
-            put_in_service(app.state, predictor)
-            log.info("model %s loaded from %s", predictor.version, settings.model_path)
+        _serve_if_sound(app.state, predictor, problem, settings.model_path)
         reloader = Reloader(app.state, settings.model_path, (keys, cds_clients))
         app.state.reloader = reloader
         reloader.install()
         await telemetry.start()
+        await recorder.start()
         yield
+        await recorder.stop()
         await telemetry.stop()
         await app.state.fhir_reader.close()
         reloader.uninstall()
@@ -86,6 +86,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     telemetry = Telemetry()
     app.state.settings = settings
     app.state.telemetry = telemetry
+    store = SqliteStore(sqlite_path(settings.audit_dsn)) if settings.audit == "on" else None
+    app.state.recorder = recorder = Recorder(store)
     app.state.predictor = None
     app.state.readiness_problem = "the model is not loaded"
     handlers.install(app)
@@ -103,6 +105,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     _add_middleware(app, settings, telemetry, scoring_routes)
     logs.configure(settings.log_level)
     return app
+
+
+def _serve_if_sound(state: Any, predictor: Predictor, problem: str | None, path: Path) -> None:
+    """Serve the model loaded at start-up, unless its self-test failed: a
+    model that does not reproduce its own training-time answer must not
+    answer patients (/predict says 503, /ready says why)."""
+    if problem:
+        state.readiness_problem = problem
+        log.error("model %s failed its self-test: %s", predictor.version, problem)
+    else:
+        put_in_service(state, predictor)
+        log.info("model %s loaded from %s", predictor.version, path)
 
 
 def _add_middleware(

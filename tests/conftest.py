@@ -7,6 +7,7 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
@@ -17,12 +18,17 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
-from app.config import Settings
-from app.main import create_app
-from model.artifact import load_artifact
-from model.features import EXAMPLE_PATIENT
-from model.serving import Predictor
-from scripts.train import train
+# Every app and server the tests start keeps its record (AUDIT_DSN) in one
+# temporary file of this session, never in the checkout's var/.
+_RECORD = Path(tempfile.mkdtemp(prefix="heart-record-")) / "audit.sqlite3"
+os.environ.setdefault("AUDIT_DSN", f"sqlite:///{_RECORD}")
+
+from app.config import Settings  # noqa: E402  (after AUDIT_DSN)
+from app.main import create_app  # noqa: E402
+from model.artifact import load_artifact  # noqa: E402
+from model.features import EXAMPLE_PATIENT  # noqa: E402
+from model.serving import Predictor  # noqa: E402
+from scripts.train import train  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "data" / "heart.dat"

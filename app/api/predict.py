@@ -6,6 +6,7 @@ from fastapi import Request, Response
 
 from app.api import answers
 from app.api.answer_models import BatchPrediction, Prediction
+from app.api.recording import record_answers
 from app.api.schemas import BatchRequest, Patient, rows
 from app.api.scoring import ScoringRoute, json_response, read_body
 from app.deps import get_predictor
@@ -14,14 +15,20 @@ from app.deps import get_predictor
 async def predict(request: Request) -> Response:
     predictor = await get_predictor(request)  # called, not declared: no dependency solving
     patient = await read_body(request, Patient)
-    return json_response(answers.predictions(predictor, rows([patient]))[0])
+    inputs = rows([patient])
+    answer = answers.predictions(predictor, inputs)
+    await record_answers(request, "/predict", predictor, inputs, answer)
+    return json_response(answer[0])
 
 
 async def predict_batch(request: Request) -> Response:
     predictor = await get_predictor(request)
     most = request.app.state.settings.max_batch
     batch = await read_body(request, BatchRequest, most, "MAX_BATCH")
-    listed = ",".join(answers.predictions(predictor, rows(batch.patients)))
+    inputs = rows(batch.patients)
+    answered = answers.predictions(predictor, inputs)
+    await record_answers(request, "/predict/batch", predictor, inputs, answered)
+    listed = ",".join(answered)
     return json_response(f'{{"predictions":[{listed}]}}')
 
 

@@ -41,6 +41,9 @@ class RequestContext:
         request_id = _request_id(scope)
         status = 500
         start = time.perf_counter()
+        # For the routes' own use (the record): who asked, and when it came.
+        state = scope.setdefault("state", {})
+        state["request_id"], state["received_at"] = request_id, time.time()
 
         async def send_with_id(message: Message) -> None:
             nonlocal status
@@ -57,7 +60,6 @@ class RequestContext:
             route = getattr(scope.get("route"), "path", "unmatched")
             app_state: Any = getattr(scope.get("app"), "state", None)
             version = getattr(getattr(app_state, "predictor", None), "version", None)
-            state = scope.get("state", {})
             key_name = state.get("api_key_name")  # set by require_api_key
             issuer = state.get("cds_issuer")  # set by app.clinical.cds_routes.authorized
             self.record(

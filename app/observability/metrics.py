@@ -46,6 +46,16 @@ CDS_FEEDBACK = Counter(
     "CDS Hooks feedback on the service's cards, by outcome (accepted or overridden).",
     ["outcome"],
 )
+RECORD_ROWS = Counter(
+    "heart_record_rows_total",
+    "Rows of the record (one per patient answered), by result: written or failed.",
+    ["result"],
+)
+RECORD_FLUSH = Histogram(
+    "heart_record_flush_seconds",
+    "Time to make one group of rows durable (one transaction, one flush to disk).",
+    buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0),
+)
 WARNINGS = Counter(
     "heart_warnings_total",
     "Warnings given with answers (a patient unlike the training data), by code.",

@@ -1,0 +1,205 @@
+"""Where the record lives: a SQLite file in WAL mode (`AUDIT_DSN`,
+`sqlite:///path`), one row per patient answered, each row holding the hash
+of the one before it, so that `verify` finds the first row altered or
+deleted.
+
+Rows are appended in one transaction per group (`append`), which takes
+SQLite's write lock (BEGIN IMMEDIATE) before reading the last hash: several
+workers, or a CLI, may share the file; a writer waits for the lock up to
+BUSY_TIMEOUT_MS rather than failing with "database is locked". Every commit
+is flushed to disk (synchronous=FULL): an answer whose row committed
+survives a crash of the process and of the machine.
+
+The schema is versioned (PRAGMA user_version = SCHEMA_VERSION); a file of
+another version is refused at start-up, never changed silently.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+SCHEMA_VERSION = 1
+BUSY_TIMEOUT_MS = 10_000
+GENESIS = "0" * 64  # the previous hash of the first row
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS predictions (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    id TEXT NOT NULL UNIQUE,
+    request_id TEXT,
+    received_at REAL NOT NULL,
+    answered_at REAL NOT NULL,
+    route TEXT NOT NULL,
+    model_version TEXT,
+    artifact_sha256 TEXT,
+    caller TEXT,
+    status INTEGER NOT NULL,
+    error_code TEXT,
+    inputs TEXT,
+    outputs TEXT,
+    prev_hash TEXT NOT NULL,
+    row_hash TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS predictions_answered_at ON predictions (answered_at);
+CREATE INDEX IF NOT EXISTS predictions_request_id ON predictions (request_id);
+"""
+
+
+class StoreError(Exception):
+    """The record cannot be opened or written; the message says why."""
+
+
+@dataclass(frozen=True)
+class Row:
+    """One answer (one patient), as recorded."""
+
+    id: str  # UUIDv7: time-ordered
+    request_id: str | None
+    received_at: float  # seconds since the epoch
+    answered_at: float
+    route: str
+    model_version: str | None
+    artifact_sha256: str | None
+    caller: str | None  # the API key's name or the JWT's issuer, never a secret
+    status: int
+    error_code: str | None
+    inputs: str | None  # JSON of the patient's fields
+    outputs: str | None  # the answer's JSON, as sent
+
+
+_last_uuid = 0
+_uuid_lock = threading.Lock()
+
+
+def uuid7(now: float | None = None) -> str:
+    """A UUIDv7 (RFC 9562): 48 bits of milliseconds, then random bits;
+    increasing within this process even inside one millisecond (a value not
+    above the last one is the last one plus one, RFC 9562 method 3)."""
+    global _last_uuid
+    ms = int((time.time() if now is None else now) * 1000)
+    value = (ms << 80) | int.from_bytes(os.urandom(10), "big")
+    with _uuid_lock:
+        if value >> 80 <= _last_uuid >> 80:  # same (or an earlier) millisecond
+            value = _last_uuid + 1
+        _last_uuid = value
+    value = (value & ~(0xF << 76)) | (0x7 << 76)  # version 7
+    value = (value & ~(0x3 << 62)) | (0x2 << 62)  # variant 10
+    h = f"{value:032x}"
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
+def row_hash(prev: str, row: Row) -> str:
+    """SHA-256 of the previous row's hash and this row's canonical JSON."""
+    canonical = json.dumps(asdict(row), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(f"{prev}\n{canonical}".encode()).hexdigest()
+
+
+def sqlite_path(dsn: str) -> Path:
+    """The file of a `sqlite:///relative` or `sqlite:////absolute` DSN."""
+    if not dsn.startswith("sqlite:///"):
+        raise StoreError(f"AUDIT_DSN {dsn.split(':')[0]}:... is not supported; use sqlite:///path")
+    return Path(dsn.removeprefix("sqlite:///"))
+
+
+class SqliteStore:
+    """The record in one SQLite file."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._local = threading.local()  # one connection per thread
+        self._all: list[sqlite3.Connection] = []
+
+    def open(self) -> None:
+        """Create the file and schema if needed; StoreError if unusable."""
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            db = self._db()
+            version = db.execute("PRAGMA user_version").fetchone()[0]
+            if version not in (0, SCHEMA_VERSION):
+                raise StoreError(
+                    f"{self.path}: record schema {version}, this service writes {SCHEMA_VERSION}"
+                )
+            db.executescript(_SCHEMA)
+            db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        except (OSError, sqlite3.Error) as exc:
+            raise StoreError(f"{self.path}: cannot open the record ({exc})") from None
+
+    def _db(self) -> sqlite3.Connection:
+        db: sqlite3.Connection | None = getattr(self._local, "db", None)
+        if db is None:
+            db = sqlite3.connect(
+                self.path,
+                timeout=BUSY_TIMEOUT_MS / 1000,
+                isolation_level=None,
+                check_same_thread=False,  # used by one thread; closed by another
+            )
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=FULL")
+            self._local.db = db
+            self._all.append(db)
+        return db
+
+    def append(self, rows: list[Row]) -> None:
+        """Append `rows` in one transaction, chained to the last row."""
+        db = self._db()
+        try:
+            db.execute("BEGIN IMMEDIATE")
+            last = db.execute(
+                "SELECT row_hash FROM predictions ORDER BY seq DESC LIMIT 1"
+            ).fetchone()
+            prev = last[0] if last else GENESIS
+            values = []
+            for row in rows:
+                digest = row_hash(prev, row)
+                values.append((*asdict(row).values(), prev, digest))
+                prev = digest
+            db.executemany(
+                "INSERT INTO predictions (id, request_id, received_at, answered_at, route, "
+                "model_version, artifact_sha256, caller, status, error_code, inputs, outputs, "
+                "prev_hash, row_hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                values,
+            )
+            db.execute("COMMIT")
+        except sqlite3.Error as exc:
+            if db.in_transaction:
+                db.execute("ROLLBACK")
+            raise StoreError(f"{self.path}: cannot write the record ({exc})") from None
+
+    def rows(
+        self, since: float | None = None, until: float | None = None
+    ) -> Iterator[dict[str, Any]]:
+        """Every row (oldest first), answered in [since, until) when given."""
+        query = "SELECT * FROM predictions WHERE answered_at >= ? AND answered_at < ? ORDER BY seq"
+        cursor = self._db().execute(query, (since or 0.0, until or float("inf")))
+        names = [d[0] for d in cursor.description]
+        for values in cursor:
+            yield dict(zip(names, values, strict=True))
+
+    def verify(self) -> tuple[int, str | None]:
+        """(rows checked, the id of the first row altered, or following a
+        deleted row; None when the chain is whole)."""
+        prev = GENESIS
+        count = 0
+        for stored in self.rows():
+            fields = {k: stored[k] for k in Row.__dataclass_fields__}
+            if stored["prev_hash"] != prev or row_hash(prev, Row(**fields)) != stored["row_hash"]:
+                return count, stored["id"]
+            prev = stored["row_hash"]
+            count += 1
+        return count, None
+
+    def close(self) -> None:
+        """Close every thread's connection (once nothing writes any more)."""
+        for db in self._all:
+            db.close()
+        self._all.clear()
+        self._local = threading.local()

@@ -1,0 +1,70 @@
+"""Reading and checking the record (`AUDIT_DSN`, the same file the service
+writes; see docs/operations.md).
+
+    python -m scripts.audit export [--format jsonl|csv] [--since T] [--until T]
+    python -m scripts.audit verify
+
+`export` writes every row (oldest first) to standard output: JSON lines by
+default, or CSV; `--since`/`--until` take ISO 8601 times (UTC when no zone
+is given). `verify` walks the hash chain and exits 1 at the first row
+altered, or following a deleted one, naming it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import sys
+from datetime import UTC, datetime
+
+from app.config import get_settings
+from app.record.store import SqliteStore, StoreError, sqlite_path
+
+
+def _when(text: str) -> float:
+    moment = datetime.fromisoformat(text)
+    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--dsn", help="the record (default: AUDIT_DSN, as the service reads it)")
+    commands = parser.add_subparsers(dest="command", required=True)
+    export = commands.add_parser("export", help="every row to standard output")
+    export.add_argument("--format", choices=("jsonl", "csv"), default="jsonl")
+    export.add_argument("--since", type=_when)
+    export.add_argument("--until", type=_when)
+    commands.add_parser("verify", help="check the hash chain")
+    args = parser.parse_args(argv)
+    store = SqliteStore(sqlite_path(args.dsn or get_settings().audit_dsn))
+    try:
+        store.open()
+        if args.command == "export":
+            _export(store, args.format, args.since, args.until)
+            return 0
+        count, broken = store.verify()
+    except StoreError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if broken is not None:
+        print(f"the chain breaks at row {broken} (after {count} sound rows)", file=sys.stderr)
+        return 1
+    print(f"{count} rows, chain whole")
+    return 0
+
+
+def _export(store: SqliteStore, form: str, since: float | None, until: float | None) -> None:
+    writer = None
+    for row in store.rows(since, until):
+        if form == "jsonl":
+            sys.stdout.write(json.dumps(row) + "\n")
+            continue
+        if writer is None:
+            writer = csv.DictWriter(sys.stdout, fieldnames=list(row))
+            writer.writeheader()
+        writer.writerow(row)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,241 @@
+"""The record (issue 20, first part): every /predict answer is a durable,
+hash-chained row before it leaves; verify finds tampering; the CLI exports
+what the service wrote; AUDIT=off keeps nothing; a crash (kill -9) loses no
+answer a client received; two workers share the file."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from fastapi.testclient import TestClient
+
+from app.config import Settings
+from app.main import create_app
+from app.record.store import SqliteStore, sqlite_path, uuid7
+from model.features import EXAMPLE_PATIENT
+from tests.conftest import Server
+
+KEY = "record-test-key-0123456789"
+
+
+def _app(artifact_path: Path, db: Path, **settings: Any) -> Any:
+    return create_app(Settings(model_path=artifact_path, audit_dsn=f"sqlite:///{db}", **settings))
+
+
+def _rows(db: Path) -> list[dict[str, Any]]:
+    store = SqliteStore(db)
+    store.open()
+    try:
+        return list(store.rows())
+    finally:
+        store.close()
+
+
+def test_each_answer_is_a_row_with_its_request_caller_model_inputs_and_answer(
+    artifact_path: Path, tmp_path: Path
+) -> None:
+    db = tmp_path / "audit.sqlite3"
+    with TestClient(_app(artifact_path, db, api_key=KEY)) as client:
+        one = client.post("/predict", json=EXAMPLE_PATIENT, headers={"X-API-Key": KEY})
+        patients = [EXAMPLE_PATIENT, {**EXAMPLE_PATIENT, "thal": None}]
+        batch = client.post(
+            "/predict/batch", json={"patients": patients}, headers={"X-API-Key": KEY}
+        )
+        refused = client.post(
+            "/predict", json={**EXAMPLE_PATIENT, "thal": 5}, headers={"X-API-Key": KEY}
+        )
+        predictor = client.app.state.predictor  # type: ignore[attr-defined]
+    assert one.status_code == batch.status_code == 200 and refused.status_code == 422
+    rows = _rows(db)
+    assert [r["route"] for r in rows] == ["/predict", "/predict/batch", "/predict/batch"]
+    first, *batched = rows
+    assert first["request_id"] == one.headers["x-request-id"]
+    assert json.loads(first["outputs"]) == one.json()
+    assert json.loads(first["inputs"]) == {k: float(v) for k, v in EXAMPLE_PATIENT.items()}
+    assert (first["model_version"], first["artifact_sha256"]) == (
+        predictor.version,
+        predictor.artifact.sha256,
+    )
+    assert first["caller"] == "default" and KEY not in json.dumps(rows)
+    assert first["received_at"] <= first["answered_at"] and first["status"] == 200
+    assert {r["request_id"] for r in batched} == {batch.headers["x-request-id"]}
+    assert [json.loads(r["outputs"]) for r in batched] == batch.json()["predictions"]
+    assert json.loads(batched[1]["inputs"])["thal"] is None
+    assert first["id"] < batched[0]["id"] < batched[1]["id"]  # UUIDv7: time-ordered
+
+
+def test_verify_finds_the_first_altered_or_deleted_row(artifact_path: Path, tmp_path: Path) -> None:
+    db = tmp_path / "audit.sqlite3"
+    with TestClient(_app(artifact_path, db)) as client:
+        for age in (40, 50, 60, 70):
+            assert client.post("/predict", json={**EXAMPLE_PATIENT, "age": age}).is_success
+    store = SqliteStore(db)
+    store.open()
+    assert store.verify() == (4, None)
+    ids = [r["id"] for r in store.rows()]
+    with sqlite3.connect(db) as raw:
+        raw.execute(
+            "UPDATE predictions SET outputs = replace(outputs, '0.', '0.9') WHERE id = ?", (ids[2],)
+        )
+    assert store.verify() == (2, ids[2])
+    with sqlite3.connect(db) as raw:
+        raw.execute("DELETE FROM predictions WHERE id = ?", (ids[2],))
+    assert store.verify() == (2, ids[3])  # the row after the deleted one
+    store.close()
+
+
+def test_the_cli_exports_and_verifies_what_the_service_wrote(
+    artifact_path: Path, tmp_path: Path
+) -> None:
+    db = tmp_path / "audit.sqlite3"
+    with TestClient(_app(artifact_path, db)) as client:
+        answer = client.post("/predict", json=EXAMPLE_PATIENT).json()
+    env = {**os.environ, "AUDIT_DSN": f"sqlite:///{db}"}
+
+    def audit(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "scripts.audit", *args], env=env,
+                              capture_output=True, text=True, check=False)  # fmt: skip
+
+    exported = audit("export")
+    assert exported.returncode == 0
+    (line,) = exported.stdout.splitlines()
+    assert json.loads(json.loads(line)["outputs"]) == answer
+    as_csv = audit("export", "--format", "csv", "--since", "2000-01-01")
+    assert as_csv.stdout.splitlines()[0].startswith("seq,id,request_id")
+    assert audit("export", "--until", "2000-01-01").stdout == ""
+    assert audit("verify").returncode == 0
+    with sqlite3.connect(db) as raw:
+        raw.execute("UPDATE predictions SET caller = 'someone-else'")
+    broken = audit("verify")
+    assert broken.returncode == 1 and "breaks at row" in broken.stderr
+
+
+def test_with_the_record_off_nothing_is_kept(artifact_path: Path, tmp_path: Path) -> None:
+    db = tmp_path / "audit.sqlite3"
+    with TestClient(_app(artifact_path, db, audit="off")) as client:
+        assert client.post("/predict", json=EXAMPLE_PATIENT).is_success
+    assert not db.exists()
+
+
+def test_an_answer_that_cannot_be_recorded_is_not_given(
+    artifact_path: Path, tmp_path: Path
+) -> None:
+    """Another process holds SQLite's write lock longer than the writer waits:
+    503 record_unavailable, and the answer never leaves."""
+    db = tmp_path / "audit.sqlite3"
+    app = _app(artifact_path, db)
+    with TestClient(app) as client:
+        assert client.post("/predict", json=EXAMPLE_PATIENT).is_success
+        blocker = sqlite3.connect(db, isolation_level=None)
+        blocker.execute("BEGIN EXCLUSIVE")
+        import app.record.store as store_module
+
+        waited = store_module.BUSY_TIMEOUT_MS
+        store_module.BUSY_TIMEOUT_MS = 200  # new connections wait 0.2 s for the lock
+        app.state.recorder.store.close()  # so the writer reconnects with that wait
+        try:
+            refused = client.post("/predict", json=EXAMPLE_PATIENT)
+        finally:
+            store_module.BUSY_TIMEOUT_MS = waited
+            blocker.execute("ROLLBACK")
+            blocker.close()
+        assert refused.status_code == 503
+        assert refused.json()["error"]["code"] == "record_unavailable"
+        assert "probability" not in refused.text
+        assert client.post("/predict", json=EXAMPLE_PATIENT).is_success  # and it recovers
+    assert len(_rows(db)) == 2
+
+
+def test_a_bad_record_location_stops_the_start(artifact_path: Path, tmp_path: Path) -> None:
+    (tmp_path / "a-file").write_text("")
+    app = _app(artifact_path, tmp_path / "a-file" / "audit.sqlite3")
+    with pytest.raises(Exception, match="cannot open the record"), TestClient(app):
+        pass
+
+
+def test_uuid7_is_time_ordered_version_7() -> None:
+    soon = time.time() + 5  # after any id this process made before
+    later = [uuid7(t) for t in (soon, soon + 0.5, soon + 1)]
+    same_ms = [uuid7(soon + 2) for _ in range(100)]
+    ids = later + same_ms
+    assert ids == sorted(ids) and len(set(ids)) == len(ids)
+    assert all(i[14] == "7" and i[19] in "89ab" for i in ids)
+    assert sqlite_path("sqlite:////abs/x.db") == Path("/abs/x.db")
+
+
+def _hammer(url: str, received: list[str], stop: threading.Event) -> None:
+    with httpx.Client(timeout=5) as http:
+        while not stop.is_set():
+            try:
+                r = http.post(f"{url}/predict", json=EXAMPLE_PATIENT)
+            except httpx.HTTPError:
+                return  # the server is gone
+            if r.status_code == 200:
+                received.append(r.headers["x-request-id"])
+
+
+def _under_load(url: str, seconds: float, then: Callable[[], object] = lambda: None) -> list[str]:
+    """The request ids of the 200s that 8 clients received in `seconds` of
+    /predict, after which `then()` runs (e.g. a crash) and the clients stop."""
+    received: list[str] = []
+    stop = threading.Event()
+    clients = [threading.Thread(target=_hammer, args=(url, received, stop)) for _ in range(8)]
+    for c in clients:
+        c.start()
+    time.sleep(seconds)
+    then()
+    stop.set()
+    for c in clients:
+        c.join()
+    return received
+
+
+@pytest.mark.slow  # real servers, a real crash
+def test_after_kill_9_under_load_every_answer_received_is_recorded(
+    tmp_path: Path, live_server: Callable[..., AbstractContextManager[Server]]
+) -> None:
+    db = tmp_path / "audit.sqlite3"
+    with live_server(AUDIT_DSN=f"sqlite:///{db}") as server:
+
+        def crash() -> None:
+            os.kill(server.process.pid, signal.SIGKILL)
+            server.process.wait()
+
+        received = _under_load(server.url, 2.0, crash)
+    assert len(received) > 100
+    recorded = {r["request_id"] for r in _rows(db)}
+    assert set(received) <= recorded
+    store = SqliteStore(db)
+    store.open()
+    assert store.verify()[1] is None
+    store.close()
+
+
+@pytest.mark.slow  # a real server with two workers
+def test_two_workers_share_the_file_without_loss(
+    tmp_path: Path, live_server: Callable[..., AbstractContextManager[Server]]
+) -> None:
+    db = tmp_path / "audit.sqlite3"
+    with live_server(AUDIT_DSN=f"sqlite:///{db}", WORKERS="2") as server:
+        received = _under_load(server.url, 2.0)
+        server_log = server.log()
+    assert "database is locked" not in server_log and "record_unavailable" not in server_log
+    rows = _rows(db)
+    assert sorted(r["request_id"] for r in rows) == sorted(received)
+    store = SqliteStore(db)
+    store.open()
+    assert store.verify() == (len(received), None)
+    store.close()
