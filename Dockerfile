@@ -35,12 +35,16 @@ ENV PATH=/opt/venv/bin:$PATH \
     PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     MODEL_PATH=/opt/artifacts/model.pkl \
+    AUDIT_DSN=sqlite:////var/lib/heart-risk/audit.sqlite3 \
     HOST=0.0.0.0 \
     PORT=8000
-RUN useradd --uid 10001 --no-create-home --shell /usr/sbin/nologin app
+RUN useradd --uid 10001 --no-create-home --shell /usr/sbin/nologin app \
+    && mkdir -p /var/lib/heart-risk && chown 10001 /var/lib/heart-risk
 COPY --from=build /opt/venv /opt/venv
 COPY --from=build /opt/artifacts /opt/artifacts
 WORKDIR /tmp
+# The record of answers (docs/operations.md): mount a persistent volume here.
+VOLUME /var/lib/heart-risk
 USER 10001
 EXPOSE 8000
 HEALTHCHECK --interval=10s --timeout=3s --start-period=15s --retries=3 \

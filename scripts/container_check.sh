@@ -10,7 +10,7 @@
 # - pip inside a build cannot verify TLS here, so the locked wheels are
 #   downloaded on the host into container/wheels/ and the build has no network.
 # The same Dockerfile builds unchanged elsewhere from python:3.12-slim.
-# Then it runs the container read-only, checks /health, /ready and /predict
+# Then it runs the container read-only, checks /health, /ready and /predict (and its record)
 # from outside, that it runs as non-root, that its HEALTHCHECK passes, and
 # reports the image size and the time from start to ready.
 set -euo pipefail
@@ -82,12 +82,14 @@ answer=$(curl -s "http://127.0.0.1:$PORT/predict" -H 'Content-Type: application/
   "st_slope": 2, "num_major_vessels": 0, "thal": 3}')
 python3 -c "import json,sys; a=json.loads(sys.argv[1]); assert 0 <= a['probability'] <= 1 and a['class'] in (0, 1), a" "$answer" \
   || fail "/predict answered $answer"
+recorded=$(podman exec "$NAME" python -m scripts.audit export | wc -l)
+[ "$recorded" = "1" ] || fail "the record holds $recorded rows, not the one /predict"
 uid=$(podman exec "$NAME" python -c "import os; print(os.getuid())")
 [ "$uid" != "0" ] || fail "runs as root"
 podman healthcheck run "$NAME" || fail "HEALTHCHECK"
 size=$(podman image inspect "$IMAGE" --format '{{.Size}}')
 
-echo "container OK: /health, /ready and /predict answer from outside; uid $uid; HEALTHCHECK passes;" \
-     "read-only root filesystem"
+echo "container OK: /health, /ready and /predict answer from outside; the answer is in the" \
+     "record (volume /var/lib/heart-risk); uid $uid; HEALTHCHECK passes; read-only root filesystem"
 echo "  /predict -> $answer"
 echo "  image size: $(( size / 1024 / 1024 )) MiB; start to ready: ${ready} s"
