@@ -7,7 +7,7 @@ The other commit is exported with `git archive` into a temporary folder;
 each tree trains its own artifact there (`scripts.train --cv-repeats 0`, so
 that each serves the artifact format it knows), then both servers start
 pinned to core 0 and wrk loads them on core 1 in alternating slices
-(`benchmarks.bench.measure`), single patients and 100-patient batches.
+(`benchmarks.side_by_side.measure`), single patients and 100-patient batches.
 Prints a table with the ratio new / old; writes nothing else.
 """
 
@@ -20,9 +20,9 @@ import tempfile
 from dataclasses import replace
 from pathlib import Path
 
-from benchmarks.bench import SLICES, measure
 from benchmarks.contenders.factories import Contender, ours
 from benchmarks.harness import BATCH, ROOT
+from benchmarks.side_by_side import SLICES, measure
 
 
 def export(rev: str, folder: Path) -> Path:

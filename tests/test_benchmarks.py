@@ -10,11 +10,11 @@ import pytest
 from fastapi.testclient import TestClient
 
 from benchmarks import asgi, cds
-from benchmarks.bench import combined
 from benchmarks.contenders import raw_asgi
 from benchmarks.contenders.factories import Contender
 from benchmarks.harness import Load
 from benchmarks.report import table, verdicts
+from benchmarks.side_by_side import combined
 
 
 def _load(requests: int, seconds: float, p50: float, p99: float, non_2xx: int = 0) -> Load:

@@ -20,6 +20,7 @@ from fastapi import Request, Response
 
 from app.api import answers
 from app.api.answer_models import Explanation, ExplanationBatch
+from app.api.recording import record_answers
 from app.api.schemas import BatchRequest, Patient, rows
 from app.api.scoring import ScoringRoute, json_response, read_body
 from app.deps import get_predictor
@@ -40,7 +41,9 @@ def _backlog_full() -> ApiError:
 async def explain(request: Request) -> Response:
     predictor = await get_predictor(request)
     patient = await read_body(request, Patient)
-    texts = await _explained(request, predictor, rows([patient]))
+    inputs = rows([patient])
+    texts = await _explained(request, predictor, inputs)
+    await record_answers(request, "/explain", predictor, inputs, texts)
     return json_response(texts[0])
 
 
@@ -48,7 +51,9 @@ async def explain_batch(request: Request) -> Response:
     predictor = await get_predictor(request)
     most = request.app.state.settings.max_explain_batch
     batch = await read_body(request, BatchRequest, most, "MAX_EXPLAIN_BATCH")
-    texts = await _explained(request, predictor, rows(batch.patients))
+    inputs = rows(batch.patients)
+    texts = await _explained(request, predictor, inputs)
+    await record_answers(request, "/explain/batch", predictor, inputs, texts)
     return json_response(f'{{"explanations":[{",".join(texts)}]}}')
 
 

@@ -1,6 +1,7 @@
-"""Recording the answers of /predict and /predict/batch (`app.record`):
-one row per patient, with the request id, the caller's key name, the model,
-the inputs and the answer as sent; the route waits until the rows are
+"""Recording the answers of the scoring routes (/predict, /explain, their
+batches, the CDS Hooks card) in `app.record`: one row per patient, with the
+request id, the caller's name (API key or JWT issuer), the model, the
+inputs and the answer as sent; the route waits until the rows are
 durable, and answers 503 `record_unavailable` if they cannot be made so."""
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ async def record_answers(
             route=route,
             model_version=predictor.version,
             artifact_sha256=predictor.artifact.sha256,
-            caller=state.get("api_key_name"),
+            caller=state.get("api_key_name") or state.get("cds_issuer"),
             status=200,
             error_code=None,
             inputs=json.dumps(dict(zip(FEATURE_NAMES, row, strict=True))),

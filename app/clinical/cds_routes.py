@@ -11,15 +11,17 @@ every call needs the EHR's signed JWT (`app.clinical.cds_clients`).
 
 from __future__ import annotations
 
+import json
 import logging
 from datetime import UTC, datetime
 from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, FastAPI, Path, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import Response
 from pydantic import BaseModel, ValidationError
 
 from app.api.explain import in_explain_thread
+from app.api.recording import record_answers
 from app.api.scoring import declare_request_models, request_body
 from app.clinical import fhir_routes, prefetch
 from app.clinical.card import card
@@ -142,7 +144,7 @@ async def discovery(request: Request) -> dict[str, Any]:
     summary="CDS Hooks patient-view call: one card with the patient's heart-disease risk",
     openapi_extra=request_body(CdsRequest),
 )
-async def call(service_id: ServiceId, request: Request) -> JSONResponse:
+async def call(service_id: ServiceId, request: Request) -> Response:
     hook = await _admitted(request, service_id, CdsRequest)
     predictor = await get_predictor(request)
     patient_id = hook.context.patientId
@@ -162,8 +164,11 @@ async def call(service_id: ServiceId, request: Request) -> JSONResponse:
     row = [r.value for r in readings]
     explained = await in_explain_thread(request, 1, lambda: predictor.explain([row])[0])
     url = public_url(request, "/model")
-    answer = card(patient_id, readings, explained, predictor.version, url, now)
-    return JSONResponse({"cards": [answer]})
+    answer = json.dumps(
+        {"cards": [card(patient_id, readings, explained, predictor.version, url, now)]}
+    )
+    await record_answers(request, f"/cds-services/{SERVICE_ID}", predictor, [row], [answer])
+    return Response(answer, media_type="application/json")
 
 
 async def _read_from_server(request: Request, hook: CdsRequest, keys: list[str]) -> dict[str, Any]:

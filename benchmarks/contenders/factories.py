@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -87,6 +88,8 @@ def ours(port: int, model: Path, workers: int) -> Contender:
             "PORT": str(port),
             "MODEL_PATH": str(model),
             "WORKERS": str(workers),
+            # the record (on by default) in a scratch file, not the checkout's var/
+            "AUDIT_DSN": f"sqlite:///{tempfile.gettempdir()}/heart-bench-audit.sqlite3",
         },
         single=("/predict", SINGLE_BODY),
         batch=("/predict/batch", BATCH_BODY),

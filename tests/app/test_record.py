@@ -239,3 +239,28 @@ def test_two_workers_share_the_file_without_loss(
     store.open()
     assert store.verify() == (len(received), None)
     store.close()
+
+
+def test_explanations_and_cds_cards_are_recorded_with_the_issuer(
+    artifact_path: Path, tmp_path: Path
+) -> None:
+    from tests.app.test_cds_hooks import SERVICE
+    from tests.ehr import SigningEhr
+
+    ehr = SigningEhr()
+    clients = tmp_path / "clients.json"
+    clients.write_text(json.dumps([ehr.client_entry()]))
+    db = tmp_path / "audit.sqlite3"
+    call = (Path(__file__).parents[2] / "examples" / "cds-hooks-call.json").read_bytes()
+    with TestClient(_app(artifact_path, db, cds_clients_file=clients)) as client:
+        explained = client.post("/explain", json=EXAMPLE_PATIENT)
+        token = ehr.token(f"http://testserver{SERVICE}")
+        headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+        carded = client.post(SERVICE, content=call, headers=headers)
+    assert explained.status_code == carded.status_code == 200
+    explain_row, card_row = _rows(db)
+    assert explain_row["route"] == "/explain"
+    assert json.loads(explain_row["outputs"]) == explained.json()
+    assert card_row["route"] == SERVICE and card_row["caller"] == ehr.iss
+    assert json.loads(card_row["outputs"]) == carded.json()
+    assert json.loads(card_row["inputs"])["thal"] == 3.0
