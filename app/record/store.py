@@ -23,9 +23,8 @@ import sqlite3
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 SCHEMA_VERSION = 1
 BUSY_TIMEOUT_MS = 10_000
@@ -58,8 +57,7 @@ class StoreError(Exception):
     """The record cannot be opened or written; the message says why."""
 
 
-@dataclass(frozen=True)
-class Row:
+class Row(NamedTuple):
     """One answer (one patient), as recorded."""
 
     id: str  # UUIDv7: time-ordered
@@ -98,8 +96,9 @@ def uuid7(now: float | None = None) -> str:
 
 
 def row_hash(prev: str, row: Row) -> str:
-    """SHA-256 of the previous row's hash and this row's canonical JSON."""
-    canonical = json.dumps(asdict(row), sort_keys=True, separators=(",", ":"))
+    """SHA-256 of the previous row's hash and this row's canonical form: the
+    JSON array of its fields, in Row's order."""
+    canonical = json.dumps(row, separators=(",", ":"))
     return hashlib.sha256(f"{prev}\n{canonical}".encode()).hexdigest()
 
 
@@ -160,7 +159,7 @@ class SqliteStore:
             values = []
             for row in rows:
                 digest = row_hash(prev, row)
-                values.append((*asdict(row).values(), prev, digest))
+                values.append((*row, prev, digest))
                 prev = digest
             db.executemany(
                 "INSERT INTO predictions (id, request_id, received_at, answered_at, route, "
@@ -190,7 +189,7 @@ class SqliteStore:
         prev = GENESIS
         count = 0
         for stored in self.rows():
-            fields = {k: stored[k] for k in Row.__dataclass_fields__}
+            fields = {k: stored[k] for k in Row._fields}
             if stored["prev_hash"] != prev or row_hash(prev, Row(**fields)) != stored["row_hash"]:
                 return count, stored["id"]
             prev = stored["row_hash"]
