@@ -6,7 +6,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -70,6 +70,14 @@ class Settings(BaseSettings):
         description="Where the record is kept: sqlite:///relative/path or sqlite:////absolute/path "
         "(a SQLite file in WAL mode; the directory is created).",
     )
+    audit_inputs: Literal["full", "hash"] = Field(
+        "full",
+        description="What the record keeps of a patient's values: full, or hash (a keyed "
+        "HMAC-SHA256 of them, with AUDIT_HMAC_KEY, for sites that may not keep them).",
+    )
+    audit_hmac_key: SecretStr | None = Field(
+        None, description="The key of AUDIT_INPUTS=hash (required then; 32 characters or more)."
+    )
     request_timeout: float = Field(
         15.0, gt=0, description="Seconds for a request's headers and body to arrive; else 408."
     )
@@ -91,6 +99,14 @@ class Settings(BaseSettings):
         description="The event loop of `python -m app`. asyncio's accepts every waiting "
         "connection at once; uvloop's left about 120 of 1,000 waiting for seconds under load.",
     )
+
+    @model_validator(mode="after")
+    def _hash_needs_a_key(self) -> Settings:
+        if self.audit_inputs == "hash":
+            key = self.audit_hmac_key.get_secret_value() if self.audit_hmac_key else ""
+            if len(key) < 32:
+                raise ValueError("AUDIT_INPUTS=hash needs AUDIT_HMAC_KEY of 32 characters or more")
+        return self
 
 
 @lru_cache

@@ -6,12 +6,15 @@ durable, and answers 503 `record_unavailable` if they cannot be made so."""
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from fastapi import Request
 
+from app.config import Settings
 from app.errors import RECORD_UNAVAILABLE, RETRY_AFTER, ApiError
 from app.record.recorder import Recorder, RecordUnavailableError
 from app.record.store import Row, uuid7
@@ -30,6 +33,7 @@ async def record_answers(
     if not recorder.enabled:
         return
     state = request.scope.get("state", {})
+    kept = _inputs_as(request.app.state.settings)
     now = time.time()
     received = state.get("received_at", now)
     records = [
@@ -44,7 +48,7 @@ async def record_answers(
             caller=state.get("api_key_name") or state.get("cds_issuer"),
             status=200,
             error_code=None,
-            inputs=json.dumps(dict(zip(FEATURE_NAMES, row, strict=True))),
+            inputs=kept(dict(zip(FEATURE_NAMES, row, strict=True))),
             outputs=answer,
         )
         for row, answer in zip(rows, answers, strict=True)
@@ -53,3 +57,22 @@ async def record_answers(
         await recorder.record(records)
     except RecordUnavailableError:
         raise ApiError(RECORD_UNAVAILABLE, headers={"Retry-After": RETRY_AFTER}) from None
+
+
+def _inputs_as(settings: Settings) -> Callable[[dict[str, float | None]], str]:
+    """How a patient's values are kept: their JSON (AUDIT_INPUTS=full), or
+    `hmac-sha256:<hex>` with AUDIT_HMAC_KEY (hash) of their canonical JSON
+    (FEATURE_NAMES order, every value a float or null, `json.dumps`'s
+    default separators): the same
+    values give the same digest, so a site holding them can find their
+    rows, and nobody can read them back."""
+    if settings.audit_inputs == "full" or settings.audit_hmac_key is None:
+        return json.dumps
+    key = settings.audit_hmac_key.get_secret_value().encode()
+
+    def digest(values: dict[str, float | None]) -> str:
+        canonical = {k: None if v is None else float(v) for k, v in values.items()}
+        text = json.dumps(canonical).encode()
+        return "hmac-sha256:" + hmac.new(key, text, hashlib.sha256).hexdigest()
+
+    return digest

@@ -264,3 +264,26 @@ def test_explanations_and_cds_cards_are_recorded_with_the_issuer(
     assert card_row["route"] == SERVICE and card_row["caller"] == ehr.iss
     assert json.loads(card_row["outputs"]) == carded.json()
     assert json.loads(card_row["inputs"])["thal"] == 3.0
+
+
+def test_with_audit_inputs_hash_the_values_are_a_keyed_digest(
+    artifact_path: Path, tmp_path: Path
+) -> None:
+    import hashlib
+    import hmac
+
+    from pydantic import ValidationError
+
+    key = "a-site-secret-key-of-32-characters-or-more"
+    db = tmp_path / "audit.sqlite3"
+    with TestClient(_app(artifact_path, db, audit_inputs="hash", audit_hmac_key=key)) as client:
+        assert client.post("/predict", json=EXAMPLE_PATIENT).is_success
+        assert client.post("/predict", json={**EXAMPLE_PATIENT, "age": 70}).is_success
+    first, second = _rows(db)
+    values = json.dumps({k: float(v) for k, v in EXAMPLE_PATIENT.items()}).encode()
+    expected = hmac.new(key.encode(), values, hashlib.sha256).hexdigest()
+    assert first["inputs"] == f"hmac-sha256:{expected}"
+    assert second["inputs"].startswith("hmac-sha256:") and second["inputs"] != first["inputs"]
+    assert key not in json.dumps([first, second])
+    with pytest.raises(ValidationError, match="AUDIT_HMAC_KEY"):
+        Settings(model_path=artifact_path, audit_inputs="hash")
