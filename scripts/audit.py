@@ -3,11 +3,16 @@ writes; see docs/operations.md).
 
     python -m scripts.audit export [--format jsonl|csv] [--since T] [--until T]
     python -m scripts.audit verify
+    python -m scripts.audit prune --older-than DAYS [--force]
 
 `export` writes every row (oldest first) to standard output: JSON lines by
 default, or CSV; `--since`/`--until` take ISO 8601 times (UTC when no zone
 is given). `verify` walks the hash chain and exits 1 at the first row
-altered, or following a deleted one, naming it.
+altered, or following a deleted one, naming it. `prune` deletes the rows answered more than DAYS
+days ago; under MIN_RETENTION_DAYS (about six months, what the EU AI Act
+asks deployers to keep, Art. 19 and 26) it refuses without `--force`. The
+prune is itself a row of the record, and `verify` checks the rest from the
+hash of the last row pruned.
 """
 
 from __future__ import annotations
@@ -16,10 +21,13 @@ import argparse
 import csv
 import json
 import sys
+import time
 from datetime import UTC, datetime
 
 from app.config import get_settings
 from app.record.store import SqliteStore, StoreError, sqlite_path
+
+MIN_RETENTION_DAYS = 183
 
 
 def _when(text: str) -> float:
@@ -36,6 +44,11 @@ def main(argv: list[str] | None = None) -> int:
     export.add_argument("--since", type=_when)
     export.add_argument("--until", type=_when)
     commands.add_parser("verify", help="check the hash chain")
+    prune = commands.add_parser("prune", help="delete the rows older than --older-than days")
+    prune.add_argument("--older-than", type=float, required=True, metavar="DAYS")
+    prune.add_argument(
+        "--force", action="store_true", help=f"allow under {MIN_RETENTION_DAYS} days"
+    )
     args = parser.parse_args(argv)
     store = SqliteStore(sqlite_path(args.dsn or get_settings().audit_dsn))
     try:
@@ -43,6 +56,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "export":
             _export(store, args.format, args.since, args.until)
             return 0
+        if args.command == "prune":
+            return _prune(store, args.older_than, args.force)
         count, broken = store.verify()
     except StoreError as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -51,6 +66,19 @@ def main(argv: list[str] | None = None) -> int:
         print(f"the chain breaks at row {broken} (after {count} sound rows)", file=sys.stderr)
         return 1
     print(f"{count} rows, chain whole")
+    return 0
+
+
+def _prune(store: SqliteStore, days: float, force: bool) -> int:
+    if days < MIN_RETENTION_DAYS and not force:
+        print(
+            f"refused: {days:g} days is under the {MIN_RETENTION_DAYS}-day retention "
+            "(about six months); pass --force to prune anyway",
+            file=sys.stderr,
+        )
+        return 2
+    deleted = store.prune(time.time() - days * 86400)
+    print(f"{deleted} rows older than {days:g} days deleted; the prune is recorded")
     return 0
 
 

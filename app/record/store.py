@@ -50,6 +50,12 @@ CREATE TABLE IF NOT EXISTS predictions (
 );
 CREATE INDEX IF NOT EXISTS predictions_answered_at ON predictions (answered_at);
 CREATE INDEX IF NOT EXISTS predictions_request_id ON predictions (request_id);
+CREATE TABLE IF NOT EXISTS prunes (
+    at REAL NOT NULL,
+    before REAL NOT NULL,
+    deleted INTEGER NOT NULL,
+    last_hash TEXT NOT NULL
+);
 """
 
 
@@ -183,10 +189,44 @@ class SqliteStore:
         for values in cursor:
             yield dict(zip(names, values, strict=True))
 
+    def prune(self, before: float, now: float | None = None) -> int:
+        """Delete the rows answered before `before`; how many. The hash of the
+        last one deleted is kept (table `prunes`), so that `verify` still
+        checks the rest from it; the prune itself is appended as a row
+        (route `prune`, outputs `{"deleted": n, "before": ...}`)."""
+        db = self._db()
+        now = time.time() if now is None else now
+        try:
+            db.execute("BEGIN IMMEDIATE")
+            last = db.execute(
+                "SELECT seq, row_hash FROM predictions WHERE answered_at < ? "
+                "ORDER BY seq DESC LIMIT 1",
+                (before,),
+            ).fetchone()
+            deleted = 0
+            if last is not None:
+                deleted = db.execute("DELETE FROM predictions WHERE seq <= ?", (last[0],)).rowcount
+                db.execute(
+                    "INSERT INTO prunes VALUES (?, ?, ?, ?)", (now, before, deleted, last[1])
+                )
+            db.execute("COMMIT")
+        except sqlite3.Error as exc:
+            if db.in_transaction:
+                db.execute("ROLLBACK")
+            raise StoreError(f"{self.path}: cannot prune the record ({exc})") from None
+        note = json.dumps({"deleted": deleted, "before": before})
+        self.append(
+            [Row(uuid7(now), None, now, now, "prune", None, None, None, 200, None, None, note)]
+        )
+        return deleted
+
     def verify(self) -> tuple[int, str | None]:
         """(rows checked, the id of the first row altered, or following a
-        deleted row; None when the chain is whole)."""
-        prev = GENESIS
+        deleted row; None when the chain is whole). After a prune, the chain
+        is checked from the hash of the last row pruned."""
+        anchor = self._db().execute("SELECT last_hash FROM prunes ORDER BY rowid DESC LIMIT 1")
+        kept = anchor.fetchone()
+        prev = kept[0] if kept else GENESIS
         count = 0
         for stored in self.rows():
             fields = {k: stored[k] for k in Row._fields}

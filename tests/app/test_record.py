@@ -287,3 +287,43 @@ def test_with_audit_inputs_hash_the_values_are_a_keyed_digest(
     assert key not in json.dumps([first, second])
     with pytest.raises(ValidationError, match="AUDIT_HMAC_KEY"):
         Settings(model_path=artifact_path, audit_inputs="hash")
+
+
+def _row(answered_at: float) -> Any:
+    from app.record.store import Row
+
+    return Row(uuid7(answered_at), "r", answered_at, answered_at, "/predict", "v", "sha", None,
+               200, None, "{}", "{}")  # fmt: skip
+
+
+def test_prune_keeps_six_months_unless_forced_is_recorded_and_verify_still_holds(
+    tmp_path: Path,
+) -> None:
+    db = tmp_path / "audit.sqlite3"
+    store = SqliteStore(db)
+    store.open()
+    day = 86400.0
+    store.append([_row(time.time() - 200 * day), _row(time.time() - 199 * day)])
+    store.append([_row(time.time() - 1 * day)])
+    ids = [r["id"] for r in store.rows()]
+    env = {**os.environ, "AUDIT_DSN": f"sqlite:///{db}"}
+
+    def audit(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "scripts.audit", *args], env=env,
+                              capture_output=True, text=True, check=False)  # fmt: skip
+
+    refused = audit("prune", "--older-than", "30")
+    assert refused.returncode == 2 and "183-day" in refused.stderr
+    assert len(list(store.rows())) == 3
+    done = audit("prune", "--older-than", "190")
+    assert done.returncode == 0 and done.stdout.startswith("2 rows")
+    remaining = list(store.rows())
+    assert remaining[0]["id"] == ids[2]
+    assert remaining[-1]["route"] == "prune"
+    assert json.loads(remaining[-1]["outputs"])["deleted"] == 2
+    assert audit("verify").returncode == 0
+    with sqlite3.connect(db) as raw:  # deleting the first row kept is still found
+        raw.execute("DELETE FROM predictions WHERE id = ?", (ids[2],))
+    assert store.verify()[1] == remaining[1]["id"]
+    assert audit("prune", "--older-than", "0.5", "--force").returncode == 0
+    store.close()
