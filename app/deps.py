@@ -16,7 +16,7 @@ from fastapi import Depends, Request, Security
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
 from app.config import Settings
-from app.errors import NOT_LOADED, UNAUTHORIZED, ApiError
+from app.errors import FORBIDDEN, NOT_LOADED, UNAUTHORIZED, ApiError
 from app.keys import ApiKeys
 from model.serving import Predictor
 
@@ -50,11 +50,34 @@ async def require_api_key(
     header_key: Annotated[str | None, Security(_api_key_header)],
     bearer: Annotated[HTTPAuthorizationCredentials | None, Security(_bearer)],
 ) -> None:
-    """With API keys set (API_KEY, API_KEYS_FILE), refuse (401) a request
-    without one of them; note the key's name for the request log."""
+    """With API keys set (API_KEY, API_KEYS_FILE), refuse a request without
+    one of them (401) or with one lacking the `score` scope (403); note the
+    key's name for the request log."""
+    _check_key(request, header_key, bearer, "score")
+
+
+async def require_audit_key(
+    request: Request,
+    header_key: Annotated[str | None, Security(_api_key_header)],
+    bearer: Annotated[HTTPAuthorizationCredentials | None, Security(_bearer)],
+) -> None:
+    """The record's routes: always a key with the `audit` scope (from
+    API_KEYS_FILE), keys set or not: they hold patients' values."""
+    _check_key(request, header_key, bearer, "audit")
+
+
+def _check_key(
+    request: Request,
+    header_key: str | None,
+    bearer: HTTPAuthorizationCredentials | None,
+    scope: str,
+) -> None:
     keys: ApiKeys = request.app.state.api_keys
     given = header_key if header_key is not None else (bearer.credentials if bearer else None)
-    name = keys.name_of(given) if given is not None else None
-    if name is None:
+    found = keys.identify(given) if given is not None else None
+    if found is None:
         raise ApiError(UNAUTHORIZED, headers={"WWW-Authenticate": "Bearer"})
+    name, scopes = found
     request.scope.setdefault("state", {})["api_key_name"] = name  # read by RequestContext
+    if scope not in scopes:
+        raise ApiError(FORBIDDEN, f"This key lacks the '{scope}' scope this route needs.")

@@ -36,6 +36,7 @@ UNAUTHORIZED = Problem(
     "unauthorized",
     "Missing or wrong API key: send 'Authorization: Bearer <key>' or 'X-API-Key: <key>'.",
 )
+FORBIDDEN = Problem(403, "forbidden", "This key lacks the scope this route needs.")
 NOT_FOUND = Problem(404, "not_found", "Not Found")
 REQUEST_TIMEOUT = Problem(
     408,
@@ -152,6 +153,7 @@ class ErrorResponse(BaseModel):
 _DOCUMENTED: dict[int, tuple[str, Problem, list[dict[str, Any]]]] = {
     400: ("The body is not valid JSON.", INVALID_JSON, []),
     401: ("Missing or wrong API key (only when API_KEY is set).", UNAUTHORIZED, []),
+    403: ("The key lacks the scope the route needs.", FORBIDDEN, []),
     413: ("The body is larger than MAX_BODY_BYTES.", TOO_LARGE, []),
     415: ("The body is not declared as application/json.", NOT_JSON, []),
     422: (

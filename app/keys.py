@@ -1,5 +1,8 @@
 """API keys: `API_KEY` (one key, named "default") and/or `API_KEYS_FILE`
-(one named key per line, `name key`; blank lines and `#` comments skipped).
+(one named key per line, `name key [scopes]`; blank lines and `#` comments
+skipped). Scopes, comma-separated: `score` (the scoring routes; the default,
+and API_KEY's) and `audit` (the record and monitoring routes, which hold
+patients' values: only a key given that scope reads them).
 
 The file is read at start-up and again on SIGHUP (with the model,
 `app.reload`), so keys rotate without a restart; a file that cannot be read
@@ -23,26 +26,34 @@ class KeyFileError(ValueError):
     """The keys file cannot be used; the message says where and why."""
 
 
-def read_keys_file(path: Path) -> dict[str, bytes]:
-    """{name: key} from the file; KeyFileError names the line that is wrong."""
+SCOPES = frozenset({"score", "audit"})
+DEFAULT_SCOPES = frozenset({"score"})
+
+
+def read_keys_file(path: Path) -> dict[str, tuple[bytes, frozenset[str]]]:
+    """{name: (key, scopes)} from the file; KeyFileError names the line that is wrong."""
     try:
         text = path.read_text()
     except OSError as exc:
         raise KeyFileError(f"{path}: cannot read the API keys file ({exc.strerror})") from None
-    keys: dict[str, bytes] = {}
+    keys: dict[str, tuple[bytes, frozenset[str]]] = {}
     for number, line in enumerate(text.splitlines(), start=1):
         line = line.strip()
         if not line or line.startswith("#"):
             continue
         parts = line.split()
-        if len(parts) != 2 or not _NAME.fullmatch(parts[0]) or len(parts[1]) < 16:
+        if len(parts) not in (2, 3) or not _NAME.fullmatch(parts[0]) or len(parts[1]) < 16:
             raise KeyFileError(
-                f"{path}, line {number}: expected 'name key' (name of letters, digits and "
-                "._:-, key of at least 16 characters)"
+                f"{path}, line {number}: expected 'name key [scopes]' (name of letters, digits "
+                "and ._:-, key of at least 16 characters, scopes like score,audit)"
             )
+        scopes = frozenset(parts[2].split(",")) if len(parts) == 3 else DEFAULT_SCOPES
+        if not scopes <= SCOPES:
+            unknown = ", ".join(sorted(scopes - SCOPES))
+            raise KeyFileError(f"{path}, line {number}: unknown scope {unknown} (score, audit)")
         if parts[0] in keys:
             raise KeyFileError(f"{path}, line {number}: the name {parts[0]!r} is used twice")
-        keys[parts[0]] = parts[1].encode()
+        keys[parts[0]] = (parts[1].encode(), scopes)
     if not keys:
         raise KeyFileError(f"{path}: no key in the API keys file")
     return keys
@@ -55,7 +66,7 @@ class ApiKeys:
         """Nothing is read yet: `load` reads the file (in the app's lifespan)."""
         self.single = single.encode() if single is not None else None
         self.path = path
-        self._from_file: dict[str, bytes] = {}
+        self._from_file: dict[str, tuple[bytes, frozenset[str]]] = {}
 
     def load(self) -> None:
         """Read the keys file (KeyFileError when it cannot be used)."""
@@ -68,14 +79,19 @@ class ApiKeys:
 
     def name_of(self, given: str) -> str | None:
         """The name of the key `given`, or None; compared in constant time."""
+        found = self.identify(given)
+        return found[0] if found else None
+
+    def identify(self, given: str) -> tuple[str, frozenset[str]] | None:
+        """(name, scopes) of the key `given`, or None; compared in constant time."""
         presented = given.encode()
         found = None
         candidates = list(self._from_file.items())
         if self.single is not None:
-            candidates.append(("default", self.single))
-        for name, key in candidates:  # no early exit: the time does not tell which
+            candidates.append(("default", (self.single, DEFAULT_SCOPES)))
+        for name, (key, scopes) in candidates:  # no early exit: the time does not tell which
             if hmac.compare_digest(presented, key):
-                found = name
+                found = (name, scopes)
         return found
 
     def reload(self) -> str | None:

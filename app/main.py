@@ -13,7 +13,7 @@ from typing import Any
 
 from fastapi import Depends, FastAPI
 
-from app.api import docs, explain, handlers, health, model_info, predict, scoring
+from app.api import audit, docs, explain, handlers, health, model_info, predict, scoring
 from app.clinical import cds_routes
 from app.clinical.cds_clients import ClientsFileError
 from app.config import Settings, get_settings
@@ -101,6 +101,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(health.router)
     app.include_router(metrics.router)
     app.include_router(model_info.router)
+    app.include_router(audit.router)
     docs.install(app)
     _add_middleware(app, settings, telemetry, scoring_routes)
     logs.configure(settings.log_level)

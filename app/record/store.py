@@ -189,6 +189,28 @@ class SqliteStore:
         for values in cursor:
             yield dict(zip(names, values, strict=True))
 
+    def query(
+        self, filters: dict[str, Any], after: int = 0, limit: int = 100
+    ) -> list[dict[str, Any]]:
+        """Up to `limit` rows after row number `after` (oldest first) whose
+        columns equal `filters` (model_version, request_id, caller, id), and
+        answered in [since, until) when `filters` has them."""
+        where, values = ["seq > ?"], [after]
+        for column in ("id", "model_version", "request_id", "caller"):
+            if filters.get(column) is not None:
+                where.append(f"{column} = ?")
+                values.append(filters[column])
+        if filters.get("since") is not None:
+            where.append("answered_at >= ?")
+            values.append(filters["since"])
+        if filters.get("until") is not None:
+            where.append("answered_at < ?")
+            values.append(filters["until"])
+        sql = f"SELECT * FROM predictions WHERE {' AND '.join(where)} ORDER BY seq LIMIT ?"
+        cursor = self._db().execute(sql, (*values, limit))
+        names = [d[0] for d in cursor.description]
+        return [dict(zip(names, row, strict=True)) for row in cursor]
+
     def prune(self, before: float, now: float | None = None) -> int:
         """Delete the rows answered before `before`; how many. The hash of the
         last one deleted is kept (table `prunes`), so that `verify` still

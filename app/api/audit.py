@@ -1,0 +1,111 @@
+"""GET /audit/predictions and GET /audit/predictions/{id}: reading the
+record (`app.record`). Both need a key with the `audit` scope
+(`app.deps.require_audit_key`): the rows hold patients' values.
+
+Pages go oldest first; `next` is the cursor of the following page (null on
+the last). Queries run in a worker thread, off the event loop.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+import anyio
+from fastapi import APIRouter, Depends, Query, Request
+from pydantic import BaseModel, Field
+
+from app.deps import require_audit_key
+from app.errors import NOT_FOUND, ApiError, responses
+from app.record.recorder import Recorder
+
+router = APIRouter(tags=["record"], dependencies=[Depends(require_audit_key)])
+
+
+class RecordedAnswer(BaseModel):
+    id: str = Field(description="Time-ordered (UUIDv7).")
+    request_id: str | None
+    received_at: datetime
+    answered_at: datetime
+    latency_ms: float
+    route: str
+    model_version: str | None
+    artifact_sha256: str | None
+    caller: str | None = Field(description="The API key's name or the EHR's JWT issuer.")
+    status: int
+    error_code: str | None
+    inputs: Any = Field(description="The patient's values, or their HMAC (AUDIT_INPUTS=hash).")
+    outputs: Any = Field(description="The answer as it was sent.")
+    prev_hash: str
+    row_hash: str
+
+
+class RecordPage(BaseModel):
+    items: list[RecordedAnswer]
+    next: str | None = Field(description="The `after` of the next page; null on the last.")
+
+
+def _answer(row: dict[str, Any]) -> RecordedAnswer:
+    inputs = row["inputs"]
+    if inputs is not None and not inputs.startswith("hmac-sha256:"):
+        inputs = json.loads(inputs)
+    return RecordedAnswer(
+        **{k: row[k] for k in ("id", "request_id", "route", "model_version", "artifact_sha256",
+                               "caller", "status", "error_code", "prev_hash", "row_hash")},
+        received_at=datetime.fromtimestamp(row["received_at"], UTC),
+        answered_at=datetime.fromtimestamp(row["answered_at"], UTC),
+        latency_ms=round((row["answered_at"] - row["received_at"]) * 1000, 3),
+        inputs=inputs,
+        outputs=json.loads(row["outputs"]) if row["outputs"] else None,
+    )  # fmt: skip
+
+
+async def _query(request: Request, filters: dict[str, Any], after: int, limit: int) -> list[Any]:
+    recorder: Recorder = request.app.state.recorder
+    if recorder.store is None:
+        raise ApiError(NOT_FOUND, "The record is off (AUDIT=off).")
+    return await anyio.to_thread.run_sync(recorder.store.query, filters, after, limit)
+
+
+@router.get(
+    "/audit/predictions",
+    response_model=RecordPage,
+    responses=responses(401, 403),
+    summary="The recorded answers, oldest first, filtered and paginated",
+)
+async def recorded(
+    request: Request,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    model_version: str | None = None,
+    request_id: str | None = None,
+    caller: str | None = None,
+    after: Annotated[str | None, Query(pattern=r"^[0-9]{1,18}$")] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> RecordPage:
+    filters = {"model_version": model_version, "request_id": request_id, "caller": caller,
+               "since": _seconds(since), "until": _seconds(until)}  # fmt: skip
+    rows = await _query(request, filters, int(after or 0), limit + 1)
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return RecordPage(items=[_answer(r) for r in rows], next=str(rows[-1]["seq"]) if more else None)
+
+
+@router.get(
+    "/audit/predictions/{answer_id}",
+    response_model=RecordedAnswer,
+    responses=responses(401, 403),
+    summary="One recorded answer, by its id",
+)
+async def one_recorded(request: Request, answer_id: str) -> RecordedAnswer:
+    rows = await _query(request, {"id": answer_id}, 0, 1)
+    if not rows:
+        raise ApiError(NOT_FOUND, f"No recorded answer {answer_id!r}.")
+    return _answer(rows[0])
+
+
+def _seconds(moment: datetime | None) -> float | None:
+    if moment is None:
+        return None
+    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp()
