@@ -38,6 +38,7 @@ UNAUTHORIZED = Problem(
 )
 FORBIDDEN = Problem(403, "forbidden", "This key lacks the scope this route needs.")
 NOT_FOUND = Problem(404, "not_found", "Not Found")
+AMBIGUOUS = Problem(409, "ambiguous", "The reference names several records.")
 REQUEST_TIMEOUT = Problem(
     408,
     "request_timeout",

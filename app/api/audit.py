@@ -1,5 +1,6 @@
 """GET /audit/predictions and GET /audit/predictions/{id}: reading the
-record (`app.record`). Both need a key with the `audit` scope
+record (`app.record`); POST /outcomes: what was later found, linked to a
+recorded answer. All need a key with the `audit` scope
 (`app.deps.require_audit_key`): the rows hold patients' values.
 
 Pages go oldest first; `next` is the cursor of the following page (null on
@@ -10,14 +11,15 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import anyio
 from fastapi import APIRouter, Depends, Query, Request
-from pydantic import BaseModel, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+from pydantic.json_schema import SkipJsonSchema
 
 from app.deps import require_audit_key
-from app.errors import NOT_FOUND, ApiError, responses
+from app.errors import AMBIGUOUS, NOT_FOUND, ApiError, responses
 from app.record.recorder import Recorder
 
 router = APIRouter(tags=["record"], dependencies=[Depends(require_audit_key)])
@@ -109,3 +111,54 @@ def _seconds(moment: datetime | None) -> float | None:
     if moment is None:
         return None
     return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp()
+
+
+class OutcomeIn(BaseModel):
+    """What was found later (e.g. by angiography) for one recorded answer."""
+
+    model_config = ConfigDict(strict=True, extra="forbid")
+    prediction_id: str | SkipJsonSchema[None] = Field(
+        None, description="The recorded answer's id; or give request_id."
+    )
+    request_id: str | SkipJsonSchema[None] = Field(
+        None, description="The answer's X-Request-ID (a single-patient request's)."
+    )
+    outcome: Literal[0, 1] = Field(description="1: heart disease found; 0: not.")
+    observed_at: Annotated[AwareDatetime, Field(strict=False)]
+
+    @model_validator(mode="after")
+    def _one_reference(self) -> OutcomeIn:
+        if (self.prediction_id is None) == (self.request_id is None):
+            raise ValueError("give exactly one of prediction_id or request_id")
+        return self
+
+
+class OutcomeRecorded(BaseModel):
+    id: str
+    prediction_id: str
+
+
+@router.post(
+    "/outcomes",
+    response_model=OutcomeRecorded,
+    status_code=201,
+    responses={**responses(401, 403, 422), 404: {"description": "No such recorded answer."},
+               409: {"description": "request_id names several answers (a batch)."}},
+    summary="Link what was later found to a recorded answer",
+)  # fmt: skip
+async def outcome(request: Request, found: OutcomeIn) -> OutcomeRecorded:
+    filters = (
+        {"id": found.prediction_id} if found.prediction_id else {"request_id": found.request_id}
+    )
+    rows = await _query(request, filters, 0, 2)
+    if not rows:
+        raise ApiError(NOT_FOUND, "No recorded answer with that id.")
+    if len(rows) > 1:
+        raise ApiError(AMBIGUOUS, "That request answered several patients; send prediction_id.")
+    store = request.app.state.recorder.store
+    caller = request.scope.get("state", {}).get("api_key_name")
+    observed = found.observed_at.timestamp()
+    outcome_id = await anyio.to_thread.run_sync(
+        store.add_outcome, rows[0]["id"], found.outcome, observed, caller
+    )
+    return OutcomeRecorded(id=outcome_id, prediction_id=rows[0]["id"])

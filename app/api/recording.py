@@ -17,7 +17,7 @@ from fastapi import Request
 from app.config import Settings
 from app.errors import RECORD_UNAVAILABLE, RETRY_AFTER, ApiError
 from app.record.recorder import Recorder, RecordUnavailableError
-from app.record.store import Row, uuid7
+from app.record.rows import Row, uuid7
 from model.features import FEATURE_NAMES
 from model.serving import Predictor
 

@@ -16,6 +16,7 @@ import logging
 from datetime import UTC, datetime
 from typing import Annotated, Any, TypeVar
 
+import anyio
 from fastapi import APIRouter, FastAPI, Path, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, ValidationError
@@ -44,10 +45,12 @@ from app.errors import (
     NOT_FOUND,
     NOT_JSON,
     PREFETCH_UNAVAILABLE,
+    RECORD_UNAVAILABLE,
     ApiError,
     ErrorResponse,
 )
 from app.observability.metrics import CDS_FEEDBACK
+from app.record.store import StoreError
 
 log = logging.getLogger("app")
 
@@ -198,6 +201,15 @@ def _missing(keys: list[str], why: str) -> list[dict[str, Any]]:
 )
 async def feedback(service_id: ServiceId, request: Request) -> FeedbackReceived:
     received = await _admitted(request, service_id, FeedbackRequest)
+    store = request.app.state.recorder.store  # None with AUDIT=off
+    if store is not None:  # kept beside the record, whose row holds the card
+        items = [(f.card, f.outcome, f.model_dump_json(exclude_none=True),
+                  f.outcomeTimestamp.timestamp()) for f in received.feedback]  # fmt: skip
+        issuer = request.scope.get("state", {}).get("cds_issuer")
+        try:
+            await anyio.to_thread.run_sync(store.add_feedback, items, issuer)
+        except StoreError:
+            raise ApiError(RECORD_UNAVAILABLE, headers={"Retry-After": "1"}) from None
     for item in received.feedback:
         CDS_FEEDBACK.labels(item.outcome).inc()
         log.info("CDS Hooks feedback: card %s %s", item.card, item.outcome)

@@ -21,7 +21,8 @@ import time
 import anyio
 
 from app.observability.metrics import RECORD_FLUSH, RECORD_ROWS
-from app.record.store import Row, SqliteStore, StoreError
+from app.record.rows import Row
+from app.record.store import SqliteStore, StoreError
 
 log = logging.getLogger("app")
 

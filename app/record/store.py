@@ -16,19 +16,18 @@ another version is refused at start-up, never changed silently.
 
 from __future__ import annotations
 
-import hashlib
 import json
-import os
 import sqlite3
 import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
+
+from app.record.rows import GENESIS, Row, row_hash, uuid7
 
 SCHEMA_VERSION = 1
 BUSY_TIMEOUT_MS = 10_000
-GENESIS = "0" * 64  # the previous hash of the first row
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS predictions (
@@ -50,6 +49,24 @@ CREATE TABLE IF NOT EXISTS predictions (
 );
 CREATE INDEX IF NOT EXISTS predictions_answered_at ON predictions (answered_at);
 CREATE INDEX IF NOT EXISTS predictions_request_id ON predictions (request_id);
+CREATE TABLE IF NOT EXISTS outcomes (
+    id TEXT PRIMARY KEY,
+    prediction_id TEXT NOT NULL,
+    outcome INTEGER NOT NULL,
+    observed_at REAL NOT NULL,
+    recorded_at REAL NOT NULL,
+    caller TEXT
+);
+CREATE INDEX IF NOT EXISTS outcomes_prediction_id ON outcomes (prediction_id);
+CREATE TABLE IF NOT EXISTS feedback (
+    id TEXT PRIMARY KEY,
+    card TEXT NOT NULL,
+    outcome TEXT NOT NULL,
+    detail TEXT NOT NULL,
+    outcome_at REAL NOT NULL,
+    recorded_at REAL NOT NULL,
+    caller TEXT
+);
 CREATE TABLE IF NOT EXISTS prunes (
     at REAL NOT NULL,
     before REAL NOT NULL,
@@ -61,51 +78,6 @@ CREATE TABLE IF NOT EXISTS prunes (
 
 class StoreError(Exception):
     """The record cannot be opened or written; the message says why."""
-
-
-class Row(NamedTuple):
-    """One answer (one patient), as recorded."""
-
-    id: str  # UUIDv7: time-ordered
-    request_id: str | None
-    received_at: float  # seconds since the epoch
-    answered_at: float
-    route: str
-    model_version: str | None
-    artifact_sha256: str | None
-    caller: str | None  # the API key's name or the JWT's issuer, never a secret
-    status: int
-    error_code: str | None
-    inputs: str | None  # JSON of the patient's fields
-    outputs: str | None  # the answer's JSON, as sent
-
-
-_last_uuid = 0
-_uuid_lock = threading.Lock()
-
-
-def uuid7(now: float | None = None) -> str:
-    """A UUIDv7 (RFC 9562): 48 bits of milliseconds, then random bits;
-    increasing within this process even inside one millisecond (a value not
-    above the last one is the last one plus one, RFC 9562 method 3)."""
-    global _last_uuid
-    ms = int((time.time() if now is None else now) * 1000)
-    value = (ms << 80) | int.from_bytes(os.urandom(10), "big")
-    with _uuid_lock:
-        if value >> 80 <= _last_uuid >> 80:  # same (or an earlier) millisecond
-            value = _last_uuid + 1
-        _last_uuid = value
-    value = (value & ~(0xF << 76)) | (0x7 << 76)  # version 7
-    value = (value & ~(0x3 << 62)) | (0x2 << 62)  # variant 10
-    h = f"{value:032x}"
-    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
-
-
-def row_hash(prev: str, row: Row) -> str:
-    """SHA-256 of the previous row's hash and this row's canonical form: the
-    JSON array of its fields, in Row's order."""
-    canonical = json.dumps(row, separators=(",", ":"))
-    return hashlib.sha256(f"{prev}\n{canonical}".encode()).hexdigest()
 
 
 def sqlite_path(dsn: str) -> Path:
@@ -210,6 +182,34 @@ class SqliteStore:
         cursor = self._db().execute(sql, (*values, limit))
         names = [d[0] for d in cursor.description]
         return [dict(zip(names, row, strict=True)) for row in cursor]
+
+    def add_outcome(
+        self, prediction_id: str, outcome: int, observed_at: float, caller: str | None
+    ) -> str:
+        """Link what was later found (1: disease) to a recorded answer; the
+        outcome's id."""
+        now = time.time()
+        outcome_id = uuid7(now)
+        self._write("INSERT INTO outcomes VALUES (?, ?, ?, ?, ?, ?)",
+                    [(outcome_id, prediction_id, outcome, observed_at, now, caller)])  # fmt: skip
+        return outcome_id
+
+    def add_feedback(self, items: list[tuple[str, str, str, float]], caller: str | None) -> None:
+        """CDS Hooks feedback: (card uuid, outcome, the entry's JSON, when) each."""
+        now = time.time()
+        self._write(
+            "INSERT INTO feedback VALUES (?, ?, ?, ?, ?, ?, ?)",
+            [
+                (uuid7(now), card, outcome, detail, at, now, caller)
+                for card, outcome, detail, at in items
+            ],
+        )
+
+    def _write(self, sql: str, values: list[tuple[Any, ...]]) -> None:
+        try:
+            self._db().executemany(sql, values)
+        except sqlite3.Error as exc:
+            raise StoreError(f"{self.path}: cannot write the record ({exc})") from None
 
     def prune(self, before: float, now: float | None = None) -> int:
         """Delete the rows answered before `before`; how many. The hash of the

@@ -91,3 +91,49 @@ def test_a_scope_must_be_known(tmp_path: Path) -> None:
         read_keys_file(keys)
     keys.write_text(f"x {AUDITOR} audit,score\n")
     assert read_keys_file(keys)["x"][1] == {"audit", "score"}
+
+
+def test_outcomes_link_to_one_recorded_answer(client: TestClient, tmp_path: Path) -> None:
+    import sqlite3
+
+    single = client.post("/predict", json=EXAMPLE_PATIENT, headers=_as(SCORER))
+    patients = {"patients": [EXAMPLE_PATIENT] * 2}
+    batch = client.post("/predict/batch", json=patients, headers=_as(SCORER))
+    rows = client.get("/audit/predictions", headers=_as(AUDITOR)).json()["items"]
+
+    def found(key: str = AUDITOR, outcome: Any = 1, when: str = "2026-12-20T10:00:00Z",
+              **reference: str) -> Any:  # fmt: skip
+        body = {**reference, "outcome": outcome, "observed_at": when}
+        return client.post("/outcomes", headers=_as(key), json=body)
+
+    by_request = found(request_id=single.headers["x-request-id"])
+    assert by_request.status_code == 201 and by_request.json()["prediction_id"] == rows[0]["id"]
+    assert found(outcome=0, prediction_id=rows[2]["id"]).status_code == 201
+    ambiguous = found(request_id=batch.headers["x-request-id"])
+    assert ambiguous.status_code == 409 and ambiguous.json()["error"]["code"] == "ambiguous"
+    assert found(prediction_id="nope").status_code == 404
+    assert found().status_code == 422  # neither reference
+    assert found(prediction_id="x", request_id="y").status_code == 422
+    assert found(outcome=2, prediction_id=rows[0]["id"]).status_code == 422
+    assert found(when="2026-12-20T10:00:00", prediction_id=rows[0]["id"]).status_code == 422
+    assert found(SCORER, prediction_id=rows[0]["id"]).status_code == 403
+    with sqlite3.connect(tmp_path / "audit.sqlite3") as db:
+        kept = db.execute(
+            "SELECT prediction_id, outcome, caller FROM outcomes ORDER BY id"
+        ).fetchall()
+    assert kept == [(rows[0]["id"], 1, "auditor"), (rows[2]["id"], 0, "auditor")]
+
+
+def test_cds_feedback_is_kept_beside_the_record(client: TestClient, tmp_path: Path) -> None:
+    import sqlite3
+
+    from tests.app.test_cds_hooks import SERVICE, SPEC_FEEDBACK
+
+    for example in SPEC_FEEDBACK:
+        assert client.post(f"{SERVICE}/feedback", json=example).status_code == 200
+    with sqlite3.connect(tmp_path / "audit.sqlite3") as db:
+        kept = db.execute("SELECT card, outcome, detail FROM feedback ORDER BY id").fetchall()
+    assert [(card, outcome) for card, outcome, _ in kept] == [
+        (e["feedback"][0]["card"], e["feedback"][0]["outcome"]) for e in SPEC_FEEDBACK
+    ]
+    assert "A comment entered by the clinician." in kept[2][2]

@@ -24,7 +24,8 @@ from fastapi.testclient import TestClient
 
 from app.config import Settings
 from app.main import create_app
-from app.record.store import SqliteStore, sqlite_path, uuid7
+from app.record.rows import uuid7
+from app.record.store import SqliteStore, sqlite_path
 from model.features import EXAMPLE_PATIENT
 from tests.conftest import Server
 
@@ -290,7 +291,7 @@ def test_with_audit_inputs_hash_the_values_are_a_keyed_digest(
 
 
 def _row(answered_at: float) -> Any:
-    from app.record.store import Row
+    from app.record.rows import Row
 
     return Row(uuid7(answered_at), "r", answered_at, answered_at, "/predict", "v", "sha", None,
                200, None, "{}", "{}")  # fmt: skip

@@ -1,0 +1,58 @@
+"""One row of the record (`Row`), its time-ordered id (`uuid7`) and its
+place in the hash chain (`row_hash`)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import threading
+import time
+from typing import NamedTuple
+
+GENESIS = "0" * 64  # the previous hash of the first row
+
+
+class Row(NamedTuple):
+    """One answer (one patient), as recorded."""
+
+    id: str  # UUIDv7: time-ordered
+    request_id: str | None
+    received_at: float  # seconds since the epoch
+    answered_at: float
+    route: str
+    model_version: str | None
+    artifact_sha256: str | None
+    caller: str | None  # the API key's name or the JWT's issuer, never a secret
+    status: int
+    error_code: str | None
+    inputs: str | None  # JSON of the patient's fields
+    outputs: str | None  # the answer's JSON, as sent
+
+
+_last_uuid = 0
+_uuid_lock = threading.Lock()
+
+
+def uuid7(now: float | None = None) -> str:
+    """A UUIDv7 (RFC 9562): 48 bits of milliseconds, then random bits;
+    increasing within this process even inside one millisecond (a value not
+    above the last one is the last one plus one, RFC 9562 method 3)."""
+    global _last_uuid
+    ms = int((time.time() if now is None else now) * 1000)
+    value = (ms << 80) | int.from_bytes(os.urandom(10), "big")
+    with _uuid_lock:
+        if value >> 80 <= _last_uuid >> 80:  # same (or an earlier) millisecond
+            value = _last_uuid + 1
+        _last_uuid = value
+    value = (value & ~(0xF << 76)) | (0x7 << 76)  # version 7
+    value = (value & ~(0x3 << 62)) | (0x2 << 62)  # variant 10
+    h = f"{value:032x}"
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
+def row_hash(prev: str, row: Row) -> str:
+    """SHA-256 of the previous row's hash and this row's canonical form: the
+    JSON array of its fields, in Row's order."""
+    canonical = json.dumps(row, separators=(",", ":"))
+    return hashlib.sha256(f"{prev}\n{canonical}".encode()).hexdigest()
