@@ -78,6 +78,14 @@ class Settings(BaseSettings):
     audit_hmac_key: SecretStr | None = Field(
         None, description="The key of AUDIT_INPUTS=hash (required then; 32 characters or more)."
     )
+    monitor_window: int = Field(
+        1000, ge=50, description="How many of the latest answers GET /monitoring describes."
+    )
+    monitor_interval: float = Field(
+        30.0,
+        gt=0,
+        description="Seconds between two monitoring reports (computed in the background).",
+    )
     request_timeout: float = Field(
         15.0, gt=0, description="Seconds for a request's headers and body to arrive; else 408."
     )

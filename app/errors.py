@@ -74,6 +74,12 @@ RECORD_UNAVAILABLE = Problem(
     "record_unavailable",
     "The answer could not be recorded, so it is not given; retry shortly.",
 )
+MONITORING_PENDING = Problem(
+    503,
+    "monitoring_pending",
+    "No monitoring report yet: the first comes within MONITOR_INTERVAL seconds of the start "
+    "(never with AUDIT=off).",
+)
 OVERLOADED = Problem(
     503,
     "overloaded",

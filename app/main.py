@@ -28,6 +28,7 @@ from app.keys import ApiKeys, KeyFileError
 from app.observability import logs
 from app.observability import routes as metrics
 from app.observability.telemetry import Telemetry
+from app.record.monitor import Monitor
 from app.record.recorder import Recorder
 from app.record.store import SqliteStore, StoreError, sqlite_path
 from app.reload import Reloader, load_checked, put_in_service
@@ -68,7 +69,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         reloader.install()
         await telemetry.start()
         await recorder.start()
+        await monitor.start()
         yield
+        await monitor.stop()
         await recorder.stop()
         await telemetry.stop()
         await app.state.fhir_reader.close()
@@ -86,8 +89,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     telemetry = Telemetry()
     app.state.settings = settings
     app.state.telemetry = telemetry
-    store = SqliteStore(sqlite_path(settings.audit_dsn)) if settings.audit == "on" else None
-    app.state.recorder = recorder = Recorder(store)
+    recorder, monitor = _record(app, settings)
     app.state.predictor = None
     app.state.readiness_problem = "the model is not loaded"
     handlers.install(app)
@@ -106,6 +108,22 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     _add_middleware(app, settings, telemetry, scoring_routes)
     logs.configure(settings.log_level)
     return app
+
+
+def _record(app: FastAPI, settings: Settings) -> tuple[Recorder, Monitor]:
+    """The record (off with AUDIT=off) and the monitoring of what it holds,
+    which compares the answers' inputs with the training rows of the model
+    in service."""
+
+    def training_rows() -> Any:
+        predictor = app.state.predictor
+        return predictor.artifact.donors if predictor is not None else None
+
+    store = SqliteStore(sqlite_path(settings.audit_dsn)) if settings.audit == "on" else None
+    app.state.recorder = recorder = Recorder(store)
+    window, interval = settings.monitor_window, settings.monitor_interval
+    app.state.monitor = monitor = Monitor(store, window, interval, training_rows)
+    return recorder, monitor
 
 
 def _serve_if_sound(state: Any, predictor: Predictor, problem: str | None, path: Path) -> None:

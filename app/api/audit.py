@@ -19,7 +19,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validato
 from pydantic.json_schema import SkipJsonSchema
 
 from app.deps import require_audit_key
-from app.errors import AMBIGUOUS, NOT_FOUND, ApiError, responses
+from app.errors import AMBIGUOUS, MONITORING_PENDING, NOT_FOUND, ApiError, responses
 from app.record.recorder import Recorder
 
 router = APIRouter(tags=["record"], dependencies=[Depends(require_audit_key)])
@@ -162,3 +162,16 @@ async def outcome(request: Request, found: OutcomeIn) -> OutcomeRecorded:
         store.add_outcome, rows[0]["id"], found.outcome, observed, caller
     )
     return OutcomeRecorded(id=outcome_id, prediction_id=rows[0]["id"])
+
+
+@router.get(
+    "/monitoring",
+    responses={**responses(401, 403), 503: {"description": "No report yet (the first is coming)."}},
+    summary="Drift of the inputs, missing values, warnings, probabilities and, with outcomes, "
+    "performance over the latest answers",
+)
+async def monitoring(request: Request) -> dict[str, Any]:
+    latest: dict[str, Any] | None = request.app.state.monitor.latest
+    if latest is None:
+        raise ApiError(MONITORING_PENDING)
+    return latest

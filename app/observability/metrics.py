@@ -56,6 +56,16 @@ RECORD_FLUSH = Histogram(
     "Time to make one group of rows durable (one transaction, one flush to disk).",
     buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0),
 )
+DRIFT_P = Gauge(
+    "heart_monitor_drift_p_value",
+    "Drift test p-value of each input over the monitoring window (KS or chi-squared).",
+    ["feature"],
+)
+DRIFT_PSI = Gauge(
+    "heart_monitor_psi",
+    "Population stability index of each input over the monitoring window.",
+    ["feature"],
+)
 WARNINGS = Counter(
     "heart_warnings_total",
     "Warnings given with answers (a patient unlike the training data), by code.",

@@ -183,6 +183,24 @@ class SqliteStore:
         names = [d[0] for d in cursor.description]
         return [dict(zip(names, row, strict=True)) for row in cursor]
 
+    def recent(self, n: int) -> tuple[list[dict[str, Any]], dict[str, int]]:
+        """The last `n` answers (oldest first), and the latest outcome of
+        each that has one."""
+        db = self._db()
+        cursor = db.execute(
+            "SELECT * FROM (SELECT * FROM predictions WHERE route != 'prune' "
+            "ORDER BY seq DESC LIMIT ?) ORDER BY seq",
+            (n,),
+        )
+        names = [d[0] for d in cursor.description]
+        rows = [dict(zip(names, values, strict=True)) for values in cursor]
+        found = db.execute(
+            "SELECT prediction_id, outcome FROM outcomes WHERE prediction_id IN "
+            "(SELECT id FROM predictions ORDER BY seq DESC LIMIT ?) ORDER BY recorded_at",
+            (n,),
+        )
+        return rows, dict(found.fetchall())
+
     def add_outcome(
         self, prediction_id: str, outcome: int, observed_at: float, caller: str | None
     ) -> str:
