@@ -86,9 +86,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         docs_url=None,  # served from local assets by app.api.docs
         redoc_url=None,
     )
-    telemetry = Telemetry()
-    app.state.settings = settings
-    app.state.telemetry = telemetry
+    app.state.settings, app.state.telemetry = settings, (telemetry := Telemetry())
     recorder, monitor = _record(app, settings)
     app.state.predictor = None
     app.state.readiness_problem = "the model is not loaded"
@@ -100,6 +98,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     scoring.install(app, scoring_routes, dependencies=auth)
     v2.install(app, dependencies=auth)
     cds_clients = cds_routes.install(app, settings)
+    recorded = {r.path for r in scoring_routes} | v2.INFER_PATHS | {cds_routes.CALL_PATH}
+    app.state.recorded_routes = frozenset(recorded)  # answers, refusals: app.api.recording
     app.include_router(health.router)
     app.include_router(metrics.router)
     app.include_router(model_info.router)

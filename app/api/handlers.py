@@ -17,6 +17,7 @@ from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 
+from app.api.recording import record_refusal
 from app.api.schemas import explain
 from app.errors import (
     CLIENT_CLOSED,
@@ -44,12 +45,14 @@ async def validation_handler(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
     errors = exc.errors()
     if any(e["type"] == "json_invalid" for e in errors):
+        await record_refusal(request, INVALID_JSON.status, INVALID_JSON.code)
         return error_response(INVALID_JSON)
     details = []
     for e in errors:
         loc = tuple(e["loc"])
         kind, message = explain(str(loc[-1]) if loc else "", e["type"], _message(e))
         details.append({"field": _field(loc), "message": message, "type": kind})
+    await record_refusal(request, INVALID_BODY.status, INVALID_BODY.code)
     return error_response(INVALID_BODY, details=details)
 
 
@@ -66,6 +69,7 @@ async def http_handler(request: Request, exc: Exception) -> JSONResponse:
     if problem is None:  # a status Starlette raised that has no Problem of ours
         problem = Problem(exc.status_code, "http_error", str(exc.detail))
     details = getattr(exc, "details", None)
+    await record_refusal(request, problem.status, problem.code)
     return error_response(problem, str(exc.detail), details, headers=headers)
 
 
@@ -81,6 +85,7 @@ async def disconnect_handler(request: Request, exc: Exception) -> Response:
 
 async def unhandled_handler(request: Request, exc: Exception) -> JSONResponse:
     log.error("unhandled error on %s %s: %s", request.method, request.url.path, type(exc).__name__)
+    await record_refusal(request, INTERNAL.status, INTERNAL.code)
     return error_response(INTERNAL)
 
 

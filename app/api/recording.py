@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import logging
 import time
 from collections.abc import Callable, Sequence
 
@@ -20,6 +21,8 @@ from app.record.recorder import Recorder, RecordUnavailableError
 from app.record.rows import Row, uuid7
 from model.features import FEATURE_NAMES
 from model.serving import Predictor
+
+log = logging.getLogger("app")
 
 
 async def record_answers(
@@ -57,6 +60,38 @@ async def record_answers(
         await recorder.record(records)
     except RecordUnavailableError:
         raise ApiError(RECORD_UNAVAILABLE, headers={"Retry-After": RETRY_AFTER}) from None
+
+
+async def record_refusal(request: Request, status: int, code: str) -> None:
+    """One row for a refused scoring request: its status and error code, no
+    body. Written before the refusal leaves; if it cannot be, the refusal
+    still goes (and the log says so): an error answer carries no result."""
+    recorder: Recorder = request.app.state.recorder
+    template = getattr(request.scope.get("route"), "path", None)
+    if not recorder.enabled or template not in request.app.state.recorded_routes:
+        return
+    route = request.url.path
+    state = request.scope.get("state", {})
+    predictor = getattr(request.app.state, "predictor", None)
+    now = time.time()
+    row = Row(
+        id=uuid7(now),
+        request_id=state.get("request_id"),
+        received_at=state.get("received_at", now),
+        answered_at=now,
+        route=route,
+        model_version=getattr(predictor, "version", None),
+        artifact_sha256=predictor.artifact.sha256 if predictor is not None else None,
+        caller=state.get("api_key_name") or state.get("cds_issuer"),
+        status=status,
+        error_code=code,
+        inputs=None,
+        outputs=None,
+    )
+    try:
+        await recorder.record([row])
+    except RecordUnavailableError as exc:
+        log.error("record: the refusal of a %s request was not recorded: %s", route, exc)
 
 
 def _inputs_as(settings: Settings) -> Callable[[dict[str, float | None]], str]:

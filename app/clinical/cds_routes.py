@@ -138,8 +138,11 @@ async def discovery(request: Request) -> dict[str, Any]:
     }
 
 
+CALL_PATH = "/cds-services/{service_id}"
+
+
 @router.post(
-    "/cds-services/{service_id}",
+    CALL_PATH,
     response_model=CdsResponse,
     responses=_errors(
         INVALID_CDS_REQUEST, CDS_UNAUTHORIZED, NOT_FOUND, PREFETCH_UNAVAILABLE, NOT_JSON

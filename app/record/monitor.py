@@ -20,6 +20,7 @@ on a request: GET /monitoring reads its latest report.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import time
@@ -189,8 +190,12 @@ class Monitor:
             self._task = asyncio.create_task(self._forever())
 
     async def stop(self) -> None:
+        """Stop, once a report being computed is done (its thread holds a
+        connection of the store, which is closed next)."""
         if self._task is not None:
             self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
             self._task = None
 
     async def refresh(self) -> dict[str, Any]:

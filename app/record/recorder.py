@@ -38,6 +38,7 @@ class Recorder:
         self._pending: list[tuple[list[Row], asyncio.Future[None]]] = []
         self._wake: asyncio.Event | None = None
         self._task: asyncio.Task[None] | None = None
+        self._stopping = False
 
     @property
     def enabled(self) -> bool:
@@ -55,9 +56,10 @@ class Recorder:
 
     async def stop(self) -> None:
         """Write what is waiting, then stop (at shutdown)."""
-        if self._task is not None:
-            await self._flush()
-            self._task.cancel()
+        if self._task is not None and self._wake is not None:
+            self._stopping = True
+            self._wake.set()
+            await self._task  # writes what is waiting, then returns
             self._task = None
         if self.store is not None:
             self.store.close()
@@ -79,6 +81,9 @@ class Recorder:
             await self._wake.wait()
             self._wake.clear()
             await self._flush()
+            if self._stopping:
+                await self._flush()  # rows that came during the last one
+                return
 
     async def _flush(self) -> None:
         waiting, self._pending = self._pending, []

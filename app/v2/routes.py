@@ -12,13 +12,15 @@ by the same `Predictor.assess`. Outputs: `probability` (FP64), `class`
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import numpy as np
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 
-from app.errors import responses
+from app.api.recording import record_answers, record_refusal
+from app.errors import ApiError, responses
 from app.v2.openapi import (
     INFER_BODY,
     OUTPUTS,
@@ -148,6 +150,7 @@ async def infer(request: Request) -> Response:
         )
         wanted, binary_names = _requested(payload)
     except TensorError as exc:
+        await record_refusal(request, 400, "invalid_tensors")
         return _error(400, str(exc))
     answers = predictor.assess(patient_rows)
     p = np.array([a.probability for a in answers])
@@ -163,6 +166,12 @@ async def infer(request: Request) -> Response:
     }
     if "id" in payload:
         response["id"] = payload["id"]
+    try:
+        await record_answers(
+            request, request.url.path, predictor, patient_rows.tolist(), _each(values)
+        )
+    except ApiError as exc:  # the record could not be written: no answer
+        return _error(exc.status_code, str(exc.detail))
     outputs = [(name, OUTPUTS[name], values[name]) for name in wanted]
     content, header_length = encode_response(response, outputs, binary_names)
     if header_length is None:
@@ -172,6 +181,17 @@ async def infer(request: Request) -> Response:
         media_type="application/octet-stream",
         headers={"Inference-Header-Content-Length": str(header_length)},
     )
+
+
+MODEL_PREFIXES = ("/v2/models/{model_name}", "/v2/models/{model_name}/versions/{model_version}")
+INFER_PATHS = frozenset(f"{prefix}/infer" for prefix in MODEL_PREFIXES)
+"""The routes whose answers (and refusals) are recorded (`app.api.recording`)."""
+
+
+def _each(values: dict[str, np.ndarray]) -> list[str]:
+    """Each patient's outputs as JSON, for the record."""
+    columns = [(name, v.tolist()) for name, v in values.items()]
+    return [json.dumps({name: v[i] for name, v in columns}) for i in range(len(columns[0][1]))]
 
 
 def _requested(payload: dict[str, Any]) -> tuple[list[str], set[str]]:
@@ -234,7 +254,7 @@ def install(app: FastAPI, dependencies: list[Any]) -> None:
             {"dependencies": [*dependencies], "openapi_extra": INFER_BODY},
         ),
     )
-    for prefix in ("/v2/models/{model_name}", "/v2/models/{model_name}/versions/{model_version}"):
+    for prefix in MODEL_PREFIXES:
         for suffix, endpoint, method, summary, errors, extra in model_routes:
             app.add_api_route(
                 prefix + suffix,

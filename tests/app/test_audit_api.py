@@ -39,7 +39,13 @@ def test_only_a_key_with_the_audit_scope_reads_the_record(client: TestClient) ->
     assert scorer.status_code == 403 and scorer.json()["error"]["code"] == "forbidden"
     assert client.post("/predict", json=EXAMPLE_PATIENT, headers=_as(AUDITOR)).status_code == 403
     page = client.get("/audit/predictions", headers=_as(AUDITOR)).json()
-    (row,) = page["items"]
+    row, refusal = page["items"]  # the answer, and the auditor's refused /predict
+    assert (refusal["status"], refusal["error_code"], refusal["caller"]) == (
+        403,
+        "forbidden",
+        "auditor",
+    )
+    assert refusal["inputs"] is None and refusal["outputs"] is None
     assert page["next"] is None and row["caller"] == "clinic" and row["route"] == "/predict"
     assert row["inputs"]["age"] == 54 and row["outputs"]["model_version"] == row["model_version"]
     one = client.get(f"/audit/predictions/{row['id']}", headers=_as(AUDITOR))

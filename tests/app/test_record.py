@@ -60,8 +60,14 @@ def test_each_answer_is_a_row_with_its_request_caller_model_inputs_and_answer(
         )
         predictor = client.app.state.predictor  # type: ignore[attr-defined]
     assert one.status_code == batch.status_code == 200 and refused.status_code == 422
-    rows = _rows(db)
+    *rows, refusal = _rows(db)
     assert [r["route"] for r in rows] == ["/predict", "/predict/batch", "/predict/batch"]
+    assert (refusal["status"], refusal["error_code"], refusal["route"]) == (
+        422,
+        "validation_error",
+        "/predict",
+    )
+    assert refusal["request_id"] == refused.headers["x-request-id"] and refusal["inputs"] is None
     first, *batched = rows
     assert first["request_id"] == one.headers["x-request-id"]
     assert json.loads(first["outputs"]) == one.json()
