@@ -334,3 +334,22 @@ def test_prune_keeps_six_months_unless_forced_is_recorded_and_verify_still_holds
     assert store.verify()[1] == remaining[1]["id"]
     assert audit("prune", "--older-than", "0.5", "--force").returncode == 0
     store.close()
+
+
+def test_v2_infer_answers_and_refusals_are_recorded(artifact_path: Path, tmp_path: Path) -> None:
+    from model.features import FEATURE_NAMES
+
+    db = tmp_path / "audit.sqlite3"
+    row = [float(EXAMPLE_PATIENT[f]) for f in FEATURE_NAMES]
+    two = {"inputs": [{"name": "patients", "shape": [2, 13], "datatype": "FP64", "data": row * 2}]}
+    url = "/v2/models/heart-disease/infer"
+    with TestClient(_app(artifact_path, db)) as client:
+        answered = client.post(url, json=two)
+        refused = client.post(url, json={"inputs": []})
+    assert answered.status_code == 200 and refused.status_code == 400
+    first, second, refusal = _rows(db)
+    probability = answered.json()["outputs"][0]["data"]
+    assert first["route"] == url and first["request_id"] == second["request_id"]
+    assert json.loads(first["outputs"])["probability"] == probability[0]
+    assert json.loads(second["inputs"]) == dict(zip(FEATURE_NAMES, row, strict=True))
+    assert (refusal["status"], refusal["error_code"]) == (400, "invalid_tensors")
