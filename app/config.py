@@ -70,6 +70,22 @@ class Settings(BaseSettings):
         description="Where the record is kept: sqlite:///relative/path or sqlite:////absolute/path "
         "(a SQLite file in WAL mode; the directory is created).",
     )
+    audit_mode: Literal["strict", "async"] = Field(
+        "strict",
+        description="strict: an answer leaves once its row is durable; async: rows are written "
+        "behind, from a queue of at most AUDIT_QUEUE_ROWS.",
+    )
+    audit_queue_rows: int = Field(
+        100_000, ge=1, description="AUDIT_MODE=async: most rows waiting; beyond, requests wait."
+    )
+    audit_spool: Path | None = Field(
+        None,
+        description="Where rows wait when the database cannot take them (default: the SQLite "
+        "file's path plus .spool).",
+    )
+    audit_spool_max_age: float = Field(
+        300.0, gt=0, description="Seconds a row may wait in the spool before /ready says 503."
+    )
     audit_inputs: Literal["full", "hash"] = Field(
         "full",
         description="What the record keeps of a patient's values: full, or hash (a keyed "

@@ -30,6 +30,7 @@ from app.observability import routes as metrics
 from app.observability.telemetry import Telemetry
 from app.record.monitor import Monitor
 from app.record.recorder import Recorder
+from app.record.spool import Spool
 from app.record.store import SqliteStore, StoreError, sqlite_path
 from app.reload import Reloader, load_checked, put_in_service
 from app.v2 import routes as v2
@@ -120,7 +121,14 @@ def _record(app: FastAPI, settings: Settings) -> tuple[Recorder, Monitor]:
         return predictor.artifact.donors if predictor is not None else None
 
     store = SqliteStore(sqlite_path(settings.audit_dsn)) if settings.audit == "on" else None
-    app.state.recorder = recorder = Recorder(store)
+    spool = (
+        Spool(settings.audit_spool or store.path.with_name(store.path.name + ".spool"))
+        if store
+        else None
+    )
+    strict, rows = settings.audit_mode == "strict", settings.audit_queue_rows
+    recorder = Recorder(store, spool, strict, rows, settings.audit_spool_max_age)
+    app.state.recorder = recorder
     window, interval = settings.monitor_window, settings.monitor_interval
     app.state.monitor = monitor = Monitor(store, window, interval, training_rows)
     return recorder, monitor

@@ -19,10 +19,11 @@ async def health() -> Health:
     "/ready",
     response_model=Readiness,
     responses={503: {"model": Readiness, "description": "Not ready to serve predictions."}},
-    summary="Readiness: the model is loaded and passed its self-test",
+    summary="Readiness: the model is loaded and passed its self-test, and the record keeps up",
 )
 async def ready(request: Request) -> Readiness | JSONResponse:
     problem = request.app.state.readiness_problem  # set by create_app and its lifespan
+    problem = problem or request.app.state.recorder.problem()  # a spool waiting too long
     if problem is not None:
         body = Readiness(status="not ready", detail=problem)
         return JSONResponse(body.model_dump(), status_code=503)

@@ -48,13 +48,17 @@ CDS_FEEDBACK = Counter(
 )
 RECORD_ROWS = Counter(
     "heart_record_rows_total",
-    "Rows of the record (one per patient answered), by result: written or failed.",
+    "Rows of the record (one per patient answered), by result: written, spooled, replayed, failed.",
     ["result"],
 )
 RECORD_FLUSH = Histogram(
     "heart_record_flush_seconds",
     "Time to make one group of rows durable (one transaction, one flush to disk).",
     buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0),
+)
+RECORD_SPOOL_AGE = Gauge(
+    "heart_record_spool_age_seconds",
+    "How long the oldest row in the record's spool has waited for the database (0: none).",
 )
 DRIFT_P = Gauge(
     "heart_monitor_drift_p_value",

@@ -20,7 +20,6 @@ on a request: GET /monitoring reads its latest report.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 import time
@@ -184,18 +183,20 @@ class Monitor:
         self.reference = reference
         self.latest: dict[str, Any] | None = None
         self._task: asyncio.Task[None] | None = None
+        self._stop = asyncio.Event()
 
     async def start(self) -> None:
         if self.store is not None:
+            self._stop = asyncio.Event()
             self._task = asyncio.create_task(self._forever())
 
     async def stop(self) -> None:
-        """Stop, once a report being computed is done (its thread holds a
-        connection of the store, which is closed next)."""
+        """Stop once a report being computed is done: never cancelled in the
+        middle, since its worker thread would go on using a connection of
+        the store, which is closed next (and SQLite would crash)."""
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            self._stop.set()
+            await self._task
             self._task = None
 
     async def refresh(self) -> dict[str, Any]:
@@ -214,9 +215,10 @@ class Monitor:
         return latest
 
     async def _forever(self) -> None:
-        while True:
+        while not self._stop.is_set():
             try:
                 await self.refresh()
             except (StoreError, ValueError, KeyError) as exc:
                 log.warning("monitoring not refreshed: %s", exc)
-            await asyncio.sleep(self.interval)
+            with anyio.move_on_after(self.interval):
+                await self._stop.wait()

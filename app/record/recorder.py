@@ -1,12 +1,23 @@
-"""Recording answers without a flush per request: group commit.
+"""Recording answers without a flush per request (group commit), without
+losing any when the database fails (the spool).
 
-A scoring route hands its rows to `Recorder.record` and waits. One flusher
-task per worker takes every row waiting, appends them all in one
-transaction in a worker thread (`app.record.store`), then releases every
-request that was waiting: under load, a commit carries the rows of all the
-requests that arrived during the previous one. A row is durable before its
-answer leaves (AUDIT_MODE=strict, the only mode so far); if it cannot be
-written, the route answers 503 `record_unavailable`: no answer without a
+A scoring route hands its rows to `Recorder.record`. One flusher task per
+worker takes every row waiting and appends them all in one transaction, in
+a worker thread (`app.record.store`): under load, a commit carries the rows
+of every request that arrived during the previous one.
+
+- AUDIT_MODE=strict (the default): `record` returns once the rows are
+  durable, committed or spooled; the answer leaves only then.
+- AUDIT_MODE=async: `record` returns at once; the rows wait in a queue
+  bounded by AUDIT_QUEUE_ROWS; a request that finds it full waits for room
+  (the record slows the service down rather than losing rows).
+
+When the database cannot take a group (unreachable, locked, slow past its
+busy timeout), the rows go to the spool (`app.record.spool`), durably, and
+later rows follow them there, so that order is kept; every flush first
+tries to replay the spool, and a spool that waits longer than
+AUDIT_SPOOL_MAX_AGE makes /ready say 503. If the spool cannot be written
+either, strict requests get 503 `record_unavailable`: no answer without a
 record.
 
 With AUDIT=off, `record` returns at once and nothing is kept.
@@ -20,11 +31,14 @@ import time
 
 import anyio
 
-from app.observability.metrics import RECORD_FLUSH, RECORD_ROWS
+from app.observability.metrics import RECORD_FLUSH, RECORD_ROWS, RECORD_SPOOL_AGE
 from app.record.rows import Row
+from app.record.spool import Spool
 from app.record.store import SqliteStore, StoreError
 
 log = logging.getLogger("app")
+
+RETRY_SECONDS = 1.0  # how often a waiting spool is replayed with no new rows
 
 
 class RecordUnavailableError(Exception):
@@ -32,10 +46,20 @@ class RecordUnavailableError(Exception):
 
 
 class Recorder:
-    def __init__(self, store: SqliteStore | None) -> None:
+    def __init__(
+        self,
+        store: SqliteStore | None,
+        spool: Spool | None = None,
+        strict: bool = True,
+        queue_rows: int = 100_000,
+        spool_max_age: float = 300.0,
+    ) -> None:
         """`store` None: the record is off."""
-        self.store = store
+        self.store, self.spool, self.strict = store, spool, strict
+        self.queue_rows, self.spool_max_age = queue_rows, spool_max_age
         self._pending: list[tuple[list[Row], asyncio.Future[None]]] = []
+        self._queued = 0  # rows waiting (async mode's bound)
+        self._room: asyncio.Condition | None = None
         self._wake: asyncio.Event | None = None
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
@@ -49,13 +73,21 @@ class Recorder:
         if self.store is not None:
             self.store.open()
 
+    def problem(self) -> str | None:
+        """Why /ready must say 503 (the spool has waited too long), or None."""
+        if self.spool is not None and self.spool.age() > self.spool_max_age:
+            return f"the record's spool has waited {self.spool.age():.0f} s for the database"
+        return None
+
     async def start(self) -> None:
         if self.store is not None:
-            self._wake = asyncio.Event()
+            self._wake, self._room = asyncio.Event(), asyncio.Condition()
             self._task = asyncio.create_task(self._flush_forever())
+            if self.spool is not None and self.spool.waiting:
+                self._wake.set()  # rows a previous process spooled: replay them
 
     async def stop(self) -> None:
-        """Write what is waiting, then stop (at shutdown)."""
+        """Write what is waiting, then stop (at shutdown, SIGTERM included)."""
         if self._task is not None and self._wake is not None:
             self._stopping = True
             self._wake.set()
@@ -65,20 +97,28 @@ class Recorder:
             self.store.close()
 
     async def record(self, rows: list[Row]) -> None:
-        """Return once `rows` are durable; RecordUnavailableError if they cannot be."""
+        """Strict: return once `rows` are durable (RecordUnavailableError if
+        they cannot be). Async: return once they are queued."""
         if self.store is None or not rows:
             return
-        if self._wake is None:
+        if self._wake is None or self._room is None:
             raise RecordUnavailableError("the recorder is not running")
+        if not self.strict:
+            async with self._room:
+                await self._room.wait_for(lambda: self._queued < self.queue_rows)
         done = asyncio.get_running_loop().create_future()
         self._pending.append((rows, done))
+        self._queued += len(rows)
         self._wake.set()
-        await done
+        if self.strict:
+            await done
 
     async def _flush_forever(self) -> None:
         assert self._wake is not None
         while True:
-            await self._wake.wait()
+            waiting_spool = self.spool is not None and self.spool.waiting
+            with anyio.move_on_after(RETRY_SECONDS if waiting_spool else float("inf")):
+                await self._wake.wait()
             self._wake.clear()
             await self._flush()
             if self._stopping:
@@ -87,21 +127,60 @@ class Recorder:
 
     async def _flush(self) -> None:
         waiting, self._pending = self._pending, []
-        if not waiting or self.store is None:
-            return
         rows = [row for group, _ in waiting for row in group]
+        if not rows and not (self.spool is not None and self.spool.waiting):
+            return
         start = time.perf_counter()
         try:
-            await anyio.to_thread.run_sync(self.store.append, rows)
-        except StoreError as exc:
-            log.error("record: %d rows not written: %s", len(rows), exc)
-            RECORD_ROWS.labels("failed").inc(len(rows))
-            for _, done in waiting:
-                if not done.done():
-                    done.set_exception(RecordUnavailableError(str(exc)))
-            return
+            outcome = await anyio.to_thread.run_sync(self._write, rows)
+        except Exception as exc:  # never let the flusher die: every waiting request would hang
+            outcome = _failed(rows, f"{type(exc).__name__}: {exc}")
         RECORD_FLUSH.observe(time.perf_counter() - start)
-        RECORD_ROWS.labels("written").inc(len(rows))
+        RECORD_SPOOL_AGE.set(self.spool.age() if self.spool is not None else 0.0)
         for _, done in waiting:
-            if not done.done():
+            if done.done():
+                continue
+            if outcome is None:
                 done.set_result(None)
+            else:
+                done.set_exception(RecordUnavailableError(outcome))
+                done.exception()  # async mode: nobody waits for it; it is logged below
+        self._queued -= len(rows)
+        assert self._room is not None
+        async with self._room:
+            self._room.notify_all()
+
+    def _write(self, rows: list[Row]) -> str | None:
+        """Make `rows` durable (in a worker thread): replay the spool, then
+        commit; or spool. None, or why neither worked."""
+        assert self.store is not None
+        spool = self.spool
+        try:
+            if spool is not None and spool.waiting:
+                spooled = spool.rows()
+                self.store.append(spooled, skip_known=True)
+                spool.clear()
+                RECORD_ROWS.labels("replayed").inc(len(spooled))
+                log.info("record: %d spooled rows replayed into the database", len(spooled))
+            if rows:
+                self.store.append(rows)
+                RECORD_ROWS.labels("written").inc(len(rows))
+            return None
+        except (StoreError, OSError) as exc:  # OSError: the spool cannot be read
+            problem = str(exc)
+        if spool is None or not rows:
+            return _failed(rows, problem)
+        try:
+            spool.append(rows)
+        except OSError as exc:
+            return _failed(rows, f"{problem}; and the spool cannot be written ({exc})")
+        RECORD_ROWS.labels("spooled").inc(len(rows))
+        log.warning("record: %d rows spooled: %s", len(rows), problem)
+        return None
+
+
+def _failed(rows: list[Row], problem: str) -> str:
+    if rows:
+        RECORD_ROWS.labels("failed").inc(len(rows))
+        log.error("record: %d rows not written: %s", len(rows), problem)
+    return problem

@@ -80,6 +80,10 @@ class StoreError(Exception):
     """The record cannot be opened or written; the message says why."""
 
 
+def _known(db: sqlite3.Connection, row_id: str) -> bool:
+    return db.execute("SELECT 1 FROM predictions WHERE id = ?", (row_id,)).fetchone() is not None
+
+
 def sqlite_path(dsn: str) -> Path:
     """The file of a `sqlite:///relative` or `sqlite:////absolute` DSN."""
     if not dsn.startswith("sqlite:///"):
@@ -90,8 +94,9 @@ def sqlite_path(dsn: str) -> Path:
 class SqliteStore:
     """The record in one SQLite file."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, busy_timeout_ms: int = BUSY_TIMEOUT_MS) -> None:
         self.path = path
+        self.busy_timeout_ms = busy_timeout_ms  # how long a write waits for the lock
         self._local = threading.local()  # one connection per thread
         self._all: list[sqlite3.Connection] = []
 
@@ -105,8 +110,9 @@ class SqliteStore:
                 raise StoreError(
                     f"{self.path}: record schema {version}, this service writes {SCHEMA_VERSION}"
                 )
-            db.executescript(_SCHEMA)
-            db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+            if version == 0:  # a new file (an existing one is only read: no lock taken)
+                db.executescript(_SCHEMA)
+                db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
         except (OSError, sqlite3.Error) as exc:
             raise StoreError(f"{self.path}: cannot open the record ({exc})") from None
 
@@ -123,13 +129,19 @@ class SqliteStore:
             db.execute("PRAGMA synchronous=FULL")
             self._local.db = db
             self._all.append(db)
+        if getattr(self._local, "busy", None) != self.busy_timeout_ms:
+            db.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout_ms)}")
+            self._local.busy = self.busy_timeout_ms
         return db
 
-    def append(self, rows: list[Row]) -> None:
-        """Append `rows` in one transaction, chained to the last row."""
+    def append(self, rows: list[Row], skip_known: bool = False) -> None:
+        """Append `rows` in one transaction, chained to the last row;
+        `skip_known`: leave out rows whose id is already there (a replay)."""
         db = self._db()
         try:
             db.execute("BEGIN IMMEDIATE")
+            if skip_known:
+                rows = [r for r in rows if not _known(db, r.id)]
             last = db.execute(
                 "SELECT row_hash FROM predictions ORDER BY seq DESC LIMIT 1"
             ).fetchone()

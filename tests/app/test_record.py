@@ -137,33 +137,89 @@ def test_with_the_record_off_nothing_is_kept(artifact_path: Path, tmp_path: Path
     assert not db.exists()
 
 
-def test_an_answer_that_cannot_be_recorded_is_not_given(
+def test_rows_the_database_cannot_take_are_spooled_then_replayed_once(
     artifact_path: Path, tmp_path: Path
 ) -> None:
     """Another process holds SQLite's write lock longer than the writer waits:
-    503 record_unavailable, and the answer never leaves."""
+    the answers still leave, their rows spooled durably; once the lock is
+    gone they are replayed, in order, each once, and the chain holds."""
     db = tmp_path / "audit.sqlite3"
     app = _app(artifact_path, db)
     with TestClient(app) as client:
         assert client.post("/predict", json=EXAMPLE_PATIENT).is_success
+        app.state.recorder.store.busy_timeout_ms = 100
         blocker = sqlite3.connect(db, isolation_level=None)
         blocker.execute("BEGIN EXCLUSIVE")
-        import app.record.store as store_module
+        try:
+            during = [client.post("/predict", json={**EXAMPLE_PATIENT, "age": a}) for a in (60, 61)]
+            assert all(r.status_code == 200 for r in during)
+            spooled = app.state.recorder.spool.rows()
+            assert [json.loads(r.inputs)["age"] for r in spooled] == [60, 61]
+        finally:
+            blocker.execute("ROLLBACK")
+            blocker.close()
+        after = client.post("/predict", json={**EXAMPLE_PATIENT, "age": 62})
+        assert after.is_success and not app.state.recorder.spool.waiting
+    rows = _rows(db)
+    assert [json.loads(r["inputs"])["age"] for r in rows] == [54, 60, 61, 62]
+    store = SqliteStore(db)
+    store.open()
+    assert store.verify() == (4, None)
+    store.close()
 
-        waited = store_module.BUSY_TIMEOUT_MS
-        store_module.BUSY_TIMEOUT_MS = 200  # new connections wait 0.2 s for the lock
-        app.state.recorder.store.close()  # so the writer reconnects with that wait
+
+def test_with_neither_database_nor_spool_the_answer_is_not_given(
+    artifact_path: Path, tmp_path: Path
+) -> None:
+    db = tmp_path / "audit.sqlite3"
+    spool = tmp_path / "spool-is-a-directory"
+    spool.mkdir()
+    app = _app(artifact_path, db, audit_spool=spool)
+    with TestClient(app) as client:
+        assert client.post("/predict", json=EXAMPLE_PATIENT).is_success
+        app.state.recorder.store.busy_timeout_ms = 100
+        blocker = sqlite3.connect(db, isolation_level=None)
+        blocker.execute("BEGIN EXCLUSIVE")
         try:
             refused = client.post("/predict", json=EXAMPLE_PATIENT)
         finally:
-            store_module.BUSY_TIMEOUT_MS = waited
             blocker.execute("ROLLBACK")
             blocker.close()
         assert refused.status_code == 503
         assert refused.json()["error"]["code"] == "record_unavailable"
         assert "probability" not in refused.text
         assert client.post("/predict", json=EXAMPLE_PATIENT).is_success  # and it recovers
-    assert len(_rows(db)) == 2
+    assert [r["status"] for r in _rows(db)] == [200, 200]
+
+
+def test_a_spool_waiting_too_long_makes_ready_503(artifact_path: Path, tmp_path: Path) -> None:
+    """A row a previous process spooled 10 minutes ago, and a database still
+    locked: /ready says 503 until the row is replayed (within a second of
+    the lock going), then 200."""
+    from app.record.rows import Row
+
+    db = tmp_path / "audit.sqlite3"
+    SqliteStore(db).open()  # the file exists; the service only reads its schema version
+    spool = tmp_path / "audit.sqlite3.spool"
+    old = Row(uuid7(), "r", 1.0, 1.0, "/predict", "v", "s", None, 200, None, "{}", "{}")
+    spool.write_text(json.dumps(list(old)) + "\n")
+    os.utime(spool, (time.time() - 600, time.time() - 600))
+    app = _app(artifact_path, db)
+    app.state.recorder.store.busy_timeout_ms = 100
+    blocker = sqlite3.connect(db, isolation_level=None)
+    blocker.execute("BEGIN EXCLUSIVE")
+    try:
+        with TestClient(app) as client:
+            ready = client.get("/ready")
+            assert ready.status_code == 503 and "spool" in ready.json()["detail"]
+            blocker.execute("ROLLBACK")
+            deadline = time.monotonic() + 5
+            while app.state.recorder.spool.waiting and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert client.get("/ready").status_code == 200
+    finally:
+        blocker.close()
+    assert [r["id"] for r in _rows(db)] == [old.id]
 
 
 def test_a_bad_record_location_stops_the_start(artifact_path: Path, tmp_path: Path) -> None:
@@ -353,3 +409,16 @@ def test_v2_infer_answers_and_refusals_are_recorded(artifact_path: Path, tmp_pat
     assert json.loads(first["outputs"])["probability"] == probability[0]
     assert json.loads(second["inputs"]) == dict(zip(FEATURE_NAMES, row, strict=True))
     assert (refusal["status"], refusal["error_code"]) == (400, "invalid_tensors")
+
+
+def test_async_mode_writes_behind_and_drains_at_shutdown(
+    artifact_path: Path, tmp_path: Path
+) -> None:
+    db = tmp_path / "audit.sqlite3"
+    app = _app(artifact_path, db, audit_mode="async", audit_queue_rows=5)
+    with TestClient(app) as client:
+        sent = [client.post("/predict", json={**EXAMPLE_PATIENT, "age": 30 + i}) for i in range(20)]
+        assert all(r.status_code == 200 for r in sent)
+        assert app.state.recorder._queued <= 5  # the queue's bound held
+    ages = [json.loads(r["inputs"])["age"] for r in _rows(db)]
+    assert ages == [30 + i for i in range(20)]  # all written, in order, once
