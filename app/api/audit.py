@@ -116,7 +116,13 @@ def _seconds(moment: datetime | None) -> float | None:
 class OutcomeIn(BaseModel):
     """What was found later (e.g. by angiography) for one recorded answer."""
 
-    model_config = ConfigDict(strict=True, extra="forbid")
+    model_config = ConfigDict(
+        strict=True,
+        extra="forbid",
+        json_schema_extra={
+            "oneOf": [{"required": ["prediction_id"]}, {"required": ["request_id"]}]
+        },
+    )
     prediction_id: str | SkipJsonSchema[None] = Field(
         None, description="The recorded answer's id; or give request_id."
     )
@@ -142,7 +148,7 @@ class OutcomeRecorded(BaseModel):
     "/outcomes",
     response_model=OutcomeRecorded,
     status_code=201,
-    responses={**responses(401, 403, 422), 404: {"description": "No such recorded answer."},
+    responses={**responses(400, 401, 403, 422), 404: {"description": "No such recorded answer."},
                409: {"description": "request_id names several answers (a batch)."}},
     summary="Link what was later found to a recorded answer",
 )  # fmt: skip

@@ -34,11 +34,11 @@ warnings = ["base_url_mismatch", "missing_deserializer",
 [[operations]]
 include-path = "/cds-services/{service_id}"
 include-method = "POST"
-checks.positive_data_acceptance.expected-statuses = ["2xx", 404, 412]
+checks.positive_data_acceptance.expected-statuses = ["2xx", 401, 403, 404, 412]
 
 [[operations]]
 include-path = "/fhir/RiskAssessment/$assess"
-checks.positive_data_acceptance.expected-statuses = ["2xx", 422]
+checks.positive_data_acceptance.expected-statuses = ["2xx", 401, 403, 404, 422]
 """
 
 
