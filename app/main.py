@@ -14,6 +14,7 @@ from typing import Any
 from fastapi import Depends, FastAPI
 
 from app.api import audit, docs, explain, handlers, health, model_info, predict, scoring
+from app.api.recording import inputs_kept
 from app.clinical import cds_routes
 from app.clinical.cds_clients import ClientsFileError
 from app.config import Settings, get_settings
@@ -129,6 +130,7 @@ def _record(app: FastAPI, settings: Settings) -> tuple[Recorder, Monitor]:
     strict, rows = settings.audit_mode == "strict", settings.audit_queue_rows
     recorder = Recorder(store, spool, strict, rows, settings.audit_spool_max_age)
     app.state.recorder = recorder
+    app.state.kept_inputs = inputs_kept(settings)  # full, or a keyed HMAC (AUDIT_INPUTS)
     window, interval = settings.monitor_window, settings.monitor_interval
     app.state.monitor = monitor = Monitor(store, window, interval, training_rows)
     return recorder, monitor

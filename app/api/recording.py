@@ -35,27 +35,13 @@ async def record_answers(
     recorder: Recorder = request.app.state.recorder
     if not recorder.enabled:
         return
-    state = request.scope.get("state", {})
-    kept = _inputs_as(request.app.state.settings)
+    kept = request.app.state.kept_inputs  # inputs_kept(settings), made at start-up
     now = time.time()
-    received = state.get("received_at", now)
     records = [
-        Row(
-            id=uuid7(now),
-            request_id=state.get("request_id"),
-            received_at=received,
-            answered_at=now,
-            route=route,
-            model_version=predictor.version,
-            artifact_sha256=predictor.artifact.sha256,
-            caller=state.get("api_key_name") or state.get("cds_issuer"),
-            status=200,
-            error_code=None,
-            inputs=kept(dict(zip(FEATURE_NAMES, row, strict=True))),
-            outputs=answer,
-        )
+        _row(request, route, predictor, now, 200, None,
+             kept(dict(zip(FEATURE_NAMES, row, strict=True))), answer)
         for row, answer in zip(rows, answers, strict=True)
-    ]
+    ]  # fmt: skip
     try:
         await recorder.record(records)
     except RecordUnavailableError:
@@ -70,37 +56,48 @@ async def record_refusal(request: Request, status: int, code: str) -> None:
     template = getattr(request.scope.get("route"), "path", None)
     if not recorder.enabled or template not in request.app.state.recorded_routes:
         return
-    route = request.url.path
-    state = request.scope.get("state", {})
     predictor = getattr(request.app.state, "predictor", None)
-    now = time.time()
-    row = Row(
+    row = _row(request, request.url.path, predictor, time.time(), status, code, None, None)
+    try:
+        await recorder.record([row])
+    except RecordUnavailableError as exc:
+        log.error("record: the refusal of a %s request was not recorded: %s", row.route, exc)
+
+
+def _row(
+    request: Request,
+    route: str,
+    predictor: Predictor | None,
+    now: float,
+    status: int,
+    code: str | None,
+    inputs: str | None,
+    outputs: str | None,
+) -> Row:
+    """A row of the record for `request`: who asked, when, which model."""
+    state = request.scope.get("state", {})
+    return Row(
         id=uuid7(now),
         request_id=state.get("request_id"),
         received_at=state.get("received_at", now),
         answered_at=now,
         route=route,
-        model_version=getattr(predictor, "version", None),
+        model_version=predictor.version if predictor is not None else None,
         artifact_sha256=predictor.artifact.sha256 if predictor is not None else None,
         caller=state.get("api_key_name") or state.get("cds_issuer"),
         status=status,
         error_code=code,
-        inputs=None,
-        outputs=None,
+        inputs=inputs,
+        outputs=outputs,
     )
-    try:
-        await recorder.record([row])
-    except RecordUnavailableError as exc:
-        log.error("record: the refusal of a %s request was not recorded: %s", route, exc)
 
 
-def _inputs_as(settings: Settings) -> Callable[[dict[str, float | None]], str]:
+def inputs_kept(settings: Settings) -> Callable[[dict[str, float | None]], str]:
     """How a patient's values are kept: their JSON (AUDIT_INPUTS=full), or
     `hmac-sha256:<hex>` with AUDIT_HMAC_KEY (hash) of their canonical JSON
     (FEATURE_NAMES order, every value a float or null, `json.dumps`'s
-    default separators): the same
-    values give the same digest, so a site holding them can find their
-    rows, and nobody can read them back."""
+    default separators): the same values give the same digest, so a site
+    holding them can find their rows, and nobody can read them back."""
     if settings.audit_inputs == "full" or settings.audit_hmac_key is None:
         return json.dumps
     key = settings.audit_hmac_key.get_secret_value().encode()

@@ -11,6 +11,7 @@ date and unit of whatever arrives.
 
 from __future__ import annotations
 
+from functools import cache
 from typing import Any
 
 from app.clinical.fhir_inputs import BP_PANEL, LOINC, OWN_SYSTEM, QUANTITIES, USABLE_STATUS
@@ -30,9 +31,11 @@ def _codes(field: str) -> list[str]:
     return [f"{OWN_SYSTEM}|{field}"]
 
 
+@cache
 def templates() -> dict[str, str]:
     """The discovery document's `prefetch`: `patient`, then one key per input
-    that an Observation carries (age and sex come from the Patient)."""
+    that an Observation carries (age and sex come from the Patient). Made
+    once (every call reads it); callers must not change it."""
     status = ",".join(sorted(USABLE_STATUS))
     out = {PATIENT_KEY: f"Patient/{PATIENT_ID}"}
     for field in FEATURE_NAMES[2:]:

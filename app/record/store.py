@@ -80,6 +80,13 @@ class StoreError(Exception):
     """The record cannot be opened or written; the message says why."""
 
 
+def _dicts(cursor: sqlite3.Cursor) -> Iterator[dict[str, Any]]:
+    """A query's rows as {column: value}."""
+    names = [d[0] for d in cursor.description]
+    for values in cursor:
+        yield dict(zip(names, values, strict=True))
+
+
 def _known(db: sqlite3.Connection, row_id: str) -> bool:
     return db.execute("SELECT 1 FROM predictions WHERE id = ?", (row_id,)).fetchone() is not None
 
@@ -169,9 +176,7 @@ class SqliteStore:
         """Every row (oldest first), answered in [since, until) when given."""
         query = "SELECT * FROM predictions WHERE answered_at >= ? AND answered_at < ? ORDER BY seq"
         cursor = self._db().execute(query, (since or 0.0, until or float("inf")))
-        names = [d[0] for d in cursor.description]
-        for values in cursor:
-            yield dict(zip(names, values, strict=True))
+        yield from _dicts(cursor)
 
     def query(
         self, filters: dict[str, Any], after: int = 0, limit: int = 100
@@ -192,8 +197,7 @@ class SqliteStore:
             values.append(filters["until"])
         sql = f"SELECT * FROM predictions WHERE {' AND '.join(where)} ORDER BY seq LIMIT ?"
         cursor = self._db().execute(sql, (*values, limit))
-        names = [d[0] for d in cursor.description]
-        return [dict(zip(names, row, strict=True)) for row in cursor]
+        return list(_dicts(cursor))
 
     def recent(self, n: int) -> tuple[list[dict[str, Any]], dict[str, int]]:
         """The last `n` answers (oldest first), and the latest outcome of
@@ -204,8 +208,7 @@ class SqliteStore:
             "ORDER BY seq DESC LIMIT ?) ORDER BY seq",
             (n,),
         )
-        names = [d[0] for d in cursor.description]
-        rows = [dict(zip(names, values, strict=True)) for values in cursor]
+        rows = list(_dicts(cursor))
         found = db.execute(
             "SELECT prediction_id, outcome FROM outcomes WHERE prediction_id IN "
             "(SELECT id FROM predictions ORDER BY seq DESC LIMIT ?) ORDER BY recorded_at",

@@ -13,8 +13,8 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
-from contextlib import AbstractContextManager
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -137,6 +137,20 @@ def test_with_the_record_off_nothing_is_kept(artifact_path: Path, tmp_path: Path
     assert not db.exists()
 
 
+@contextmanager
+def _locked(app: Any, db: Path) -> Iterator[None]:
+    """Another process's write lock on the record, held longer than the
+    service's writer waits for it (0.1 s)."""
+    app.state.recorder.store.busy_timeout_ms = 100
+    blocker = sqlite3.connect(db, isolation_level=None)
+    blocker.execute("BEGIN EXCLUSIVE")
+    try:
+        yield
+    finally:
+        blocker.execute("ROLLBACK")
+        blocker.close()
+
+
 def test_rows_the_database_cannot_take_are_spooled_then_replayed_once(
     artifact_path: Path, tmp_path: Path
 ) -> None:
@@ -147,17 +161,11 @@ def test_rows_the_database_cannot_take_are_spooled_then_replayed_once(
     app = _app(artifact_path, db)
     with TestClient(app) as client:
         assert client.post("/predict", json=EXAMPLE_PATIENT).is_success
-        app.state.recorder.store.busy_timeout_ms = 100
-        blocker = sqlite3.connect(db, isolation_level=None)
-        blocker.execute("BEGIN EXCLUSIVE")
-        try:
+        with _locked(app, db):
             during = [client.post("/predict", json={**EXAMPLE_PATIENT, "age": a}) for a in (60, 61)]
             assert all(r.status_code == 200 for r in during)
             spooled = app.state.recorder.spool.rows()
             assert [json.loads(r.inputs)["age"] for r in spooled] == [60, 61]
-        finally:
-            blocker.execute("ROLLBACK")
-            blocker.close()
         after = client.post("/predict", json={**EXAMPLE_PATIENT, "age": 62})
         assert after.is_success and not app.state.recorder.spool.waiting
     rows = _rows(db)
@@ -177,14 +185,8 @@ def test_with_neither_database_nor_spool_the_answer_is_not_given(
     app = _app(artifact_path, db, audit_spool=spool)
     with TestClient(app) as client:
         assert client.post("/predict", json=EXAMPLE_PATIENT).is_success
-        app.state.recorder.store.busy_timeout_ms = 100
-        blocker = sqlite3.connect(db, isolation_level=None)
-        blocker.execute("BEGIN EXCLUSIVE")
-        try:
+        with _locked(app, db):
             refused = client.post("/predict", json=EXAMPLE_PATIENT)
-        finally:
-            blocker.execute("ROLLBACK")
-            blocker.close()
         assert refused.status_code == 503
         assert refused.json()["error"]["code"] == "record_unavailable"
         assert "probability" not in refused.text
