@@ -68,20 +68,28 @@ class Settings(BaseSettings):
     audit_dsn: str = Field(
         "sqlite:///var/audit.sqlite3",
         description="Where the record is kept: sqlite:///relative/path or sqlite:////absolute/path "
-        "(a SQLite file in WAL mode; the directory is created).",
+        "(a SQLite file in WAL mode; the directory is created), or "
+        "postgresql://user:password@host:port/database (several replicas).",
     )
     audit_mode: Literal["strict", "async"] = Field(
         "strict",
         description="strict: an answer leaves once its row is durable; async: rows are written "
-        "behind, from a queue of at most AUDIT_QUEUE_ROWS.",
+        "behind, from a queue of at most AUDIT_QUEUE_ROWS and AUDIT_QUEUE_BYTES.",
     )
     audit_queue_rows: int = Field(
         100_000, ge=1, description="AUDIT_MODE=async: most rows waiting; beyond, requests wait."
     )
+    audit_queue_bytes: int = Field(
+        64 << 20,
+        ge=1,
+        description="AUDIT_MODE=async: most bytes of inputs and answers waiting; beyond, "
+        "requests wait.",
+    )
     audit_spool: Path | None = Field(
         None,
         description="Where rows wait when the database cannot take them (default: the SQLite "
-        "file's path plus .spool).",
+        "file's path plus .spool; var/audit.spool with PostgreSQL). Each process takes its "
+        "own file: this path, then this path plus .1, .2, ...",
     )
     audit_spool_max_age: float = Field(
         300.0, gt=0, description="Seconds a row may wait in the spool before /ready says 503."

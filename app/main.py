@@ -29,10 +29,10 @@ from app.keys import ApiKeys, KeyFileError
 from app.observability import logs
 from app.observability import routes as metrics
 from app.observability.telemetry import Telemetry
+from app.record.backends import default_spool, store_for
 from app.record.monitor import Monitor
 from app.record.recorder import Recorder
-from app.record.spool import Spool
-from app.record.store import SqliteStore, StoreError, sqlite_path
+from app.record.store import StoreError
 from app.reload import Reloader, load_checked, put_in_service
 from app.v2 import routes as v2
 from model.artifact import ArtifactError
@@ -60,8 +60,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         try:
             keys.load()
             cds_clients.load()
-            recorder.open()
             predictor, problem = load_checked(settings.model_path)
+            recorder.open()  # last: nothing left open when a start fails
         except (ArtifactError, KeyFileError, ClientsFileError, StoreError) as exc:
             app.state.startup_error = str(exc)  # reported by OneLineStartupFailure
             raise
@@ -72,13 +72,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         await telemetry.start()
         await recorder.start()
         await monitor.start()
-        yield
-        await monitor.stop()
-        await recorder.stop()
-        await telemetry.stop()
-        await app.state.fhir_reader.close()
-        reloader.uninstall()
-        app.state.predictor = None
+        try:
+            yield
+        finally:  # also when the server is torn down by an error
+            await monitor.stop()
+            await recorder.stop()
+            await telemetry.stop()
+            await app.state.fhir_reader.close()
+            reloader.uninstall()
+            app.state.predictor = None
 
     app = FastAPI(
         title="Heart-disease risk service",
@@ -102,10 +104,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     cds_clients = cds_routes.install(app, settings)
     recorded = {r.path for r in scoring_routes} | v2.INFER_PATHS | {cds_routes.CALL_PATH}
     app.state.recorded_routes = frozenset(recorded)  # answers, refusals: app.api.recording
-    app.include_router(health.router)
-    app.include_router(metrics.router)
-    app.include_router(model_info.router)
-    app.include_router(audit.router)
+    for router in (health.router, metrics.router, model_info.router, audit.router):
+        app.include_router(router)
     docs.install(app)
     _add_middleware(app, settings, telemetry, scoring_routes)
     logs.configure(settings.log_level)
@@ -121,14 +121,16 @@ def _record(app: FastAPI, settings: Settings) -> tuple[Recorder, Monitor]:
         predictor = app.state.predictor
         return predictor.artifact.donors if predictor is not None else None
 
-    store = SqliteStore(sqlite_path(settings.audit_dsn)) if settings.audit == "on" else None
-    spool = (
-        Spool(settings.audit_spool or store.path.with_name(store.path.name + ".spool"))
-        if store
-        else None
+    store = store_for(settings.audit_dsn) if settings.audit == "on" else None
+    spool = (settings.audit_spool or default_spool(store)) if store is not None else None
+    recorder = Recorder(
+        store,
+        spool,
+        strict=settings.audit_mode == "strict",
+        queue_rows=settings.audit_queue_rows,
+        spool_max_age=settings.audit_spool_max_age,
+        queue_bytes=settings.audit_queue_bytes,
     )
-    strict, rows = settings.audit_mode == "strict", settings.audit_queue_rows
-    recorder = Recorder(store, spool, strict, rows, settings.audit_spool_max_age)
     app.state.recorder = recorder
     app.state.kept_inputs = inputs_kept(settings)  # full, or a keyed HMAC (AUDIT_INPUTS)
     window, interval = settings.monitor_window, settings.monitor_interval

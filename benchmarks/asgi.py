@@ -20,6 +20,8 @@ import asyncio
 import contextlib
 import os
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -69,8 +71,10 @@ async def request(app: Any, path: str, body: bytes) -> int:
     return status
 
 
-async def start(app: Any) -> asyncio.Task[None]:
-    """Run the app's lifespan startup (the model is loaded there)."""
+@asynccontextmanager
+async def running(app: Any) -> AsyncIterator[None]:
+    """The app's lifespan around a block: its startup (the model is loaded
+    there), then its shutdown (the record written and closed)."""
     to_app: asyncio.Queue[dict[str, str]] = asyncio.Queue()
     from_app: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
     await to_app.put({"type": "lifespan.startup"})
@@ -78,8 +82,13 @@ async def start(app: Any) -> asyncio.Task[None]:
     task = asyncio.create_task(app(scope, to_app.get, from_app.put))
     message = await from_app.get()
     if message["type"] != "lifespan.startup.complete":
+        await task
         raise RuntimeError(f"startup failed: {message}")
-    return task
+    try:
+        yield
+    finally:
+        await to_app.put({"type": "lifespan.shutdown"})
+        await task
 
 
 async def _per_request_us(app: Any, path: str, body: bytes, n: int) -> float:
@@ -113,18 +122,16 @@ async def measure(model: Path, rounds: int) -> dict[str, dict[str, float]]:
             },
         ),
     }
-    tasks = [await start(app) for app in (ceiling, ours)]
     best: dict[str, dict[str, float]] = {name: {} for name in rows}
-    for app, loads in rows.values():  # warm-up
-        for path, body, _ in loads.values():
-            await _per_request_us(app, path, body, 50)
-    for _ in range(rounds):
-        for name, (app, loads) in rows.items():
-            for load, (path, body, n) in loads.items():
-                us = await _per_request_us(app, path, body, n)
-                best[name][load] = min(us, best[name].get(load, us))
-    for task in tasks:
-        task.cancel()
+    async with running(ceiling), running(ours):
+        for app, loads in rows.values():  # warm-up
+            for path, body, _ in loads.values():
+                await _per_request_us(app, path, body, 50)
+        for _ in range(rounds):
+            for name, (app, loads) in rows.items():
+                for load, (path, body, n) in loads.items():
+                    us = await _per_request_us(app, path, body, n)
+                    best[name][load] = min(us, best[name].get(load, us))
     return best
 
 

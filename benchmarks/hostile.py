@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from benchmarks.asgi import request, start
+from benchmarks.asgi import request, running
 from benchmarks.harness import ROOT, SINGLE_BODY
 from model.features import EXAMPLE_PATIENT
 
@@ -74,15 +74,14 @@ async def measure(model: Path, rounds: int) -> dict[str, tuple[float, int, int]]
     from app.main import create_app
 
     app = create_app(Settings(model_path=model))  # default limits: MAX_BATCH 1000
-    task = await start(app)
     bodies = {"valid patient (reference)": ("/predict", SINGLE_BODY), **hostile_bodies()}
     best: dict[str, tuple[float, int, int]] = {}
-    for _ in range(rounds):
-        for name, (path, body) in bodies.items():
-            ms, status = await _ms_per_request(app, path, body, 3)
-            if name not in best or ms < best[name][0]:
-                best[name] = (ms, status, len(body))
-    task.cancel()
+    async with running(app):
+        for _ in range(rounds):
+            for name, (path, body) in bodies.items():
+                ms, status = await _ms_per_request(app, path, body, 3)
+                if name not in best or ms < best[name][0]:
+                    best[name] = (ms, status, len(body))
     return best
 
 

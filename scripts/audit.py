@@ -25,7 +25,8 @@ import time
 from datetime import UTC, datetime
 
 from app.config import get_settings
-from app.record.store import SqliteStore, StoreError, sqlite_path
+from app.record.backends import store_for
+from app.record.store import Store, StoreError
 
 MIN_RETENTION_DAYS = 183
 
@@ -50,8 +51,8 @@ def main(argv: list[str] | None = None) -> int:
         "--force", action="store_true", help=f"allow under {MIN_RETENTION_DAYS} days"
     )
     args = parser.parse_args(argv)
-    store = SqliteStore(sqlite_path(args.dsn or get_settings().audit_dsn))
     try:
+        store = store_for(args.dsn or get_settings().audit_dsn)
         store.open()
         if args.command == "export":
             _export(store, args.format, args.since, args.until)
@@ -69,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _prune(store: SqliteStore, days: float, force: bool) -> int:
+def _prune(store: Store, days: float, force: bool) -> int:
     if days < MIN_RETENTION_DAYS and not force:
         print(
             f"refused: {days:g} days is under the {MIN_RETENTION_DAYS}-day retention "
@@ -82,7 +83,7 @@ def _prune(store: SqliteStore, days: float, force: bool) -> int:
     return 0
 
 
-def _export(store: SqliteStore, form: str, since: float | None, until: float | None) -> None:
+def _export(store: Store, form: str, since: float | None, until: float | None) -> None:
     writer = None
     for row in store.rows(since, until):
         if form == "jsonl":

@@ -19,8 +19,21 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validato
 from pydantic.json_schema import SkipJsonSchema
 
 from app.deps import require_audit_key
-from app.errors import AMBIGUOUS, MONITORING_PENDING, NOT_FOUND, ApiError, responses
+from app.errors import (
+    AMBIGUOUS,
+    MONITORING_PENDING,
+    NOT_FOUND,
+    RECORD_UNAVAILABLE,
+    RETRY_AFTER,
+    ApiError,
+    responses,
+)
 from app.record.recorder import Recorder
+from app.record.store import StoreError
+
+_UNREADABLE: dict[int | str, dict[str, Any]] = {
+    503: {"description": "The record's database cannot be reached (record_unavailable)."}
+}
 
 router = APIRouter(tags=["record"], dependencies=[Depends(require_audit_key)])
 
@@ -67,13 +80,16 @@ async def _query(request: Request, filters: dict[str, Any], after: int, limit: i
     recorder: Recorder = request.app.state.recorder
     if recorder.store is None:
         raise ApiError(NOT_FOUND, "The record is off (AUDIT=off).")
-    return await anyio.to_thread.run_sync(recorder.store.query, filters, after, limit)
+    try:
+        return await anyio.to_thread.run_sync(recorder.store.query, filters, after, limit)
+    except StoreError:
+        raise ApiError(RECORD_UNAVAILABLE, headers={"Retry-After": RETRY_AFTER}) from None
 
 
 @router.get(
     "/audit/predictions",
     response_model=RecordPage,
-    responses=responses(401, 403),
+    responses={**responses(401, 403), **_UNREADABLE},
     summary="The recorded answers, oldest first, filtered and paginated",
 )
 async def recorded(
@@ -97,7 +113,7 @@ async def recorded(
 @router.get(
     "/audit/predictions/{answer_id}",
     response_model=RecordedAnswer,
-    responses=responses(401, 403),
+    responses={**responses(401, 403), **_UNREADABLE},
     summary="One recorded answer, by its id",
 )
 async def one_recorded(request: Request, answer_id: str) -> RecordedAnswer:
@@ -148,7 +164,8 @@ class OutcomeRecorded(BaseModel):
     "/outcomes",
     response_model=OutcomeRecorded,
     status_code=201,
-    responses={**responses(400, 401, 403, 422), 404: {"description": "No such recorded answer."},
+    responses={**responses(400, 401, 403, 422), **_UNREADABLE,
+               404: {"description": "No such recorded answer."},
                409: {"description": "request_id names several answers (a batch)."}},
     summary="Link what was later found to a recorded answer",
 )  # fmt: skip
@@ -164,9 +181,12 @@ async def outcome(request: Request, found: OutcomeIn) -> OutcomeRecorded:
     store = request.app.state.recorder.store
     caller = request.scope.get("state", {}).get("api_key_name")
     observed = found.observed_at.timestamp()
-    outcome_id = await anyio.to_thread.run_sync(
-        store.add_outcome, rows[0]["id"], found.outcome, observed, caller
-    )
+    try:
+        outcome_id = await anyio.to_thread.run_sync(
+            store.add_outcome, rows[0]["id"], found.outcome, observed, caller
+        )
+    except StoreError:
+        raise ApiError(RECORD_UNAVAILABLE, headers={"Retry-After": RETRY_AFTER}) from None
     return OutcomeRecorded(id=outcome_id, prediction_id=rows[0]["id"])
 
 

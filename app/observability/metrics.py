@@ -60,6 +60,14 @@ RECORD_SPOOL_AGE = Gauge(
     "heart_record_spool_age_seconds",
     "How long the oldest row in the record's spool has waited for the database (0: none).",
 )
+RECORD_QUEUE = Gauge(
+    "heart_record_queue_rows",
+    "Rows handed to the record and not yet durable (queued, or in the commit under way).",
+)
+RECORD_PENDING_AGE = Gauge(
+    "heart_record_oldest_pending_seconds",
+    "How long the oldest row not yet in the database has waited, in the queue or the spool.",
+)
 DRIFT_P = Gauge(
     "heart_monitor_drift_p_value",
     "Drift test p-value of each input over the monitoring window (KS or chi-squared).",

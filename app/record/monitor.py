@@ -31,7 +31,7 @@ import numpy as np
 from scipy import stats
 
 from app.observability.metrics import DRIFT_P, DRIFT_PSI
-from app.record.store import SqliteStore, StoreError
+from app.record.store import Store, StoreError
 from model.features import FEATURE_NAMES, FEATURES, THRESHOLD
 
 log = logging.getLogger("app")
@@ -173,7 +173,7 @@ class Monitor:
 
     def __init__(
         self,
-        store: SqliteStore | None,
+        store: Store | None,
         window: int,
         interval: float,
         reference: Callable[[], np.ndarray | None],

@@ -9,8 +9,9 @@ of every request that arrived during the previous one.
 - AUDIT_MODE=strict (the default): `record` returns once the rows are
   durable, committed or spooled; the answer leaves only then.
 - AUDIT_MODE=async: `record` returns at once; the rows wait in a queue
-  bounded by AUDIT_QUEUE_ROWS; a request that finds it full waits for room
-  (the record slows the service down rather than losing rows).
+  bounded by AUDIT_QUEUE_ROWS rows and AUDIT_QUEUE_BYTES bytes (of inputs
+  and answers); a request that finds it full waits for room (the record
+  slows the service down rather than losing rows or memory).
 
 When the database cannot take a group (unreachable, locked, slow past its
 busy timeout), the rows go to the spool (`app.record.spool`), durably, and
@@ -28,17 +29,30 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from pathlib import Path
 
 import anyio
 
-from app.observability.metrics import RECORD_FLUSH, RECORD_ROWS, RECORD_SPOOL_AGE
+from app.observability.metrics import (
+    RECORD_FLUSH,
+    RECORD_PENDING_AGE,
+    RECORD_QUEUE,
+    RECORD_ROWS,
+    RECORD_SPOOL_AGE,
+)
 from app.record.rows import Row
 from app.record.spool import Spool
-from app.record.store import SqliteStore, StoreError
+from app.record.store import Store, StoreError
 
 log = logging.getLogger("app")
 
 RETRY_SECONDS = 1.0  # how often a waiting spool is replayed with no new rows
+ROW_OVERHEAD = 400  # bytes of a row beyond its inputs and answer (ids, times, names)
+
+
+def row_bytes(rows: list[Row]) -> int:
+    """What `rows` weigh in the async queue's byte bound."""
+    return sum(ROW_OVERHEAD + len(r.inputs or "") + len(r.outputs or "") for r in rows)
 
 
 class RecordUnavailableError(Exception):
@@ -48,17 +62,22 @@ class RecordUnavailableError(Exception):
 class Recorder:
     def __init__(
         self,
-        store: SqliteStore | None,
-        spool: Spool | None = None,
+        store: Store | None,
+        spool_path: Path | None = None,
         strict: bool = True,
         queue_rows: int = 100_000,
         spool_max_age: float = 300.0,
+        queue_bytes: int = 64 << 20,
     ) -> None:
         """`store` None: the record is off."""
-        self.store, self.spool, self.strict = store, spool, strict
-        self.queue_rows, self.spool_max_age = queue_rows, spool_max_age
-        self._pending: list[tuple[list[Row], asyncio.Future[None]]] = []
-        self._queued = 0  # rows waiting (async mode's bound)
+        self.store, self.spool_path, self.strict = store, spool_path, strict
+        self.spool: Spool | None = None  # claimed at open()
+        self.queue_rows, self.queue_bytes = queue_rows, queue_bytes
+        self.spool_max_age = spool_max_age
+        # (rows, their bytes, when handed over, the future their request waits on)
+        self._pending: list[tuple[list[Row], int, float, asyncio.Future[None]]] = []
+        self._queued = self._queued_bytes = 0  # not yet durable (async mode's bounds)
+        self._oldest: float | None = None  # when the oldest of them was handed over
         self._room: asyncio.Condition | None = None
         self._wake: asyncio.Event | None = None
         self._task: asyncio.Task[None] | None = None
@@ -69,9 +88,15 @@ class Recorder:
         return self.store is not None
 
     def open(self) -> None:
-        """Open the store (StoreError when it cannot be used: start-up fails)."""
+        """Open the store (StoreError when it cannot be used: start-up fails)
+        and claim this process's spool."""
         if self.store is not None:
             self.store.open()
+            if self.spool_path is not None:
+                try:
+                    self.spool = Spool.claim(self.spool_path)
+                except OSError as exc:
+                    raise StoreError(f"the record's spool: {exc}") from None
 
     def problem(self) -> str | None:
         """Why /ready must say 503 (the spool has waited too long), or None."""
@@ -95,6 +120,8 @@ class Recorder:
             self._task = None
         if self.store is not None:
             self.store.close()
+        if self.spool is not None:
+            self.spool.close()
 
     async def record(self, rows: list[Row]) -> None:
         """Strict: return once `rows` are durable (RecordUnavailableError if
@@ -103,15 +130,29 @@ class Recorder:
             return
         if self._wake is None or self._room is None:
             raise RecordUnavailableError("the recorder is not running")
+        size = row_bytes(rows)
         if not self.strict:
             async with self._room:
-                await self._room.wait_for(lambda: self._queued < self.queue_rows)
+                await self._room.wait_for(self._has_room)
         done = asyncio.get_running_loop().create_future()
-        self._pending.append((rows, done))
+        now = time.time()
+        self._pending.append((rows, size, now, done))
         self._queued += len(rows)
+        self._queued_bytes += size
+        self._oldest = now if self._oldest is None else self._oldest
         self._wake.set()
         if self.strict:
             await done
+
+    def _has_room(self) -> bool:
+        return self._queued < self.queue_rows and self._queued_bytes < self.queue_bytes
+
+    def _gauges(self) -> None:
+        spool_age = self.spool.age() if self.spool is not None else 0.0
+        queue_age = 0.0 if self._oldest is None else time.time() - self._oldest
+        RECORD_SPOOL_AGE.set(spool_age)
+        RECORD_QUEUE.set(self._queued)
+        RECORD_PENDING_AGE.set(max(spool_age, queue_age))
 
     async def _flush_forever(self) -> None:
         assert self._wake is not None
@@ -127,7 +168,8 @@ class Recorder:
 
     async def _flush(self) -> None:
         waiting, self._pending = self._pending, []
-        rows = [row for group, _ in waiting for row in group]
+        rows = [row for group, _, _, _ in waiting for row in group]
+        self._gauges()
         if not rows and not (self.spool is not None and self.spool.waiting):
             return
         start = time.perf_counter()
@@ -136,8 +178,7 @@ class Recorder:
         except Exception as exc:  # never let the flusher die: every waiting request would hang
             outcome = _failed(rows, f"{type(exc).__name__}: {exc}")
         RECORD_FLUSH.observe(time.perf_counter() - start)
-        RECORD_SPOOL_AGE.set(self.spool.age() if self.spool is not None else 0.0)
-        for _, done in waiting:
+        for _, _, _, done in waiting:
             if done.done():
                 continue
             if outcome is None:
@@ -146,6 +187,9 @@ class Recorder:
                 done.set_exception(RecordUnavailableError(outcome))
                 done.exception()  # async mode: nobody waits for it; it is logged below
         self._queued -= len(rows)
+        self._queued_bytes -= sum(size for _, size, _, _ in waiting)
+        self._oldest = self._pending[0][2] if self._pending else None
+        self._gauges()
         assert self._room is not None
         async with self._room:
             self._room.notify_all()

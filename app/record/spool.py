@@ -4,21 +4,63 @@ append-only file, one JSON array (a Row's fields) per line, flushed to disk
 committed. `app.record.recorder` replays it, in order, once the database
 answers again; replay skips rows already there (a crash between the
 replay's commit and `clear` repeats nothing).
+
+Each process has its own spool file (`Spool.claim`): the first of
+`<path>`, `<path>.1`, `<path>.2`, ... that no other live process holds
+(an exclusive flock, held for the process's life), so that two workers
+never append to, or clear, each other's rows. At start-up a process adopts
+the rows of the spools no live process holds (left by a crash, or by a
+worker that is no more), so that none waits forever.
 """
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import time
 from pathlib import Path
+from typing import IO
 
 from app.record.rows import Row
 
+SLOTS = 64  # spool files per base path: more than any host's workers
+
+
+def _hold(path: Path) -> IO[str] | None:
+    """An open handle holding `path`'s exclusive lock, or None when another
+    process holds it (OSError when the file cannot be opened)."""
+    handle = path.open("a", encoding="utf-8")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.close()
+        return None
+    return handle
+
 
 class Spool:
-    def __init__(self, path: Path) -> None:
+    @classmethod
+    def claim(cls, base: Path) -> Spool:
+        """This process's spool: the first free slot of `base`, holding the
+        rows of unheld slots too. A slot that cannot be opened is returned
+        as it is: its writes fail, and strict requests get 503."""
+        for i in range(SLOTS):
+            path = base if i == 0 else base.with_name(f"{base.name}.{i}")
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                handle = _hold(path)
+            except OSError:
+                return cls(path)
+            if handle is not None:
+                spool = cls(path, handle)
+                spool._adopt([base, *(base.with_name(f"{base.name}.{j}") for j in range(1, SLOTS))])
+                return spool
+        raise OSError(f"{base}: all {SLOTS} spool files are held by other processes")
+
+    def __init__(self, path: Path, lock: IO[str] | None = None) -> None:
         self.path = path
+        self._lock = lock  # the handle holding this file's flock, if claimed
         self.since: float | None = None  # when the oldest row waiting was spooled
         if path.is_file() and path.stat().st_size > 0:  # left by a previous process
             self.since = path.stat().st_mtime
@@ -33,6 +75,8 @@ class Spool:
 
     def append(self, rows: list[Row]) -> None:
         """Write `rows` durably (OSError when it cannot)."""
+        if not rows:
+            return
         text = "".join(json.dumps(list(row)) + "\n" for row in rows)
         with self.path.open("a", encoding="utf-8") as spool:
             spool.write(text)
@@ -51,6 +95,25 @@ class Spool:
             except (ValueError, TypeError):
                 continue
         return out
+
+    def _adopt(self, others: list[Path]) -> None:
+        """Move here the rows of the spools in `others` that no process holds."""
+        for other in others:
+            if other == self.path or not other.is_file() or other.stat().st_size == 0:
+                continue
+            handle = _hold(other)
+            if handle is None:
+                continue  # a live process's: it replays its own
+            with handle:
+                orphan = Spool(other)
+                self.append(orphan.rows())  # durable here before it is cleared there
+                orphan.clear()
+
+    def close(self) -> None:
+        """Let another process claim this file (at shutdown)."""
+        if self._lock is not None:
+            self._lock.close()
+            self._lock = None
 
     def clear(self) -> None:
         """Empty the spool once its rows are in the database."""

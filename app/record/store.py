@@ -1,156 +1,164 @@
-"""Where the record lives: a SQLite file in WAL mode (`AUDIT_DSN`,
-`sqlite:///path`), one row per patient answered, each row holding the hash
-of the one before it, so that `verify` finds the first row altered or
-deleted.
+"""Where the record lives, whatever the database: one row per patient
+answered, each row holding the hash of the one before it, so that `verify`
+finds the first row altered or deleted.
 
-Rows are appended in one transaction per group (`append`), which takes
-SQLite's write lock (BEGIN IMMEDIATE) before reading the last hash: several
-workers, or a CLI, may share the file; a writer waits for the lock up to
-BUSY_TIMEOUT_MS rather than failing with "database is locked". Every commit
-is flushed to disk (synchronous=FULL): an answer whose row committed
-survives a crash of the process and of the machine.
+`Store` holds the SQL, written once for both databases; a subclass says
+how to connect and how to take the record's write lock:
+`app.record.sqlite` (a file in WAL mode, the default) and
+`app.record.postgres` (several workers or replicas on one server).
+`app.record.backends.store_for` picks one from AUDIT_DSN.
 
-The schema is versioned (PRAGMA user_version = SCHEMA_VERSION); a file of
-another version is refused at start-up, never changed silently.
+Rows are appended in one transaction per group (`append`) holding the
+record's write lock before it reads the last hash, so that writers in other
+processes (workers, replicas, the CLI) keep one chain. A writer waits for
+the lock, or for a slow statement, up to `busy_timeout_ms`, then fails
+with StoreError (the recorder spools the rows). Every commit is durable
+before `append` returns.
+
+Connections are kept in a small pool (one per concurrent user: the flusher,
+the monitoring, the audit routes' reads); a connection that failed is
+dropped and the next call opens a new one, so that a database restarted
+under load is found again.
 """
 
 from __future__ import annotations
 
 import json
-import sqlite3
 import threading
 import time
 from collections.abc import Iterator
-from pathlib import Path
+from contextlib import contextmanager, suppress
 from typing import Any
 
 from app.record.rows import GENESIS, Row, row_hash, uuid7
 
-SCHEMA_VERSION = 1
 BUSY_TIMEOUT_MS = 10_000
+PAGE_ROWS = 1000  # rows() reads this many at a time: an export never holds the record in memory
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS predictions (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT,
-    id TEXT NOT NULL UNIQUE,
-    request_id TEXT,
-    received_at REAL NOT NULL,
-    answered_at REAL NOT NULL,
-    route TEXT NOT NULL,
-    model_version TEXT,
-    artifact_sha256 TEXT,
-    caller TEXT,
-    status INTEGER NOT NULL,
-    error_code TEXT,
-    inputs TEXT,
-    outputs TEXT,
-    prev_hash TEXT NOT NULL,
-    row_hash TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS predictions_answered_at ON predictions (answered_at);
-CREATE INDEX IF NOT EXISTS predictions_request_id ON predictions (request_id);
-CREATE TABLE IF NOT EXISTS outcomes (
-    id TEXT PRIMARY KEY,
-    prediction_id TEXT NOT NULL,
-    outcome INTEGER NOT NULL,
-    observed_at REAL NOT NULL,
-    recorded_at REAL NOT NULL,
-    caller TEXT
-);
-CREATE INDEX IF NOT EXISTS outcomes_prediction_id ON outcomes (prediction_id);
-CREATE TABLE IF NOT EXISTS feedback (
-    id TEXT PRIMARY KEY,
-    card TEXT NOT NULL,
-    outcome TEXT NOT NULL,
-    detail TEXT NOT NULL,
-    outcome_at REAL NOT NULL,
-    recorded_at REAL NOT NULL,
-    caller TEXT
-);
-CREATE TABLE IF NOT EXISTS prunes (
-    at REAL NOT NULL,
-    before REAL NOT NULL,
-    deleted INTEGER NOT NULL,
-    last_hash TEXT NOT NULL
-);
-"""
+_COLUMNS = ", ".join(Row._fields)
+_INSERT = (
+    f"INSERT INTO predictions ({_COLUMNS}, prev_hash, row_hash) "
+    f"VALUES ({', '.join('?' * (len(Row._fields) + 2))})"
+)
 
 
 class StoreError(Exception):
     """The record cannot be opened or written; the message says why."""
 
 
-def _dicts(cursor: sqlite3.Cursor) -> Iterator[dict[str, Any]]:
-    """A query's rows as {column: value}."""
-    names = [d[0] for d in cursor.description]
-    for values in cursor:
-        yield dict(zip(names, values, strict=True))
+class Store:
+    """The record's SQL; a subclass connects (`_connect`), sets a
+    connection's timeout (`_set_timeout`), creates or checks the schema
+    (`_open_schema`) and takes the write lock (`_begin_write`). Queries are
+    written with `?` placeholders; `_sql` adapts them."""
 
+    name = "the record"  # in messages: the file, or the server (never a password)
+    errors: tuple[type[Exception], ...] = (OSError,)  # and the database's own
 
-def _known(db: sqlite3.Connection, row_id: str) -> bool:
-    return db.execute("SELECT 1 FROM predictions WHERE id = ?", (row_id,)).fetchone() is not None
-
-
-def sqlite_path(dsn: str) -> Path:
-    """The file of a `sqlite:///relative` or `sqlite:////absolute` DSN."""
-    if not dsn.startswith("sqlite:///"):
-        raise StoreError(f"AUDIT_DSN {dsn.split(':')[0]}:... is not supported; use sqlite:///path")
-    return Path(dsn.removeprefix("sqlite:///"))
-
-
-class SqliteStore:
-    """The record in one SQLite file."""
-
-    def __init__(self, path: Path, busy_timeout_ms: int = BUSY_TIMEOUT_MS) -> None:
-        self.path = path
+    def __init__(self, busy_timeout_ms: int = BUSY_TIMEOUT_MS) -> None:
         self.busy_timeout_ms = busy_timeout_ms  # how long a write waits for the lock
-        self._local = threading.local()  # one connection per thread
-        self._all: list[sqlite3.Connection] = []
+        self._free: list[Any] = []  # connections not in use
+        self._timeouts: dict[int, int] = {}  # id(connection) -> timeout it has
+        self._all: list[Any] = []
+        self._lock = threading.Lock()
+
+    # -- what a database says for itself ------------------------------------
+
+    def _connect(self) -> Any:
+        raise NotImplementedError
+
+    def _set_timeout(self, db: Any, ms: int) -> None:
+        raise NotImplementedError
+
+    def _open_schema(self, db: Any) -> None:
+        raise NotImplementedError
+
+    def _begin_write(self, db: Any) -> None:
+        raise NotImplementedError
+
+    def _sql(self, query: str) -> str:
+        return query
+
+    # -- connections --------------------------------------------------------
 
     def open(self) -> None:
-        """Create the file and schema if needed; StoreError if unusable."""
+        """Create the schema if needed; StoreError if the record is unusable
+        (or of another schema version: never changed silently)."""
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            db = self._db()
-            version = db.execute("PRAGMA user_version").fetchone()[0]
-            if version not in (0, SCHEMA_VERSION):
-                raise StoreError(
-                    f"{self.path}: record schema {version}, this service writes {SCHEMA_VERSION}"
-                )
-            if version == 0:  # a new file (an existing one is only read: no lock taken)
-                db.executescript(_SCHEMA)
-                db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
-        except (OSError, sqlite3.Error) as exc:
-            raise StoreError(f"{self.path}: cannot open the record ({exc})") from None
+            with self._connection("open the record") as db:
+                self._open_schema(db)
+        except StoreError:
+            self.close()
+            raise
 
-    def _db(self) -> sqlite3.Connection:
-        db: sqlite3.Connection | None = getattr(self._local, "db", None)
-        if db is None:
-            db = sqlite3.connect(
-                self.path,
-                timeout=BUSY_TIMEOUT_MS / 1000,
-                isolation_level=None,
-                check_same_thread=False,  # used by one thread; closed by another
-            )
-            db.execute("PRAGMA journal_mode=WAL")
-            db.execute("PRAGMA synchronous=FULL")
-            self._local.db = db
-            self._all.append(db)
-        if getattr(self._local, "busy", None) != self.busy_timeout_ms:
-            db.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout_ms)}")
-            self._local.busy = self.busy_timeout_ms
-        return db
+    @contextmanager
+    def _connection(self, doing: str) -> Iterator[Any]:
+        """A connection for one operation; a database error becomes
+        StoreError("<name>: cannot <doing> (...)") and drops the connection
+        (a server restarted under load is reconnected at the next call)."""
+        with self._lock:
+            db = self._free.pop() if self._free else None
+        try:
+            if db is None:
+                db = self._connect()
+                with self._lock:
+                    self._all.append(db)
+            if self._timeouts.get(id(db)) != self.busy_timeout_ms:
+                self._set_timeout(db, int(self.busy_timeout_ms))
+                self._timeouts[id(db)] = self.busy_timeout_ms
+            yield db
+        except self.errors as exc:
+            if db is not None:
+                self._drop(db)
+            raise StoreError(f"{self.name}: cannot {doing} ({exc})") from None
+        finally:
+            if db is not None and db in self._all:  # not dropped: usable again
+                with self._lock:
+                    self._free.append(db)
+
+    def _drop(self, db: Any) -> None:
+        with self._lock:
+            if db in self._all:
+                self._all.remove(db)
+        self._timeouts.pop(id(db), None)
+        with suppress(Exception):  # it is being thrown away
+            db.close()
+
+    def _execute(self, db: Any, query: str, values: tuple[Any, ...] = ()) -> Any:
+        return db.execute(self._sql(query), values)
+
+    def _read(self, query: str, values: tuple[Any, ...] = ()) -> list[dict[str, Any]]:
+        with self._connection("read the record") as db:
+            cursor = self._execute(db, query, values)
+            names = [d[0] for d in cursor.description]
+            return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+    def _write(self, query: str, values: list[tuple[Any, ...]]) -> None:
+        with self._connection("write the record") as db:
+            db.cursor().executemany(self._sql(query), values)
+
+    @contextmanager
+    def _transaction(self, db: Any) -> Iterator[None]:
+        """A write transaction holding the record's lock; rolled back on error."""
+        self._begin_write(db)
+        try:
+            yield
+        except BaseException:
+            with suppress(Exception):  # a failed connection is dropped anyway
+                db.execute("ROLLBACK")
+            raise
+        db.execute("COMMIT")
+
+    # -- the record ---------------------------------------------------------
 
     def append(self, rows: list[Row], skip_known: bool = False) -> None:
         """Append `rows` in one transaction, chained to the last row;
         `skip_known`: leave out rows whose id is already there (a replay)."""
-        db = self._db()
-        try:
-            db.execute("BEGIN IMMEDIATE")
+        with self._connection("write the record") as db, self._transaction(db):
             if skip_known:
-                rows = [r for r in rows if not _known(db, r.id)]
-            last = db.execute(
-                "SELECT row_hash FROM predictions ORDER BY seq DESC LIMIT 1"
+                rows = [r for r in rows if not self._known(db, r.id)]
+            last = self._execute(
+                db, "SELECT row_hash FROM predictions ORDER BY seq DESC LIMIT 1"
             ).fetchone()
             prev = last[0] if last else GENESIS
             values = []
@@ -158,25 +166,28 @@ class SqliteStore:
                 digest = row_hash(prev, row)
                 values.append((*row, prev, digest))
                 prev = digest
-            db.executemany(
-                "INSERT INTO predictions (id, request_id, received_at, answered_at, route, "
-                "model_version, artifact_sha256, caller, status, error_code, inputs, outputs, "
-                "prev_hash, row_hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                values,
-            )
-            db.execute("COMMIT")
-        except sqlite3.Error as exc:
-            if db.in_transaction:
-                db.execute("ROLLBACK")
-            raise StoreError(f"{self.path}: cannot write the record ({exc})") from None
+            db.cursor().executemany(self._sql(_INSERT), values)
+
+    def _known(self, db: Any, row_id: str) -> bool:
+        found = self._execute(db, "SELECT 1 FROM predictions WHERE id = ?", (row_id,))
+        return found.fetchone() is not None
 
     def rows(
         self, since: float | None = None, until: float | None = None
     ) -> Iterator[dict[str, Any]]:
-        """Every row (oldest first), answered in [since, until) when given."""
-        query = "SELECT * FROM predictions WHERE answered_at >= ? AND answered_at < ? ORDER BY seq"
-        cursor = self._db().execute(query, (since or 0.0, until or float("inf")))
-        yield from _dicts(cursor)
+        """Every row (oldest first), answered in [since, until) when given;
+        read PAGE_ROWS at a time."""
+        after = 0
+        while True:
+            page = self._read(
+                "SELECT * FROM predictions WHERE seq > ? AND answered_at >= ? "
+                "AND answered_at < ? ORDER BY seq LIMIT ?",
+                (after, since or 0.0, until or float("inf"), PAGE_ROWS),
+            )
+            yield from page
+            if len(page) < PAGE_ROWS:
+                return
+            after = page[-1]["seq"]
 
     def query(
         self, filters: dict[str, Any], after: int = 0, limit: int = 100
@@ -196,25 +207,22 @@ class SqliteStore:
             where.append("answered_at < ?")
             values.append(filters["until"])
         sql = f"SELECT * FROM predictions WHERE {' AND '.join(where)} ORDER BY seq LIMIT ?"
-        cursor = self._db().execute(sql, (*values, limit))
-        return list(_dicts(cursor))
+        return self._read(sql, (*values, limit))
 
     def recent(self, n: int) -> tuple[list[dict[str, Any]], dict[str, int]]:
         """The last `n` answers (oldest first), and the latest outcome of
         each that has one."""
-        db = self._db()
-        cursor = db.execute(
+        rows = self._read(
             "SELECT * FROM (SELECT * FROM predictions WHERE route != 'prune' "
-            "ORDER BY seq DESC LIMIT ?) ORDER BY seq",
+            "ORDER BY seq DESC LIMIT ?) AS latest ORDER BY seq",
             (n,),
         )
-        rows = list(_dicts(cursor))
-        found = db.execute(
+        found = self._read(
             "SELECT prediction_id, outcome FROM outcomes WHERE prediction_id IN "
             "(SELECT id FROM predictions ORDER BY seq DESC LIMIT ?) ORDER BY recorded_at",
             (n,),
         )
-        return rows, dict(found.fetchall())
+        return rows, {f["prediction_id"]: f["outcome"] for f in found}
 
     def add_outcome(
         self, prediction_id: str, outcome: int, observed_at: float, caller: str | None
@@ -238,37 +246,25 @@ class SqliteStore:
             ],
         )
 
-    def _write(self, sql: str, values: list[tuple[Any, ...]]) -> None:
-        try:
-            self._db().executemany(sql, values)
-        except sqlite3.Error as exc:
-            raise StoreError(f"{self.path}: cannot write the record ({exc})") from None
-
     def prune(self, before: float, now: float | None = None) -> int:
         """Delete the rows answered before `before`; how many. The hash of the
         last one deleted is kept (table `prunes`), so that `verify` still
         checks the rest from it; the prune itself is appended as a row
         (route `prune`, outputs `{"deleted": n, "before": ...}`)."""
-        db = self._db()
         now = time.time() if now is None else now
-        try:
-            db.execute("BEGIN IMMEDIATE")
-            last = db.execute(
+        with self._connection("prune the record") as db, self._transaction(db):
+            last = self._execute(
+                db,
                 "SELECT seq, row_hash FROM predictions WHERE answered_at < ? "
                 "ORDER BY seq DESC LIMIT 1",
                 (before,),
             ).fetchone()
             deleted = 0
             if last is not None:
-                deleted = db.execute("DELETE FROM predictions WHERE seq <= ?", (last[0],)).rowcount
-                db.execute(
-                    "INSERT INTO prunes VALUES (?, ?, ?, ?)", (now, before, deleted, last[1])
-                )
-            db.execute("COMMIT")
-        except sqlite3.Error as exc:
-            if db.in_transaction:
-                db.execute("ROLLBACK")
-            raise StoreError(f"{self.path}: cannot prune the record ({exc})") from None
+                gone = self._execute(db, "DELETE FROM predictions WHERE seq <= ?", (last[0],))
+                deleted = gone.rowcount
+                self._execute(db, "INSERT INTO prunes (at, before, deleted, last_hash) "
+                              "VALUES (?, ?, ?, ?)", (now, before, deleted, last[1]))  # fmt: skip
         note = json.dumps({"deleted": deleted, "before": before})
         self.append(
             [Row(uuid7(now), None, now, now, "prune", None, None, None, 200, None, None, note)]
@@ -278,10 +274,10 @@ class SqliteStore:
     def verify(self) -> tuple[int, str | None]:
         """(rows checked, the id of the first row altered, or following a
         deleted row; None when the chain is whole). After a prune, the chain
-        is checked from the hash of the last row pruned."""
-        anchor = self._db().execute("SELECT last_hash FROM prunes ORDER BY rowid DESC LIMIT 1")
-        kept = anchor.fetchone()
-        prev = kept[0] if kept else GENESIS
+        is checked from the hash of the last row pruned (the prune reaching
+        furthest: a later prune of earlier rows deletes none and is not kept)."""
+        kept = self._read("SELECT last_hash FROM prunes ORDER BY before DESC LIMIT 1")
+        prev = kept[0]["last_hash"] if kept else GENESIS
         count = 0
         for stored in self.rows():
             fields = {k: stored[k] for k in Row._fields}
@@ -292,8 +288,8 @@ class SqliteStore:
         return count, None
 
     def close(self) -> None:
-        """Close every thread's connection (once nothing writes any more)."""
-        for db in self._all:
-            db.close()
-        self._all.clear()
-        self._local = threading.local()
+        """Close every connection (once nothing uses the store any more)."""
+        with self._lock:
+            every, self._all, self._free = self._all, [], []
+        for db in every:
+            self._drop(db)

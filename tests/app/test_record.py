@@ -11,23 +11,22 @@ import signal
 import sqlite3
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from fastapi.testclient import TestClient
 
 from app.config import Settings
 from app.main import create_app
 from app.record.rows import uuid7
-from app.record.store import SqliteStore, sqlite_path
+from app.record.sqlite import SqliteStore, sqlite_path
 from model.features import EXAMPLE_PATIENT
 from tests.conftest import Server
+from tests.load import Load
 
 KEY = "record-test-key-0123456789"
 
@@ -241,31 +240,13 @@ def test_uuid7_is_time_ordered_version_7() -> None:
     assert sqlite_path("sqlite:////abs/x.db") == Path("/abs/x.db")
 
 
-def _hammer(url: str, received: list[str], stop: threading.Event) -> None:
-    with httpx.Client(timeout=5) as http:
-        while not stop.is_set():
-            try:
-                r = http.post(f"{url}/predict", json=EXAMPLE_PATIENT)
-            except httpx.HTTPError:
-                return  # the server is gone
-            if r.status_code == 200:
-                received.append(r.headers["x-request-id"])
-
-
 def _under_load(url: str, seconds: float, then: Callable[[], object] = lambda: None) -> list[str]:
     """The request ids of the 200s that 8 clients received in `seconds` of
     /predict, after which `then()` runs (e.g. a crash) and the clients stop."""
-    received: list[str] = []
-    stop = threading.Event()
-    clients = [threading.Thread(target=_hammer, args=(url, received, stop)) for _ in range(8)]
-    for c in clients:
-        c.start()
-    time.sleep(seconds)
-    then()
-    stop.set()
-    for c in clients:
-        c.join()
-    return received
+    with Load([url]) as load:
+        time.sleep(seconds)
+        then()
+    return load.ok()
 
 
 @pytest.mark.slow  # real servers, a real crash

@@ -108,9 +108,12 @@ def test_over_max_concurrency_is_503_with_retry_after_and_probes_still_answer(
     answers: dict[str, list[dict[str, Any]]] = {}
 
     async def scenario() -> None:
-        from benchmarks.asgi import start
+        from benchmarks.asgi import running
 
-        lifespan = await start(app)
+        async with running(app):
+            await overload()
+
+    async def overload() -> None:
         held = asyncio.Event()
 
         async def slow_receive() -> dict[str, Any]:
@@ -145,7 +148,6 @@ def test_over_max_concurrency_is_503_with_retry_after_and_probes_still_answer(
         slow.cancel()
         await asyncio.gather(slow, return_exceptions=True)
         await collect("after", "/predict")
-        lifespan.cancel()
 
     asyncio.run(scenario())
     start, body = answers["refused"][0], answers["refused"][1]["body"]
