@@ -2,13 +2,17 @@
 writes; see docs/operations.md).
 
     python -m scripts.audit export [--format jsonl|csv] [--since T] [--until T]
-    python -m scripts.audit verify
+    python -m scripts.audit verify [--artifact PATH]
     python -m scripts.audit prune --older-than DAYS [--force]
 
 `export` writes every row (oldest first) to standard output: JSON lines by
 default, or CSV; `--since`/`--until` take ISO 8601 times (UTC when no zone
 is given). `verify` walks the hash chain and exits 1 at the first row
-altered, or following a deleted one, naming it. `prune` deletes the rows answered more than DAYS
+altered, or following a deleted one, naming it; with `--artifact`, it
+also scores again every recorded answer of that artifact's model version
+whose values were kept, and exits 1 at the first whose stored probability
+the model does not reproduce (to SELF_TEST_TOLERANCE, the tolerance of a
+model's answers across machines). `prune` deletes the rows answered more than DAYS
 days ago; under MIN_RETENTION_DAYS (about six months, what the EU AI Act
 asks deployers to keep, Art. 19 and 26) it refuses without `--force`. The
 prune is itself a row of the record, and `verify` checks the rest from the
@@ -23,10 +27,15 @@ import json
 import sys
 import time
 from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
 
 from app.config import get_settings
 from app.record.backends import store_for
 from app.record.store import Store, StoreError
+from model.artifact import ArtifactError, load_artifact
+from model.features import FEATURE_NAMES
+from model.serving import SELF_TEST_TOLERANCE, Predictor
 
 MIN_RETENTION_DAYS = 183
 
@@ -44,7 +53,8 @@ def main(argv: list[str] | None = None) -> int:
     export.add_argument("--format", choices=("jsonl", "csv"), default="jsonl")
     export.add_argument("--since", type=_when)
     export.add_argument("--until", type=_when)
-    commands.add_parser("verify", help="check the hash chain")
+    verify = commands.add_parser("verify", help="check the hash chain (and the answers)")
+    verify.add_argument("--artifact", type=Path, help="score its model's answers again")
     prune = commands.add_parser("prune", help="delete the rows older than --older-than days")
     prune.add_argument("--older-than", type=float, required=True, metavar="DAYS")
     prune.add_argument(
@@ -60,14 +70,14 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "prune":
             return _prune(store, args.older_than, args.force)
         count, broken = store.verify()
-    except StoreError as exc:
+        if broken is not None:
+            print(f"the chain breaks at row {broken} (after {count} sound rows)", file=sys.stderr)
+            return 1
+        print(f"{count} rows, chain whole")
+        return _reproduce(store, args.artifact) if args.artifact else 0
+    except (StoreError, ArtifactError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    if broken is not None:
-        print(f"the chain breaks at row {broken} (after {count} sound rows)", file=sys.stderr)
-        return 1
-    print(f"{count} rows, chain whole")
-    return 0
 
 
 def _prune(store: Store, days: float, force: bool) -> int:
@@ -80,6 +90,49 @@ def _prune(store: Store, days: float, force: bool) -> int:
         return 2
     deleted = store.prune(time.time() - days * 86400)
     print(f"{deleted} rows older than {days:g} days deleted; the prune is recorded")
+    return 0
+
+
+def _probability(outputs: str | None) -> float | None:
+    """The probability an answer gave: `probability` (the service's own
+    routes, V2) or `probabilityDecimal` (a CDS card's RiskAssessment),
+    wherever it is in the answer."""
+    found: list[float] = []
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            for key, value in node.items():
+                if key in ("probability", "probabilityDecimal") and isinstance(value, float):
+                    found.append(value)
+                walk(value)
+        elif isinstance(node, list):
+            for item in node:
+                walk(item)
+
+    walk(json.loads(outputs) if outputs else None)
+    return found[0] if found else None
+
+
+def _reproduce(store: Store, artifact: Path) -> int:
+    """Score again each answer of the artifact's model version whose values
+    were kept; 1 at the first not reproduced."""
+    predictor = Predictor(load_artifact(artifact))
+    checked = others = 0
+    for row in store.rows():
+        stored = _probability(row["outputs"])
+        kept = row["inputs"] is not None and row["inputs"].startswith("{")
+        if row["model_version"] != predictor.version or stored is None or not kept:
+            others += 1  # another model, a refusal, a prune, or values kept as an HMAC
+            continue
+        values = json.loads(row["inputs"])
+        (answer,) = predictor.assess([[values[name] for name in FEATURE_NAMES]])
+        if abs(answer.probability - stored) > SELF_TEST_TOLERANCE:
+            print(f"row {row['id']}: the record says {stored!r}, {artifact} gives "
+                  f"{answer.probability!r}", file=sys.stderr)  # fmt: skip
+            return 1
+        checked += 1
+    print(f"{checked} answers of {predictor.version} reproduced; {others} rows of other "
+          "versions, refusals, prunes or hashed values not scored")  # fmt: skip
     return 0
 
 

@@ -405,3 +405,65 @@ def test_async_mode_writes_behind_and_drains_at_shutdown(
         assert app.state.recorder._queued <= 5  # the queue's bound held
     ages = [json.loads(r["inputs"])["age"] for r in _rows(db)]
     assert ages == [30 + i for i in range(20)]  # all written, in order, once
+
+
+def test_the_async_queue_is_bounded_in_bytes(tmp_path: Path) -> None:
+    """20 requests at once: with room for two rows' bytes, no commit carries
+    more than two rows (at least 10 flushes); with the default bound one or
+    two commits carry them all. Every row is written either way."""
+    import asyncio
+
+    from prometheus_client import REGISTRY
+
+    from app.record.recorder import Recorder, row_bytes
+
+    def flushes() -> float:
+        return REGISTRY.get_sample_value("heart_record_flush_seconds_count") or 0.0
+
+    async def write_20(db: Path, queue_bytes: int) -> float:
+        recorder = Recorder(SqliteStore(db), None, strict=False, queue_bytes=queue_bytes)
+        recorder.open()
+        await recorder.start()
+        before = flushes()
+        await asyncio.gather(*(recorder.record([_row(time.time())]) for _ in range(20)))
+        await recorder.stop()
+        return flushes() - before
+
+    two_rows = 2 * row_bytes([_row(time.time())])
+    assert asyncio.run(write_20(tmp_path / "tight.sqlite3", two_rows)) >= 10
+    assert asyncio.run(write_20(tmp_path / "loose.sqlite3", 64 << 20)) <= 2
+    assert len(_rows(tmp_path / "tight.sqlite3")) == len(_rows(tmp_path / "loose.sqlite3")) == 20
+
+
+def test_verify_scores_the_recorded_answers_again_with_their_artifact(
+    artifact_path: Path, tmp_path: Path
+) -> None:
+    from app.record.rows import Row
+
+    db = tmp_path / "audit.sqlite3"
+    with TestClient(_app(artifact_path, db)) as client:
+        assert client.post("/predict", json=EXAMPLE_PATIENT).is_success
+        assert client.post("/predict", json={**EXAMPLE_PATIENT, "thal": None}).is_success
+        assert client.post("/explain", json={**EXAMPLE_PATIENT, "age": 70}).is_success
+        assert client.post("/predict", json={**EXAMPLE_PATIENT, "thal": 5}).status_code == 422
+        version = client.app.state.predictor.version  # type: ignore[attr-defined]
+    env = {**os.environ, "AUDIT_DSN": f"sqlite:///{db}"}
+
+    def verify(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "scripts.audit", "verify", *args], env=env,
+                              capture_output=True, text=True, check=False)  # fmt: skip
+
+    sound = verify("--artifact", str(artifact_path))
+    assert sound.returncode == 0, sound.stderr
+    assert f"3 answers of {version} reproduced; 1 rows" in sound.stdout  # the refusal
+    store = SqliteStore(db)
+    store.open()
+    values = json.dumps({k: float(v) for k, v in EXAMPLE_PATIENT.items()})
+    wrong = Row(uuid7(), "r", time.time(), time.time(), "/predict", version, "sha", None, 200,
+                None, values, json.dumps({"probability": 0.5}))  # fmt: skip
+    store.append([wrong])  # a chain intact, an answer the model does not give
+    store.close()
+    caught = verify("--artifact", str(artifact_path))
+    assert caught.returncode == 1 and f"row {wrong.id}" in caught.stderr
+    assert verify().returncode == 0  # the chain alone is whole
+    assert verify("--artifact", str(tmp_path / "missing.pkl")).returncode == 2
