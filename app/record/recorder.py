@@ -9,6 +9,7 @@ of every request that arrived during the previous one.
 - AUDIT_MODE=strict (the default): `record` returns once the rows are
   durable, committed or spooled; the answer leaves only then.
 - AUDIT_MODE=async: `record` returns at once; the rows wait in a queue
+  (gathering for ASYNC_LINGER, so that commits are few and large),
   bounded by AUDIT_QUEUE_ROWS rows and AUDIT_QUEUE_BYTES bytes (of inputs
   and answers); a request that finds it full waits for room (the record
   slows the service down rather than losing rows or memory).
@@ -47,6 +48,7 @@ from app.record.store import Store, StoreError
 log = logging.getLogger("app")
 
 RETRY_SECONDS = 1.0  # how often a waiting spool is replayed with no new rows
+ASYNC_LINGER = 0.05  # async mode: seconds rows gather before a commit
 ROW_OVERHEAD = 400  # bytes of a row beyond its inputs and answer (ids, times, names)
 
 
@@ -80,6 +82,7 @@ class Recorder:
         self._oldest: float | None = None  # when the oldest of them was handed over
         self._room: asyncio.Condition | None = None
         self._wake: asyncio.Event | None = None
+        self._full = asyncio.Event()  # async mode: the queue has no more room
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
 
@@ -106,7 +109,11 @@ class Recorder:
 
     async def start(self) -> None:
         if self.store is not None:
-            self._wake, self._room = asyncio.Event(), asyncio.Condition()
+            self._wake, self._room, self._full = (
+                asyncio.Event(),
+                asyncio.Condition(),
+                asyncio.Event(),
+            )
             self._task = asyncio.create_task(self._flush_forever())
             if self.spool is not None and self.spool.waiting:
                 self._wake.set()  # rows a previous process spooled: replay them
@@ -116,6 +123,7 @@ class Recorder:
         if self._task is not None and self._wake is not None:
             self._stopping = True
             self._wake.set()
+            self._full.set()  # no lingering
             await self._task  # writes what is waiting, then returns
             self._task = None
         if self.store is not None:
@@ -141,6 +149,8 @@ class Recorder:
         self._queued_bytes += size
         self._oldest = now if self._oldest is None else self._oldest
         self._wake.set()
+        if not self._has_room():
+            self._full.set()
         if self.strict:
             await done
 
@@ -161,10 +171,21 @@ class Recorder:
             with anyio.move_on_after(RETRY_SECONDS if waiting_spool else float("inf")):
                 await self._wake.wait()
             self._wake.clear()
+            if not self.strict:
+                await self._linger()
             await self._flush()
             if self._stopping:
                 await self._flush()  # rows that came during the last one
                 return
+
+    async def _linger(self) -> None:
+        """Async mode: let rows gather for ASYNC_LINGER before a commit
+        (fewer, larger commits take less of the worker's time), unless the
+        queue is full or the service is stopping."""
+        if self._has_room() and not self._stopping:
+            with anyio.move_on_after(ASYNC_LINGER):
+                await self._full.wait()
+        self._full.clear()
 
     async def _flush(self) -> None:
         waiting, self._pending = self._pending, []
