@@ -50,5 +50,9 @@ def test_deployment_probes_resources_and_security() -> None:
     assert pod["securityContext"]["runAsNonRoot"] is True
     assert container["securityContext"]["readOnlyRootFilesystem"] is True
     assert container["securityContext"]["allowPrivilegeEscalation"] is False
+    env = {e["name"]: e for e in container["env"]}
+    assert env["AUDIT_DSN"]["valueFrom"]["secretKeyRef"]["name"] == "heart-risk-record"
+    mounts = {m["mountPath"] for m in container["volumeMounts"]}  # the root is read-only:
+    assert str(Path(env["AUDIT_SPOOL"]["value"]).parent) in mounts  # the spool needs a volume
     kinds = {yaml.safe_load(p.read_text())["kind"] for p in (ROOT / "deploy").glob("*.yaml")}
     assert kinds == {"Deployment", "Service", "HorizontalPodAutoscaler"}

@@ -140,8 +140,11 @@ def test_kserve_manifests_are_valid_sdk_models_with_v2_probes_and_replicas() -> 
     assert model["readinessProbe"]["httpGet"]["path"] == "/v2/health/ready"
     assert set(model["resources"]) == {"requests", "limits"}
     assert 1 <= predictor["minReplicas"] < predictor["maxReplicas"]
-    env = {e["name"]: e["value"] for e in runtime["spec"]["containers"][0]["env"]}
+    env = {e["name"]: e.get("value") for e in runtime["spec"]["containers"][0]["env"]}
     assert env["MODEL_NAME"] == service["metadata"]["name"]  # clients call /v2/models/<name>
+    assert "AUDIT_DSN" in env and env["AUDIT_DSN"] is None  # from the Secret, not in the file
+    mounts = [m["mountPath"] for m in runtime["spec"]["containers"][0]["volumeMounts"]]
+    assert env["AUDIT_SPOOL"].startswith(f"{mounts[0]}/")  # the root is read-only
     port = runtime["spec"]["containers"][0]["ports"][0]["containerPort"]
     assert env["PORT"] == str(port) == str(model["readinessProbe"]["httpGet"]["port"])
 
