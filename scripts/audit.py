@@ -4,6 +4,7 @@ writes; see docs/operations.md).
     python -m scripts.audit export [--format jsonl|csv] [--since T] [--until T]
     python -m scripts.audit verify [--artifact PATH]
     python -m scripts.audit prune --older-than DAYS [--force]
+    python -m scripts.audit report [--artifact PATH] [--window N] [--out FILE]
 
 `export` writes every row (oldest first) to standard output: JSON lines by
 default, or CSV; `--since`/`--until` take ISO 8601 times (UTC when no zone
@@ -16,7 +17,9 @@ model's answers across machines). `prune` deletes the rows answered more than DA
 days ago; under MIN_RETENTION_DAYS (about six months, what the EU AI Act
 asks deployers to keep, Art. 19 and 26) it refuses without `--force`. The
 prune is itself a row of the record, and `verify` checks the rest from the
-hash of the last row pruned.
+hash of the last row pruned. `report` writes the monitoring report of the
+latest answers (GET /monitoring's, against the artifact's training rows) as
+one self-contained HTML page (`scripts.monitoring_html`).
 """
 
 from __future__ import annotations
@@ -32,10 +35,12 @@ from typing import Any
 
 from app.config import get_settings
 from app.record.backends import store_for
+from app.record.monitor import report
 from app.record.store import Store, StoreError
 from model.artifact import ArtifactError, load_artifact
 from model.features import FEATURE_NAMES
 from model.serving import SELF_TEST_TOLERANCE, Predictor
+from scripts.monitoring_html import render
 
 MIN_RETENTION_DAYS = 183
 
@@ -60,6 +65,10 @@ def main(argv: list[str] | None = None) -> int:
     prune.add_argument(
         "--force", action="store_true", help=f"allow under {MIN_RETENTION_DAYS} days"
     )
+    page = commands.add_parser("report", help="the monitoring report, as an HTML page")
+    page.add_argument("--artifact", type=Path, default=Path("artifacts/model.pkl"))
+    page.add_argument("--window", type=int, default=get_settings().monitor_window)
+    page.add_argument("--out", type=Path, help="the page's file (default: standard output)")
     args = parser.parse_args(argv)
     try:
         store = store_for(args.dsn or get_settings().audit_dsn)
@@ -69,6 +78,9 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         if args.command == "prune":
             return _prune(store, args.older_than, args.force)
+        if args.command == "report":
+            _report(store, args.artifact, args.window, args.out)
+            return 0
         count, broken = store.verify()
         if broken is not None:
             print(f"the chain breaks at row {broken} (after {count} sound rows)", file=sys.stderr)
@@ -91,6 +103,18 @@ def _prune(store: Store, days: float, force: bool) -> int:
     deleted = store.prune(time.time() - days * 86400)
     print(f"{deleted} rows older than {days:g} days deleted; the prune is recorded")
     return 0
+
+
+def _report(store: Store, artifact: Path, window: int, out: Path | None) -> None:
+    model = load_artifact(artifact)
+    rows, outcomes = store.recent(window)
+    version = str(model.metadata.get("model_version", "unknown"))
+    page = render(report(rows, model.donors, outcomes), version)
+    if out is None:
+        sys.stdout.write(page)
+    else:
+        out.write_text(page, encoding="utf-8")
+        print(f"{out}: the report of the latest {len(rows)} answers")
 
 
 def _probability(outputs: str | None) -> float | None:

@@ -7,7 +7,11 @@ end to end, computed in the background from the record."""
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import time
+from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
@@ -119,3 +123,55 @@ def test_get_monitoring_reports_from_the_record_in_the_background(
         assert latest["probabilities"]["mean"] == pytest.approx(np.mean(probabilities), abs=1e-12)
         metrics = client.get("/metrics").text
         assert 'heart_monitor_drift_p_value{feature="age"}' in metrics
+
+
+class _Tables(HTMLParser):
+    """Every table row of a page: its class and its cells' text."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.rows: list[tuple[str | None, list[str]]] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag == "tr":
+            self.rows.append((dict(attrs).get("class"), []))
+        elif tag in ("td", "th"):
+            self.rows[-1][1].append("")
+
+    def handle_data(self, data: str) -> None:
+        if self.rows and self.rows[-1][1]:
+            self.rows[-1][1][-1] += data
+
+
+def test_the_html_report_shows_the_reports_figures_and_marks_drift(
+    training: np.ndarray, artifact_path: Path, tmp_path: Path
+) -> None:
+    from scripts.monitoring_html import render
+
+    shifted = training[:80].copy()
+    shifted[:, FEATURE_NAMES.index("age")] += 25
+    computed = report(_rows(shifted), training, {})
+    tables = _Tables()
+    tables.feed(render(computed, "0.1.0+test"))
+    by_input = {cells[0]: (kind, cells) for kind, cells in tables.rows if cells[0] in FEATURE_NAMES}
+    assert set(by_input) == set(FEATURE_NAMES)
+    kind, cells = by_input["age"]
+    age = computed["drift"]["age"]
+    assert kind == "alarm" and cells[1:6] == ["ks", "80", f"{age['p_value']:.3g}",
+                                              f"{age['psi']:.3g}", "yes"]  # fmt: skip
+    assert by_input["sex"][0] is None and by_input["sex"][1][5] == "no"
+    few = _Tables()
+    few.feed(render(report(_rows(training[:10]), training, {}), "0.1.0+test"))
+    assert all(cells[5] == "no verdict" for _, cells in few.rows if cells[0] in FEATURE_NAMES)
+    db = tmp_path / "audit.sqlite3"
+    settings = Settings(model_path=artifact_path, audit_dsn=f"sqlite:///{db}")
+    patients = [dict(zip(FEATURE_NAMES, row.tolist(), strict=True)) for row in training[:60]]
+    with TestClient(create_app(settings)) as client:
+        assert client.post("/predict/batch", json={"patients": patients}).status_code == 200
+    out = tmp_path / "monitoring.html"
+    env = {**os.environ, "AUDIT_DSN": f"sqlite:///{db}"}
+    cli = [sys.executable, "-m", "scripts.audit", "report", "--artifact", str(artifact_path)]
+    done = subprocess.run([*cli, "--out", str(out)], env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    page = out.read_text()
+    assert "60 latest answers" in page and "<script" not in page and "http" not in page
