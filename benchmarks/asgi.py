@@ -105,7 +105,7 @@ async def measure(model: Path, rounds: int) -> dict[str, dict[str, float]]:
     from app.main import create_app
     from benchmarks.contenders.ceiling_app import app as ceiling
 
-    ours = create_app(Settings(model_path=model))
+    ours = create_app(Settings(model_path=model, audit="off"))  # the record: benchmarks.record
     v2 = "/v2/models/heart-disease/infer"
     predict_loads = {
         "one patient": ("/predict", SINGLE_BODY, 1000),

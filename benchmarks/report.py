@@ -178,7 +178,9 @@ def _header(setup: dict[str, int]) -> list[str]:
         "this service's to 1e-9. RSS is the whole process tree after the load. The ceiling "
         f"and this service (1 worker) run side by side and their loads alternate in {slices} "
         f"slices of {max(1, seconds // slices)} s, so that a slow spell of the shared "
-        "machine hits both; their p50 and p99 are the median over the slices.",
+        "machine hits both; their p50 and p99 are the median over the slices. This "
+        "service runs with the record off (AUDIT=off) here, like the other servers, which "
+        "keep none; 'The record' below measures what keeping it costs.",
         "",
     ]
 
