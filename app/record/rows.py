@@ -11,6 +11,7 @@ import time
 from typing import NamedTuple
 
 GENESIS = "0" * 64  # the previous hash of the first row
+_CANONICAL = json.JSONEncoder(separators=(",", ":"))  # json.dumps(row, separators=...), built once
 
 
 class Row(NamedTuple):
@@ -32,16 +33,32 @@ class Row(NamedTuple):
 
 _last_uuid = 0
 _uuid_lock = threading.Lock()
+_random = b""  # os.urandom's bytes, read 4 KiB at a time (see uuid7)
+
+
+def _forget_random() -> None:
+    global _random
+    _random = b""  # a forked child must not reuse its parent's bits
+
+
+os.register_at_fork(after_in_child=_forget_random)
 
 
 def uuid7(now: float | None = None) -> str:
     """A UUIDv7 (RFC 9562): 48 bits of milliseconds, then random bits;
     increasing within this process even inside one millisecond (a value not
-    above the last one is the last one plus one, RFC 9562 method 3)."""
-    global _last_uuid
+    above the last one is the last one plus one, RFC 9562 method 3).
+
+    The random bits come from os.urandom read 4 KiB at a time: one system
+    call per 409 ids rather than one per id, which matters on the request
+    path (a system call lets the record's writer thread take the GIL)."""
+    global _last_uuid, _random
     ms = int((time.time() if now is None else now) * 1000)
-    value = (ms << 80) | int.from_bytes(os.urandom(10), "big")
     with _uuid_lock:
+        if len(_random) < 10:
+            _random = os.urandom(4096)
+        bits, _random = _random[:10], _random[10:]
+        value = (ms << 80) | int.from_bytes(bits, "big")
         if value >> 80 <= _last_uuid >> 80:  # same (or an earlier) millisecond
             value = _last_uuid + 1
         _last_uuid = value
@@ -54,5 +71,5 @@ def uuid7(now: float | None = None) -> str:
 def row_hash(prev: str, row: Row) -> str:
     """SHA-256 of the previous row's hash and this row's canonical form: the
     JSON array of its fields, in Row's order."""
-    canonical = json.dumps(row, separators=(",", ":"))
+    canonical = _CANONICAL.encode(row)
     return hashlib.sha256(f"{prev}\n{canonical}".encode()).hexdigest()

@@ -467,3 +467,32 @@ def test_verify_scores_the_recorded_answers_again_with_their_artifact(
     assert caught.returncode == 1 and f"row {wrong.id}" in caught.stderr
     assert verify().returncode == 0  # the chain alone is whole
     assert verify("--artifact", str(tmp_path / "missing.pkl")).returncode == 2
+
+
+def test_uuid7_random_bits_are_not_shared_with_a_forked_child() -> None:
+    later = time.time() + 3600  # a millisecond no id has used: random bits decide
+    uuid7()  # the buffer of random bytes is filled
+    read, write = os.pipe()
+    child = os.fork()
+    if child == 0:  # pragma: no cover - the child
+        os.write(write, uuid7(later).encode())
+        os._exit(0)
+    os.waitpid(child, 0)
+    assert os.read(read, 64).decode() != uuid7(later)
+    os.close(read)
+    os.close(write)
+
+
+def test_row_hash_is_sha256_of_the_previous_hash_and_the_rows_json_array() -> None:
+    """The chain's format is fixed: records written by any version verify."""
+    import hashlib
+
+    from app.record.rows import GENESIS, Row, row_hash
+
+    row = Row("0190c3a5-0000-7000-8000-000000000000", "req", 1.5, 2.25, "/predict", "v", "s",
+              None, 200, None, '{"age":54.0}', '{"probability":0.41}')  # fmt: skip
+    text = (
+        GENESIS + '\n["0190c3a5-0000-7000-8000-000000000000","req",1.5,2.25,"/predict","v",'
+        '"s",null,200,null,"{\\"age\\":54.0}","{\\"probability\\":0.41}"]'
+    )
+    assert row_hash(GENESIS, row) == hashlib.sha256(text.encode()).hexdigest()
