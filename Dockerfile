@@ -36,6 +36,7 @@ ENV PATH=/opt/venv/bin:$PATH \
     PYTHONUNBUFFERED=1 \
     MODEL_PATH=/opt/artifacts/model.pkl \
     AUDIT_DSN=sqlite:////var/lib/heart-risk/audit.sqlite3 \
+    AUDIT_SPOOL=/var/lib/heart-risk/audit.spool \
     HOST=0.0.0.0 \
     PORT=8000
 RUN useradd --uid 10001 --no-create-home --shell /usr/sbin/nologin app \

@@ -100,6 +100,9 @@ class Recorder:
                     self.spool = Spool.claim(self.spool_path)
                 except OSError as exc:
                     raise StoreError(f"the record's spool: {exc}") from None
+                if not self.spool.claimed:
+                    log.warning("record: the spool %s cannot be written; if the database "
+                                "fails, answers get 503", self.spool.path)  # fmt: skip
 
     def problem(self) -> str | None:
         """Why /ready must say 503 (the spool has waited too long), or None."""

@@ -109,6 +109,11 @@ class Spool:
                 self.append(orphan.rows())  # durable here before it is cleared there
                 orphan.clear()
 
+    @property
+    def claimed(self) -> bool:
+        """This process holds the file (False: it could not be opened)."""
+        return self._lock is not None
+
     def close(self) -> None:
         """Let another process claim this file (at shutdown)."""
         if self._lock is not None:

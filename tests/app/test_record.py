@@ -176,13 +176,14 @@ def test_rows_the_database_cannot_take_are_spooled_then_replayed_once(
 
 
 def test_with_neither_database_nor_spool_the_answer_is_not_given(
-    artifact_path: Path, tmp_path: Path
+    artifact_path: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     db = tmp_path / "audit.sqlite3"
     spool = tmp_path / "spool-is-a-directory"
     spool.mkdir()
     app = _app(artifact_path, db, audit_spool=spool)
     with TestClient(app) as client:
+        assert f"the spool {spool} cannot be written" in caplog.text  # said at start-up
         assert client.post("/predict", json=EXAMPLE_PATIENT).is_success
         with _locked(app, db):
             refused = client.post("/predict", json=EXAMPLE_PATIENT)
