@@ -28,7 +28,6 @@ from typing import Any
 
 import anyio
 import numpy as np
-from scipy import stats
 
 from app.observability.metrics import DRIFT_P, DRIFT_PSI
 from app.record.store import Store, StoreError
@@ -40,6 +39,15 @@ ALPHA = 0.05
 MIN_ROWS = 50
 PSI_FLOOR = 1e-4  # a bin's share, at least, so that empty bins stay finite
 NUMERIC = frozenset(f.name for f in FEATURES if f.codes is None)
+
+
+def _stats() -> Any:
+    """scipy.stats, imported when the first report is computed, not at start-up:
+    it takes 0.7 s and about 65 MiB, which a worker with the record off (or
+    before its first report) has no use for."""
+    from scipy import stats
+
+    return stats
 
 
 def report(
@@ -97,7 +105,7 @@ def _drift(name: str, reference: np.ndarray, live: np.ndarray) -> dict[str, Any]
     if len(live) < MIN_ROWS:
         return {"test": None, "n": len(live), "p_value": None, "psi": None, "drifted": None}
     if name in NUMERIC:
-        test, p = "ks", float(stats.ks_2samp(reference, live).pvalue)
+        test, p = "ks", float(_stats().ks_2samp(reference, live).pvalue)
         edges = np.unique(np.quantile(reference, np.linspace(0, 1, 11)[1:-1]))
         ref_share, live_share = _shares(np.digitize(reference, edges), np.digitize(live, edges))
     else:
@@ -108,7 +116,7 @@ def _drift(name: str, reference: np.ndarray, live: np.ndarray) -> dict[str, Any]
             [[np.sum(reference == c) for c in codes], [np.sum(live == c) for c in codes]]
         )
         table = table[:, table.sum(axis=0) > 0]
-        p = float(stats.chi2_contingency(table).pvalue) if table.shape[1] > 1 else 1.0
+        p = float(_stats().chi2_contingency(table).pvalue) if table.shape[1] > 1 else 1.0
     psi = float(np.sum((live_share - ref_share) * np.log(live_share / ref_share)))
     bonferroni = ALPHA / len(FEATURE_NAMES)
     return {"test": test, "n": len(live), "p_value": p, "psi": psi, "drifted": p < bonferroni}
@@ -146,7 +154,7 @@ def _performance(ids: list[str], p: np.ndarray, outcomes: dict[str, int]) -> dic
         return out  # no verdict: too few, or one class only
     q = np.clip(np.array([prob for prob, _ in known]), 1e-12, 1 - 1e-12)
     out["auc"] = float(
-        stats.mannwhitneyu(q[y == 1], q[y == 0]).statistic / (y.sum() * (1 - y).sum())
+        _stats().mannwhitneyu(q[y == 1], q[y == 0]).statistic / (y.sum() * (1 - y).sum())
     )
     out["brier"] = float(np.mean((q - y) ** 2))
     logit = np.log(q / (1 - q))

@@ -48,6 +48,7 @@ from app.record.store import Store, StoreError
 log = logging.getLogger("app")
 
 RETRY_SECONDS = 1.0  # how often a waiting spool is replayed with no new rows
+REPLAY_ROWS = 500  # spooled rows per replay transaction
 ASYNC_LINGER = 0.05  # async mode: seconds rows gather before a commit
 ROW_OVERHEAD = 400  # bytes of a row beyond its inputs and answer (ids, times, names)
 
@@ -226,7 +227,8 @@ class Recorder:
         try:
             if spool is not None and spool.waiting:
                 spooled = spool.rows()
-                self.store.append(spooled, skip_known=True)
+                for start in range(0, len(spooled), REPLAY_ROWS):  # the lock is held briefly
+                    self.store.append(spooled[start : start + REPLAY_ROWS], skip_known=True)
                 spool.clear()
                 RECORD_ROWS.labels("replayed").inc(len(spooled))
                 log.info("record: %d spooled rows replayed into the database", len(spooled))

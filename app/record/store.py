@@ -156,7 +156,8 @@ class Store:
         `skip_known`: leave out rows whose id is already there (a replay)."""
         with self._connection("write the record") as db, self._transaction(db):
             if skip_known:
-                rows = [r for r in rows if not self._known(db, r.id)]
+                known = self._known(db, [r.id for r in rows])
+                rows = [r for r in rows if r.id not in known]
             last = self._execute(
                 db, "SELECT row_hash FROM predictions ORDER BY seq DESC LIMIT 1"
             ).fetchone()
@@ -168,9 +169,13 @@ class Store:
                 prev = digest
             db.cursor().executemany(self._sql(_INSERT), values)
 
-    def _known(self, db: Any, row_id: str) -> bool:
-        found = self._execute(db, "SELECT 1 FROM predictions WHERE id = ?", (row_id,))
-        return found.fetchone() is not None
+    def _known(self, db: Any, ids: list[str]) -> set[str]:
+        """Which of `ids` are in the record already (one query)."""
+        if not ids:
+            return set()
+        marks = ", ".join("?" * len(ids))
+        found = self._execute(db, f"SELECT id FROM predictions WHERE id IN ({marks})", (*ids,))
+        return {row[0] for row in found.fetchall()}
 
     def rows(
         self, since: float | None = None, until: float | None = None

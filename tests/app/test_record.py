@@ -151,11 +151,13 @@ def _locked(app: Any, db: Path) -> Iterator[None]:
 
 
 def test_rows_the_database_cannot_take_are_spooled_then_replayed_once(
-    artifact_path: Path, tmp_path: Path
+    artifact_path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Another process holds SQLite's write lock longer than the writer waits:
     the answers still leave, their rows spooled durably; once the lock is
-    gone they are replayed, in order, each once, and the chain holds."""
+    gone they are replayed, in order, each once (one row per transaction
+    here), and the chain holds."""
+    monkeypatch.setattr("app.record.recorder.REPLAY_ROWS", 1)
     db = tmp_path / "audit.sqlite3"
     app = _app(artifact_path, db)
     with TestClient(app) as client:
