@@ -77,11 +77,6 @@ class ApiKeys:
     def enabled(self) -> bool:
         return self.single is not None or self.path is not None
 
-    def name_of(self, given: str) -> str | None:
-        """The name of the key `given`, or None; compared in constant time."""
-        found = self.identify(given)
-        return found[0] if found else None
-
     def identify(self, given: str) -> tuple[str, frozenset[str]] | None:
         """(name, scopes) of the key `given`, or None; compared in constant time."""
         presented = given.encode()

@@ -31,11 +31,11 @@ import sys
 import time
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 from app.config import get_settings
 from app.record.backends import store_for
 from app.record.monitor import report
+from app.record.rows import answer_of, values_of
 from app.record.store import Store, StoreError
 from model.artifact import ArtifactError, load_artifact
 from model.features import FEATURE_NAMES
@@ -117,38 +117,17 @@ def _report(store: Store, artifact: Path, window: int, out: Path | None) -> None
         print(f"{out}: the report of the latest {len(rows)} answers")
 
 
-def _probability(outputs: str | None) -> float | None:
-    """The probability an answer gave: `probability` (the service's own
-    routes, V2) or `probabilityDecimal` (a CDS card's RiskAssessment),
-    wherever it is in the answer."""
-    found: list[float] = []
-
-    def walk(node: Any) -> None:
-        if isinstance(node, dict):
-            for key, value in node.items():
-                if key in ("probability", "probabilityDecimal") and isinstance(value, float):
-                    found.append(value)
-                walk(value)
-        elif isinstance(node, list):
-            for item in node:
-                walk(item)
-
-    walk(json.loads(outputs) if outputs else None)
-    return found[0] if found else None
-
-
 def _reproduce(store: Store, artifact: Path) -> int:
     """Score again each answer of the artifact's model version whose values
     were kept; 1 at the first not reproduced."""
     predictor = Predictor(load_artifact(artifact))
     checked = others = 0
     for row in store.rows():
-        stored = _probability(row["outputs"])
-        kept = row["inputs"] is not None and row["inputs"].startswith("{")
-        if row["model_version"] != predictor.version or stored is None or not kept:
+        stored = answer_of(row["outputs"]).get("probability")
+        values = values_of(row["inputs"])
+        if row["model_version"] != predictor.version or stored is None or values is None:
             others += 1  # another model, a refusal, a prune, or values kept as an HMAC
             continue
-        values = json.loads(row["inputs"])
         (answer,) = predictor.assess([[values[name] for name in FEATURE_NAMES]])
         if abs(answer.probability - stored) > SELF_TEST_TOLERANCE:
             print(f"row {row['id']}: the record says {stored!r}, {artifact} gives "

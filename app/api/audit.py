@@ -13,23 +13,21 @@ import json
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
-import anyio
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 from pydantic.json_schema import SkipJsonSchema
 
+from app.api.recording import in_store
 from app.deps import require_audit_key
 from app.errors import (
     AMBIGUOUS,
     MONITORING_PENDING,
     NOT_FOUND,
-    RECORD_UNAVAILABLE,
-    RETRY_AFTER,
     ApiError,
     responses,
 )
 from app.record.recorder import Recorder
-from app.record.store import StoreError
+from app.record.rows import values_of
 
 _UNREADABLE: dict[int | str, dict[str, Any]] = {
     503: {"description": "The record's database cannot be reached (record_unavailable)."}
@@ -62,9 +60,8 @@ class RecordPage(BaseModel):
 
 
 def _answer(row: dict[str, Any]) -> RecordedAnswer:
-    inputs = row["inputs"]
-    if inputs is not None and not inputs.startswith("hmac-sha256:"):
-        inputs = json.loads(inputs)
+    values = values_of(row["inputs"])  # None: no values, or their HMAC (kept as it is)
+    inputs = row["inputs"] if values is None else values
     return RecordedAnswer(
         **{k: row[k] for k in ("id", "request_id", "route", "model_version", "artifact_sha256",
                                "caller", "status", "error_code", "prev_hash", "row_hash")},
@@ -80,10 +77,7 @@ async def _query(request: Request, filters: dict[str, Any], after: int, limit: i
     recorder: Recorder = request.app.state.recorder
     if recorder.store is None:
         raise ApiError(NOT_FOUND, "The record is off (AUDIT=off).")
-    try:
-        return await anyio.to_thread.run_sync(recorder.store.query, filters, after, limit)
-    except StoreError:
-        raise ApiError(RECORD_UNAVAILABLE, headers={"Retry-After": RETRY_AFTER}) from None
+    return await in_store(recorder.store.query, filters, after, limit)
 
 
 @router.get(
@@ -181,12 +175,7 @@ async def outcome(request: Request, found: OutcomeIn) -> OutcomeRecorded:
     store = request.app.state.recorder.store
     caller = request.scope.get("state", {}).get("api_key_name")
     observed = found.observed_at.timestamp()
-    try:
-        outcome_id = await anyio.to_thread.run_sync(
-            store.add_outcome, rows[0]["id"], found.outcome, observed, caller
-        )
-    except StoreError:
-        raise ApiError(RECORD_UNAVAILABLE, headers={"Retry-After": RETRY_AFTER}) from None
+    outcome_id = await in_store(store.add_outcome, rows[0]["id"], found.outcome, observed, caller)
     return OutcomeRecorded(id=outcome_id, prediction_id=rows[0]["id"])
 
 

@@ -17,7 +17,7 @@ async def predict(request: Request) -> Response:
     patient = await read_body(request, Patient)
     inputs = rows([patient])
     answer = answers.predictions(predictor, inputs)
-    await record_answers(request, "/predict", predictor, inputs, answer)
+    await record_answers(request, predictor, inputs, answer)
     return json_response(answer[0])
 
 
@@ -27,7 +27,7 @@ async def predict_batch(request: Request) -> Response:
     batch = await read_body(request, BatchRequest, most, "MAX_BATCH")
     inputs = rows(batch.patients)
     answered = answers.predictions(predictor, inputs)
-    await record_answers(request, "/predict/batch", predictor, inputs, answered)
+    await record_answers(request, predictor, inputs, answered)
     listed = ",".join(answered)
     return json_response(f'{{"predictions":[{listed}]}}')
 

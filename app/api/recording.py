@@ -12,33 +12,39 @@ import json
 import logging
 import time
 from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
 
+import anyio
 from fastapi import Request
 
 from app.config import Settings
 from app.errors import RECORD_UNAVAILABLE, RETRY_AFTER, ApiError
 from app.record.recorder import Recorder, RecordUnavailableError
-from app.record.rows import Row, uuid7
+from app.record.rows import HASHED, Row, uuid7
+from app.record.store import StoreError
 from model.features import FEATURE_NAMES
 from model.serving import Predictor
 
 log = logging.getLogger("app")
 
+T = TypeVar("T")
+
 
 async def record_answers(
     request: Request,
-    route: str,
     predictor: Predictor,
     rows: Sequence[Sequence[float | None]],
     answers: Sequence[str],
 ) -> None:
+    """One row per patient (`rows[i]` answered `answers[i]`), under the path
+    called; 503 `record_unavailable` if they cannot be made durable."""
     recorder: Recorder = request.app.state.recorder
     if not recorder.enabled:
         return
     kept = request.app.state.kept_inputs  # inputs_kept(settings), made at start-up
     now = time.time()
     records = [
-        _row(request, route, predictor, now, 200, None,
+        _row(request, predictor, now, 200, None,
              kept(dict(zip(FEATURE_NAMES, row, strict=True))), answer)
         for row, answer in zip(rows, answers, strict=True)
     ]  # fmt: skip
@@ -57,16 +63,24 @@ async def record_refusal(request: Request, status: int, code: str) -> None:
     if not recorder.enabled or template not in request.app.state.recorded_routes:
         return
     predictor = getattr(request.app.state, "predictor", None)
-    row = _row(request, request.url.path, predictor, time.time(), status, code, None, None)
+    row = _row(request, predictor, time.time(), status, code, None, None)
     try:
         await recorder.record([row])
     except RecordUnavailableError as exc:
         log.error("record: the refusal of a %s request was not recorded: %s", row.route, exc)
 
 
+async def in_store(call: Callable[..., T], *args: Any) -> T:
+    """`call(*args)`, a method of the record's store, in a worker thread;
+    503 `record_unavailable` when its database cannot be reached."""
+    try:
+        return await anyio.to_thread.run_sync(call, *args)
+    except StoreError:
+        raise ApiError(RECORD_UNAVAILABLE, headers={"Retry-After": RETRY_AFTER}) from None
+
+
 def _row(
     request: Request,
-    route: str,
     predictor: Predictor | None,
     now: float,
     status: int,
@@ -74,14 +88,14 @@ def _row(
     inputs: str | None,
     outputs: str | None,
 ) -> Row:
-    """A row of the record for `request`: who asked, when, which model."""
+    """A row of the record for `request`: who asked, when, where, which model."""
     state = request.scope.get("state", {})
     return Row(
         id=uuid7(now),
         request_id=state.get("request_id"),
         received_at=state.get("received_at", now),
         answered_at=now,
-        route=route,
+        route=request.url.path,
         model_version=predictor.version if predictor is not None else None,
         artifact_sha256=predictor.artifact.sha256 if predictor is not None else None,
         caller=state.get("api_key_name") or state.get("cds_issuer"),
@@ -105,6 +119,6 @@ def inputs_kept(settings: Settings) -> Callable[[dict[str, float | None]], str]:
     def digest(values: dict[str, float | None]) -> str:
         canonical = {k: None if v is None else float(v) for k, v in values.items()}
         text = json.dumps(canonical).encode()
-        return "hmac-sha256:" + hmac.new(key, text, hashlib.sha256).hexdigest()
+        return HASHED + hmac.new(key, text, hashlib.sha256).hexdigest()
 
     return digest

@@ -16,13 +16,12 @@ import logging
 from datetime import UTC, datetime
 from typing import Annotated, Any, TypeVar
 
-import anyio
 from fastapi import APIRouter, FastAPI, Path, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, ValidationError
 
 from app.api.explain import in_explain_thread
-from app.api.recording import record_answers
+from app.api.recording import in_store, record_answers
 from app.api.scoring import declare_request_models, request_body
 from app.clinical import fhir_routes, prefetch
 from app.clinical.card import card
@@ -45,12 +44,10 @@ from app.errors import (
     NOT_FOUND,
     NOT_JSON,
     PREFETCH_UNAVAILABLE,
-    RECORD_UNAVAILABLE,
     ApiError,
     ErrorResponse,
 )
 from app.observability.metrics import CDS_FEEDBACK
-from app.record.store import StoreError
 
 log = logging.getLogger("app")
 
@@ -173,7 +170,7 @@ async def call(service_id: ServiceId, request: Request) -> Response:
     answer = json.dumps(
         {"cards": [card(patient_id, readings, explained, predictor.version, url, now)]}
     )
-    await record_answers(request, f"/cds-services/{SERVICE_ID}", predictor, [row], [answer])
+    await record_answers(request, predictor, [row], [answer])
     return Response(answer, media_type="application/json")
 
 
@@ -209,10 +206,7 @@ async def feedback(service_id: ServiceId, request: Request) -> FeedbackReceived:
         items = [(f.card, f.outcome, f.model_dump_json(exclude_none=True),
                   f.outcomeTimestamp.timestamp()) for f in received.feedback]  # fmt: skip
         issuer = request.scope.get("state", {}).get("cds_issuer")
-        try:
-            await anyio.to_thread.run_sync(store.add_feedback, items, issuer)
-        except StoreError:
-            raise ApiError(RECORD_UNAVAILABLE, headers={"Retry-After": "1"}) from None
+        await in_store(store.add_feedback, items, issuer)
     for item in received.feedback:
         CDS_FEEDBACK.labels(item.outcome).inc()
         log.info("CDS Hooks feedback: card %s %s", item.card, item.outcome)

@@ -20,7 +20,6 @@ on a request: GET /monitoring reads its latest report.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import time
 from collections.abc import Callable
@@ -30,6 +29,7 @@ import anyio
 import numpy as np
 
 from app.observability.metrics import DRIFT_P, DRIFT_PSI
+from app.record.rows import answer_of, values_of
 from app.record.store import Store, StoreError
 from model.features import FEATURE_NAMES, FEATURES, THRESHOLD
 
@@ -83,19 +83,16 @@ def _parsed(rows: list[dict[str, Any]]) -> tuple[np.ndarray, np.ndarray, dict[st
     values, probabilities, ids = [], [], []
     warnings: dict[str, int] = {}
     for row in rows:
-        answer = json.loads(row["outputs"]) if row["outputs"] else {}
-        if "cards" in answer:  # a CDS Hooks card: its RiskAssessment
-            resource = answer["cards"][0]["suggestions"][0]["actions"][0]["resource"]
-            answer = {"probability": resource["prediction"][0]["probabilityDecimal"]}
+        answer = answer_of(row["outputs"])
         if "probability" not in answer:
             continue
         probabilities.append(float(answer["probability"]))
         ids.append(row["id"])
         for w in answer.get("warnings", []):
             warnings[w["code"]] = warnings.get(w["code"], 0) + 1
-        if row["inputs"] and not row["inputs"].startswith("hmac-sha256:"):
-            given = json.loads(row["inputs"])
-            values.append([np.nan if given[n] is None else float(given[n]) for n in FEATURE_NAMES])
+        given = values_of(row["inputs"])
+        if given is not None:
+            values.append([np.nan if (v := given[n]) is None else float(v) for n in FEATURE_NAMES])
     matrix = np.array(values, dtype=np.float64).reshape(-1, len(FEATURE_NAMES))
     return matrix, np.array(probabilities), warnings, ids
 

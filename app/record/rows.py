@@ -1,5 +1,6 @@
-"""One row of the record (`Row`), its time-ordered id (`uuid7`) and its
-place in the hash chain (`row_hash`)."""
+"""One row of the record (`Row`), its time-ordered id (`uuid7`), its
+place in the hash chain (`row_hash`), and how its stored values and answer
+read back (`values_of`, `answer_of`)."""
 
 from __future__ import annotations
 
@@ -8,9 +9,10 @@ import json
 import os
 import threading
 import time
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 GENESIS = "0" * 64  # the previous hash of the first row
+HASHED = "hmac-sha256:"  # AUDIT_INPUTS=hash: `inputs` is this and the digest's hex
 _CANONICAL = json.JSONEncoder(separators=(",", ":"))  # json.dumps(row, separators=...), built once
 
 
@@ -73,3 +75,21 @@ def row_hash(prev: str, row: Row) -> str:
     JSON array of its fields, in Row's order."""
     canonical = _CANONICAL.encode(row)
     return hashlib.sha256(f"{prev}\n{canonical}".encode()).hexdigest()
+
+
+def values_of(inputs: str | None) -> dict[str, float | None] | None:
+    """A row's patient values; None for a refusal or values kept as an HMAC."""
+    if not inputs or inputs.startswith(HASHED):
+        return None
+    return json.loads(inputs)  # type: ignore[no-any-return]
+
+
+def answer_of(outputs: str | None) -> dict[str, Any]:
+    """A row's answer, with its `probability` at the top: as the service's
+    own routes and V2 store it; a CDS Hooks card's is its RiskAssessment's
+    `probabilityDecimal`. {} for a refusal."""
+    answer: dict[str, Any] = json.loads(outputs) if outputs else {}
+    if "cards" in answer:
+        resource = answer["cards"][0]["suggestions"][0]["actions"][0]["resource"]
+        return {"probability": resource["prediction"][0]["probabilityDecimal"]}
+    return answer

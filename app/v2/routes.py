@@ -167,9 +167,8 @@ async def infer(request: Request) -> Response:
     if "id" in payload:
         response["id"] = payload["id"]
     try:
-        await record_answers(
-            request, request.url.path, predictor, patient_rows.tolist(), _each(values)
-        )
+        if request.app.state.recorder.enabled:  # each patient's JSON is made for the record only
+            await record_answers(request, predictor, patient_rows.tolist(), _each(values))
     except ApiError as exc:  # the record could not be written: no answer
         return _error(exc.status_code, str(exc.detail))
     outputs = [(name, OUTPUTS[name], values[name]) for name in wanted]
