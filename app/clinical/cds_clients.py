@@ -45,6 +45,11 @@ JKU_SCHEMES = ("https://", "http://127.0.0.1:", "http://localhost:", "http://[::
 """A jku is fetched over TLS, or over plain HTTP from this machine only (tests)."""
 
 
+clock = time.monotonic
+"""Seconds for the jku cache's age: a clock that only goes forward, from an
+arbitrary start (on Linux, the host's boot: near zero on a fresh host)."""
+
+
 class ClientsFileError(ValueError):
     """CDS_CLIENTS_FILE cannot be used; the message says where and why."""
 
@@ -58,7 +63,7 @@ class Client:
     iss: str
     jwks: dict[str, Any] | None = None  # inline {"keys": [...]}
     jku: str | None = None
-    fetched_at: float = 0.0  # when a jku's keys were last fetched
+    fetched_at: float | None = None  # time.monotonic() of the last jku fetch; None: never
 
 
 def read_clients_file(path: Path) -> dict[str, Client]:
@@ -161,8 +166,8 @@ class CdsClients:
     async def _key(self, client: Client, kid: Any, alg: str) -> Any:
         if not isinstance(kid, str):
             raise RefusedError("no 'kid' in the JWT header")
-        stale = time.monotonic() - client.fetched_at > JKU_CACHE_SECONDS
-        if client.jku is not None and stale:  # keys rotate at the jku: fetch again
+        if client.jku is not None and _stale(client.fetched_at):  # keys rotate at the jku
+
             client.jwks = await self._fetch(client)
         found = _find(client.jwks, kid)
         if found is None:
@@ -186,7 +191,7 @@ class CdsClients:
             raise RefusedError(
                 f"cannot fetch {client.iss}'s keys from {client.jku} ({exc})"
             ) from None
-        client.fetched_at = time.monotonic()
+        client.fetched_at = clock()
         return jwks  # type: ignore[no-any-return]
 
     def _checked(self, token: str, key: Any, alg: str, client: Client, audience: str) -> str:
@@ -216,6 +221,13 @@ class CdsClients:
         while self._expiries and self._expiries[0][0] <= now:
             _, seen = heapq.heappop(self._expiries)
             self._seen.pop(seen, None)
+
+
+def _stale(fetched_at: float | None) -> bool:
+    """Whether keys fetched at `fetched_at` (`clock()`, None when never
+    fetched) must be fetched again; "never" is not "at 0.0", which a host
+    booted a minute ago has only just passed."""
+    return fetched_at is None or clock() - fetched_at > JKU_CACHE_SECONDS
 
 
 def _find(jwks: dict[str, Any] | None, kid: str) -> dict[str, Any] | None:

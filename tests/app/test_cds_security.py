@@ -182,6 +182,30 @@ def test_keys_at_an_allowlisted_jku_are_fetched_and_cached(
             assert _call(c, other).status_code == 401
 
 
+def test_jku_keys_are_fetched_on_a_host_booted_seconds_ago(
+    artifact_path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The monotonic clock counts from boot: at 3 s after it, keys never
+    fetched must not look fetched at 0.0 and fresh (every jku EHR was refused
+    for the first JKU_CACHE_SECONDS after a boot); and they expire by it."""
+    from app.clinical import cds_clients
+
+    now = [3.0]
+    monkeypatch.setattr(cds_clients, "clock", lambda: now[0])
+    ehr = SigningEhr(iss="https://jku-ehr.example.org")
+    with JwksServer(ehr) as jwks:
+        path = _clients_file(tmp_path, ehr.client_entry(jku=jwks.jku))
+        with TestClient(create_app(Settings(model_path=artifact_path, cds_clients_file=path))) as c:
+            assert _call(c, ehr.token(CALL)).status_code == 200
+            assert jwks.fetches == 1
+            now[0] += cds_clients.JKU_CACHE_SECONDS - 1
+            assert _call(c, ehr.token(CALL)).status_code == 200
+            assert jwks.fetches == 1  # still fresh
+            now[0] += 2
+            assert _call(c, ehr.token(CALL)).status_code == 200
+            assert jwks.fetches == 2  # stale: fetched again
+
+
 @pytest.mark.parametrize(
     ("content", "says"),
     [("[]", "non-empty"), ('[{"iss": "x"}]', "exactly one of"),
