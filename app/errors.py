@@ -124,10 +124,19 @@ def error_response(
     message: str | None = None,
     details: list[dict[str, Any]] | None = None,
     headers: dict[str, str] | None = None,
+    path: str = "",
 ) -> JSONResponse:
-    return JSONResponse(
-        error_body(problem, message, details), status_code=problem.status, headers=headers
-    )
+    """The error answer to a request for `path`: the one shape above, or
+    under /v2/ the Open Inference Protocol's `{"error": "<message>"}`, which
+    its clients (tritonclient, KServe's) read as a string."""
+    if path.startswith(V2_PREFIX):
+        body: dict[str, Any] = {"error": (message or problem.message)}
+    else:
+        body = error_body(problem, message, details)
+    return JSONResponse(body, status_code=problem.status, headers=headers)
+
+
+V2_PREFIX = "/v2/"
 
 
 class ErrorDetail(BaseModel):

@@ -11,14 +11,13 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-from fastapi import Depends, FastAPI
+from fastapi import FastAPI
 
 from app.api import audit, docs, explain, handlers, health, model_info, predict, scoring
 from app.api.recording import inputs_kept
 from app.clinical import cds_routes
 from app.clinical.cds_clients import ClientsFileError
 from app.config import Settings, get_settings
-from app.deps import require_api_key
 from app.guards.middleware import (
     ConcurrencyLimit,
     JsonBodyGuard,
@@ -29,6 +28,7 @@ from app.keys import ApiKeys, KeyFileError
 from app.observability import logs
 from app.observability import routes as metrics
 from app.observability.telemetry import Telemetry
+from app.policy import PUBLIC, Rules, declare, enforce
 from app.record.backends import default_spool, store_for
 from app.record.monitor import Monitor
 from app.record.recorder import Recorder
@@ -97,17 +97,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     handlers.install(app)
     single = settings.api_key.get_secret_value() if settings.api_key is not None else None
     app.state.api_keys = keys = ApiKeys(single, settings.api_keys_file)
-    auth = [Depends(require_api_key)] if keys.enabled else []
     scoring_routes = (*predict.ROUTES, *explain.ROUTES)
-    scoring.install(app, scoring_routes, dependencies=auth)
-    v2.install(app, dependencies=auth)
+    scoring.install(app, scoring_routes)
+    v2.install(app)
     cds_clients = cds_routes.install(app, settings)
-    recorded = {r.path for r in scoring_routes} | v2.INFER_PATHS | {cds_routes.CALL_PATH}
-    app.state.recorded_routes = frozenset(recorded)  # answers, refusals: app.api.recording
     for router in (health.router, metrics.router, model_info.router, audit.router):
         app.include_router(router)
     docs.install(app)
-    _add_middleware(app, settings, telemetry, scoring_routes)
+    for route in app.router.routes:  # FastAPI's own: the OpenAPI document
+        if getattr(route, "path", None) == app.openapi_url:
+            declare(PUBLIC)(route.endpoint)  # type: ignore[attr-defined]
+    rules = enforce(app)  # last: every route is there
+    _add_middleware(app, settings, telemetry, scoring_routes, rules)
     logs.configure(settings.log_level)
     return app
 
@@ -151,12 +152,12 @@ def _serve_if_sound(state: Any, predictor: Predictor, problem: str | None, path:
 
 
 def _add_middleware(
-    app: FastAPI, settings: Settings, telemetry: Telemetry, scoring_routes: Any
+    app: FastAPI, settings: Settings, telemetry: Telemetry, scoring_routes: Any, rules: Rules
 ) -> None:
     # Added last = outermost: every answer, 413s included, is logged and counted.
     json_paths = frozenset(route.path for route in scoring_routes) | cds_routes.JSON_PATHS
     app.add_middleware(JsonBodyGuard, max_bytes=settings.max_body_bytes, json_paths=json_paths)
-    app.add_middleware(ConcurrencyLimit, limit=settings.max_concurrency)
+    app.add_middleware(ConcurrencyLimit, limit=settings.max_concurrency, exempt=rules.never_shed)
     app.add_middleware(RequestContext, telemetry=telemetry)
     app.add_middleware(OneLineStartupFailure)
 

@@ -1,7 +1,7 @@
 """GET /audit/predictions and GET /audit/predictions/{id}: reading the
 record (`app.record`); POST /outcomes: what was later found, linked to a
 recorded answer. All need a key with the `audit` scope
-(`app.deps.require_audit_key`): the rows hold patients' values.
+(`app.policy`): the rows hold patients' values.
 
 Pages go oldest first; `next` is the cursor of the following page (null on
 the last). Queries run in a worker thread, off the event loop.
@@ -13,12 +13,11 @@ import json
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Query, Request
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 from pydantic.json_schema import SkipJsonSchema
 
 from app.api.recording import in_store
-from app.deps import require_audit_key
 from app.errors import (
     AMBIGUOUS,
     MONITORING_PENDING,
@@ -26,6 +25,7 @@ from app.errors import (
     ApiError,
     responses,
 )
+from app.policy import Caller, Policy, declare
 from app.record.recorder import Recorder
 from app.record.rows import values_of
 
@@ -33,7 +33,10 @@ _UNREADABLE: dict[int | str, dict[str, Any]] = {
     503: {"description": "The record's database cannot be reached (record_unavailable)."}
 }
 
-router = APIRouter(tags=["record"], dependencies=[Depends(require_audit_key)])
+router = APIRouter(tags=["record"])
+AUDIT = Policy(Caller.AUDIT)
+"""The record's routes: they hold patients' values, so a key with the audit
+scope is needed whether or not other keys are set."""
 
 
 class RecordedAnswer(BaseModel):
@@ -86,6 +89,7 @@ async def _query(request: Request, filters: dict[str, Any], after: int, limit: i
     responses={**responses(401, 403), **_UNREADABLE},
     summary="The recorded answers, oldest first, filtered and paginated",
 )
+@declare(AUDIT)
 async def recorded(
     request: Request,
     since: datetime | None = None,
@@ -110,6 +114,7 @@ async def recorded(
     responses={**responses(401, 403), **_UNREADABLE},
     summary="One recorded answer, by its id",
 )
+@declare(AUDIT)
 async def one_recorded(request: Request, answer_id: str) -> RecordedAnswer:
     rows = await _query(request, {"id": answer_id}, 0, 1)
     if not rows:
@@ -163,6 +168,7 @@ class OutcomeRecorded(BaseModel):
                409: {"description": "request_id names several answers (a batch)."}},
     summary="Link what was later found to a recorded answer",
 )  # fmt: skip
+@declare(AUDIT)
 async def outcome(request: Request, found: OutcomeIn) -> OutcomeRecorded:
     filters = (
         {"id": found.prediction_id} if found.prediction_id else {"request_id": found.request_id}
@@ -185,6 +191,7 @@ async def outcome(request: Request, found: OutcomeIn) -> OutcomeRecorded:
     summary="Drift of the inputs, missing values, warnings, probabilities and, with outcomes, "
     "performance over the latest answers",
 )
+@declare(AUDIT)
 async def monitoring(request: Request) -> dict[str, Any]:
     latest: dict[str, Any] | None = request.app.state.monitor.latest
     if latest is None:

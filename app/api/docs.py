@@ -17,6 +17,8 @@ from fastapi.openapi.docs import (
 from fastapi.responses import HTMLResponse, Response
 from fastapi.staticfiles import StaticFiles
 
+from app.policy import PUBLIC, declare
+
 ASSETS_URL = "/docs-assets"
 ASSETS_DIR = files("fastapi_offline") / "static"
 
@@ -36,6 +38,7 @@ def _offline(page: HTMLResponse) -> HTMLResponse:
 
 
 @router.get("/docs")
+@declare(PUBLIC)
 async def swagger_ui(request: Request) -> HTMLResponse:
     root = request.scope.get("root_path", "")
     app = request.app
@@ -52,6 +55,7 @@ async def swagger_ui(request: Request) -> HTMLResponse:
 
 
 @router.get("/docs/oauth2-redirect")
+@declare(PUBLIC)
 async def swagger_ui_redirect() -> HTMLResponse:
     return get_swagger_ui_oauth2_redirect_html()
 
@@ -68,6 +72,7 @@ def _redoc_js() -> bytes:
 
 
 @router.get(f"{ASSETS_URL}/redoc.standalone.js")
+@declare(PUBLIC)
 async def redoc_js() -> Response:
     return Response(
         _redoc_js(),
@@ -77,6 +82,7 @@ async def redoc_js() -> Response:
 
 
 @router.get("/redoc")
+@declare(PUBLIC)
 async def redoc(request: Request) -> HTMLResponse:
     root = request.scope.get("root_path", "")
     return _offline(
@@ -93,4 +99,5 @@ async def redoc(request: Request) -> HTMLResponse:
 def install(app: FastAPI) -> None:
     """Serve the assets and the two pages (the app is built with docs_url=None)."""
     app.include_router(router)  # first: its redoc.standalone.js wins over the mount's
-    app.mount(ASSETS_URL, StaticFiles(directory=str(ASSETS_DIR)), name="docs-assets")
+    assets = declare(PUBLIC)(StaticFiles(directory=str(ASSETS_DIR)))
+    app.mount(ASSETS_URL, assets, name="docs-assets")

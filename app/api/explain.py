@@ -25,6 +25,7 @@ from app.api.schemas import BatchRequest, Patient, rows
 from app.api.scoring import ScoringRoute, json_response, read_body
 from app.deps import get_predictor
 from app.errors import OVERLOADED, RETRY_AFTER, ApiError
+from app.policy import Caller, Policy, declare
 from app.guards.admission import EXPLAIN_MAX_WAIT, EXPLAIN_THREADS, EXPLANATIONS, LoopLag
 
 T = TypeVar("T")
@@ -38,6 +39,7 @@ def _backlog_full() -> ApiError:
     )
 
 
+@declare(Policy(Caller.SCORE, recorded=True, heavy=True))
 async def explain(request: Request) -> Response:
     predictor = await get_predictor(request)
     patient = await read_body(request, Patient)
@@ -47,6 +49,7 @@ async def explain(request: Request) -> Response:
     return json_response(texts[0])
 
 
+@declare(Policy(Caller.SCORE, recorded=True, heavy=True))
 async def explain_batch(request: Request) -> Response:
     predictor = await get_predictor(request)
     most = request.app.state.settings.max_explain_batch

@@ -46,14 +46,14 @@ async def validation_handler(request: Request, exc: Exception) -> JSONResponse:
     errors = exc.errors()
     if any(e["type"] == "json_invalid" for e in errors):
         await record_refusal(request, INVALID_JSON.status, INVALID_JSON.code)
-        return error_response(INVALID_JSON)
+        return error_response(INVALID_JSON, path=request.url.path)
     details = []
     for e in errors:
         loc = tuple(e["loc"])
         kind, message = explain(str(loc[-1]) if loc else "", e["type"], _message(e))
         details.append({"field": _field(loc), "message": message, "type": kind})
     await record_refusal(request, INVALID_BODY.status, INVALID_BODY.code)
-    return error_response(INVALID_BODY, details=details)
+    return error_response(INVALID_BODY, details=details, path=request.url.path)
 
 
 def _message(error: dict[str, Any]) -> str:
@@ -70,7 +70,7 @@ async def http_handler(request: Request, exc: Exception) -> JSONResponse:
         problem = Problem(exc.status_code, "http_error", str(exc.detail))
     details = getattr(exc, "details", None)
     await record_refusal(request, problem.status, problem.code)
-    return error_response(problem, str(exc.detail), details, headers=headers)
+    return error_response(problem, str(exc.detail), details, headers, request.url.path)
 
 
 async def disconnect_handler(request: Request, exc: Exception) -> Response:
@@ -86,7 +86,7 @@ async def disconnect_handler(request: Request, exc: Exception) -> Response:
 async def unhandled_handler(request: Request, exc: Exception) -> JSONResponse:
     log.error("unhandled error on %s %s: %s", request.method, request.url.path, type(exc).__name__)
     await record_refusal(request, INTERNAL.status, INTERNAL.code)
-    return error_response(INTERNAL)
+    return error_response(INTERNAL, path=request.url.path)
 
 
 def install(app: FastAPI) -> None:

@@ -9,6 +9,7 @@ from fastapi import APIRouter
 from app.api.answer_models import FeatureInfo, ModelInfo
 from app.deps import PredictorDep
 from app.errors import responses
+from app.policy import PUBLIC, declare
 from model.features import CLASS_LABELS, FEATURES, THRESHOLD
 
 router = APIRouter(tags=["model"])
@@ -20,6 +21,7 @@ router = APIRouter(tags=["model"])
     responses=responses(503),
     summary="Version, artifact hash, features and metrics of the loaded model",
 )
+@declare(PUBLIC)
 async def model_info(predictor: PredictorDep) -> ModelInfo:
     meta = predictor.metadata
     return ModelInfo(

@@ -10,8 +10,10 @@ from app.api.recording import record_answers
 from app.api.schemas import BatchRequest, Patient, rows
 from app.api.scoring import ScoringRoute, json_response, read_body
 from app.deps import get_predictor
+from app.policy import Caller, Policy, declare
 
 
+@declare(Policy(Caller.SCORE, recorded=True))
 async def predict(request: Request) -> Response:
     predictor = await get_predictor(request)  # called, not declared: no dependency solving
     patient = await read_body(request, Patient)
@@ -21,6 +23,7 @@ async def predict(request: Request) -> Response:
     return json_response(answer[0])
 
 
+@declare(Policy(Caller.SCORE, recorded=True, heavy=True))
 async def predict_batch(request: Request) -> Response:
     predictor = await get_predictor(request)
     most = request.app.state.settings.max_batch

@@ -60,7 +60,7 @@ async def record_refusal(request: Request, status: int, code: str) -> None:
     still goes (and the log says so): an error answer carries no result."""
     recorder: Recorder = request.app.state.recorder
     template = getattr(request.scope.get("route"), "path", None)
-    if not recorder.enabled or template not in request.app.state.recorded_routes:
+    if not recorder.enabled or template not in request.app.state.rules.recorded:
         return
     predictor = getattr(request.app.state, "predictor", None)
     row = _row(request, predictor, time.time(), status, code, None, None)

@@ -72,10 +72,9 @@ def _invalid(errors: Sequence[Any], total: int, exact: bool = True) -> RequestVa
     return RequestValidationError(listed)
 
 
-def install(app: FastAPI, routes: Sequence[ScoringRoute], dependencies: Sequence[Any]) -> None:
-    """Add the scoring routes to `app` itself, with `dependencies` (app.main
-    passes the API key check only when API_KEY is set, so that the OpenAPI
-    document declares security exactly when it is enforced).
+def install(app: FastAPI, routes: Sequence[ScoringRoute]) -> None:
+    """Add the scoring routes to `app` itself (their callers are checked by
+    their policy, `app.policy`).
 
     On the app, not through `include_router`: FastAPI >= 0.137 resolves an
     included router on every request. Since the routes validate their own
@@ -91,7 +90,6 @@ def install(app: FastAPI, routes: Sequence[ScoringRoute], dependencies: Sequence
             responses=errors,
             summary=route.summary,
             tags=[route.tag],
-            dependencies=dependencies,
             openapi_extra=request_body(route.request_model),
         )
     declare_request_models(app, [r.request_model for r in routes])

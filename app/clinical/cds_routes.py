@@ -48,6 +48,7 @@ from app.errors import (
     ErrorResponse,
 )
 from app.observability.metrics import CDS_FEEDBACK
+from app.policy import Caller, Policy, declare
 
 log = logging.getLogger("app")
 
@@ -56,6 +57,7 @@ TAG = "CDS Hooks"
 M = TypeVar("M", bound=BaseModel)
 
 router = APIRouter(tags=[TAG])
+EHR = Policy(Caller.EHR)
 ServiceId = Annotated[
     str, Path(description="The CDS service's id (this server has one).", examples=[SERVICE_ID])
 ]
@@ -74,10 +76,17 @@ def public_url(request: Request, path: str) -> str:
 
 
 async def authorized(request: Request) -> None:
-    """With CDS_CLIENTS_FILE set, refuse (401) a call without a valid JWT;
-    the reason goes to the log, the issuer's name to the request's log line."""
+    """The caller check of the CDS Hooks routes (`Caller.EHR`, applied by
+    `app.policy`): with CDS_CLIENTS_FILE set, a valid JWT from a listed EHR
+    (the issuer goes to the request's log line); without it, unsigned calls
+    only while no API key is set (local development), else 401. The reason
+    of a refusal goes to the log only."""
     clients: CdsClients = request.app.state.cds_clients
     if not clients.enabled:
+        if request.app.state.api_keys.enabled:
+            log.warning("CDS Hooks call to %s refused: API keys are set and CDS_CLIENTS_FILE "
+                        "is not, so no EHR is trusted", request.url.path)  # fmt: skip
+            raise ApiError(CDS_UNAUTHORIZED, headers={"WWW-Authenticate": "Bearer"})
         return
     audience = public_url(request, request.url.path)
     try:
@@ -89,10 +98,9 @@ async def authorized(request: Request) -> None:
 
 
 async def _admitted(request: Request, service_id: str, model: type[M]) -> M:
-    """The body of a call to service `service_id` as `model`: 401 for a call
-    not signed as it must be, 404 for another service, 400 naming every
-    field that is wrong (in that order)."""
-    await authorized(request)
+    """The body of a call to service `service_id` as `model`: 404 for another
+    service, 400 naming every field that is wrong (the caller was checked
+    before, by the route's policy)."""
     if service_id != SERVICE_ID:
         raise ApiError(NOT_FOUND, f"No CDS service {service_id!r}; this server has {SERVICE_ID!r}.")
     body = await request.body()
@@ -116,8 +124,8 @@ async def _admitted(request: Request, service_id: str, model: type[M]) -> M:
     responses=_errors(CDS_UNAUTHORIZED),
     summary="CDS Hooks discovery: the heart-disease-risk service and its prefetch",
 )
+@declare(EHR)
 async def discovery(request: Request) -> dict[str, Any]:
-    await authorized(request)
     return {
         "services": [
             {
@@ -147,6 +155,7 @@ CALL_PATH = "/cds-services/{service_id}"
     summary="CDS Hooks patient-view call: one card with the patient's heart-disease risk",
     openapi_extra=request_body(CdsRequest),
 )
+@declare(Policy(Caller.EHR, recorded=True, heavy=True))
 async def call(service_id: ServiceId, request: Request) -> Response:
     hook = await _admitted(request, service_id, CdsRequest)
     predictor = await get_predictor(request)
@@ -199,6 +208,7 @@ def _missing(keys: list[str], why: str) -> list[dict[str, Any]]:
     summary="CDS Hooks feedback: what the clinician did with a card",
     openapi_extra=request_body(FeedbackRequest),
 )
+@declare(EHR)
 async def feedback(service_id: ServiceId, request: Request) -> FeedbackReceived:
     received = await _admitted(request, service_id, FeedbackRequest)
     store = request.app.state.recorder.store  # None with AUDIT=off

@@ -15,13 +15,15 @@ from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 
 from app.clinical.cds_models import FHIR_ID
 from app.clinical.codesystem import CODE_SYSTEM_ID, code_system
 from app.clinical.fhir_inputs import inputs, other_patient
 from app.clinical.risk_assessment import risk_assessment
+from app.api.recording import record_answers
 from app.deps import get_predictor
+from app.policy import PUBLIC, Caller, Policy, declare
 
 FHIR_JSON = "application/fhir+json"
 JSON = "application/json"
@@ -105,7 +107,8 @@ def outcome(status: int, code: str, diagnostics: str, where: str | None = None) 
         }
     },
 )
-async def assess(request: Request) -> JSONResponse:
+@declare(Policy(Caller.SCORE, recorded=True))
+async def assess(request: Request) -> Response:
     predictor = await get_predictor(request)
     try:
         bundle = json.loads(await request.body())
@@ -121,7 +124,8 @@ async def assess(request: Request) -> JSONResponse:
     resources = []
     for i, entry in enumerate(entries):
         resource = entry.get("resource") if isinstance(entry, dict) else None
-        if not isinstance(resource, dict) or not isinstance(resource.get("resourceType"), str):
+        kind = resource.get("resourceType") if isinstance(resource, dict) else None
+        if not isinstance(kind, str) or not kind:
             where = f"Bundle.entry[{i}].resource"
             return outcome(422, "structure", "Each entry must hold a FHIR resource.", where)
         resources.append(resource)
@@ -136,8 +140,12 @@ async def assess(request: Request) -> JSONResponse:
         return outcome(422, "invariant", problem, "Observation.subject")
     now = datetime.now(UTC)
     readings = inputs(patients[0], observations, now.date())
-    (answer,) = predictor.assess([[r.value for r in readings]])
-    return _fhir(risk_assessment(patients[0]["id"], readings, answer, predictor.version, now))
+    row = [r.value for r in readings]
+    (answer,) = predictor.assess([row])
+    resource = risk_assessment(patients[0]["id"], readings, answer, predictor.version, now)
+    text = json.dumps(resource)
+    await record_answers(request, predictor, [row], [text])  # the answer as sent
+    return Response(text, media_type=FHIR_JSON)
 
 
 @router.get(
@@ -146,5 +154,6 @@ async def assess(request: Request) -> JSONResponse:
                      "content": {FHIR_JSON: {"schema": {"type": "object"}}}}},
     summary="The service's own CodeSystem: the inputs no LOINC code names, and their answers",
 )  # fmt: skip
+@declare(PUBLIC)
 async def codes(request: Request) -> JSONResponse:
     return _fhir(code_system(request.app.version))

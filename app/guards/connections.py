@@ -54,13 +54,10 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from app.config import get_settings
 from app.errors import OVERLOADED, REQUEST_TIMEOUT, RETRY_AFTER, Problem, error_body
 from app.guards.admission import EXPLAIN_PATHS, EXPLANATIONS, LoopLag
-from app.guards.middleware import NEVER_REFUSED
+from app import policy
 from app.observability.metrics import CONNECTION_EVENTS
 
 log = logging.getLogger("app")
-
-
-NEVER_SHED = frozenset(path.encode() for path in NEVER_REFUSED)
 
 
 def _raw_answer(status: bytes, problem: Problem, close: bool) -> bytes:
@@ -207,7 +204,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         if self.cycle is not None and not self.cycle.response_complete:
             return False
         path = httptools.parse_url(self.url).path
-        return path not in NEVER_SHED and (busy or path in EXPLAIN_PATHS)
+        return path.decode() not in policy.current.never_shed and (busy or path in EXPLAIN_PATHS)
 
     def on_body(self, body: bytes) -> None:
         if self._shedding:

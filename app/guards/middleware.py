@@ -60,7 +60,7 @@ class RequestContext:
             route = getattr(scope.get("route"), "path", "unmatched")
             app_state: Any = getattr(scope.get("app"), "state", None)
             version = getattr(getattr(app_state, "predictor", None), "version", None)
-            key_name = state.get("api_key_name")  # set by require_api_key
+            key_name = state.get("api_key_name")  # set by app.policy.check_key
             issuer = state.get("cds_issuer")  # set by app.clinical.cds_routes.authorized
             self.record(
                 scope["method"], route, status, elapsed, request_id, version, key_name, issuer
@@ -80,19 +80,14 @@ def _request_id(scope: Scope) -> str:
     return f"{random.getrandbits(128):032x}"
 
 
-NEVER_REFUSED = frozenset({"/health", "/ready", "/metrics"})
-"""Operations routes: never refused for overload (here or in
-`app.guards.connections`), so that probes and scrapes see a busy worker as alive."""
-
-
 class ConcurrencyLimit:
     """Answers 503 with Retry-After at once, rather than queueing without
     bound, while `limit` requests are already inside the app (this worker).
-    The operations routes (`exempt`: health, readiness, metrics) are never
-    refused, so that probes and scrapes see an overloaded worker as alive.
+    The routes in `exempt` (whose policy says they are never shed: probes
+    and scrapes) are never refused, so that an overloaded worker is seen alive.
     """
 
-    def __init__(self, app: ASGIApp, limit: int, exempt: frozenset[str] = NEVER_REFUSED) -> None:
+    def __init__(self, app: ASGIApp, limit: int, exempt: frozenset[str]) -> None:
         self.app = app
         self.limit = limit
         self.exempt = exempt
@@ -104,7 +99,7 @@ class ConcurrencyLimit:
             return
         if self.active >= self.limit:
             headers = {"retry-after": RETRY_AFTER}
-            await error_response(OVERLOADED, headers=headers)(scope, receive, send)
+            await error_response(OVERLOADED, headers=headers, path=scope["path"])(scope, receive, send)
             return
         self.active += 1
         try:
@@ -139,11 +134,11 @@ class JsonBodyGuard:
             elif name == b"content-length":
                 declared = value
         if scope["path"] in self.json_paths and not _is_json(content_type):
-            await error_response(NOT_JSON)(scope, receive, send)
+            await error_response(NOT_JSON, path=scope["path"])(scope, receive, send)
             return
         if declared is not None:
             if not declared.isdigit():
-                await error_response(BAD_CONTENT_LENGTH)(scope, receive, send)
+                await error_response(BAD_CONTENT_LENGTH, path=scope["path"])(scope, receive, send)
                 return
             if int(declared) > self.max_bytes:
                 await self._too_large(scope, receive, send)
@@ -170,7 +165,7 @@ class JsonBodyGuard:
         # No "connection: close": the server reads and discards the rest of
         # the body for a bounded time (app.guards.connections), so that a client
         # still sending it can read this answer.
-        response = error_response(TOO_LARGE, self._message())
+        response = error_response(TOO_LARGE, self._message(), path=scope["path"])
         await response(scope, receive, send)
 
 

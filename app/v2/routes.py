@@ -21,6 +21,7 @@ from fastapi.responses import JSONResponse
 
 from app.api.recording import record_answers, record_refusal
 from app.errors import ApiError, responses
+from app.policy import OPERATIONS, PUBLIC, Caller, Policy, declare
 from app.v2.openapi import (
     INFER_BODY,
     OUTPUTS,
@@ -77,6 +78,7 @@ def _model(request: Request) -> tuple[Any, JSONResponse | None]:
     return predictor, None
 
 
+@declare(PUBLIC)
 async def _metadata(request: Request) -> Response:
     predictor, problem = _model(request)
     if problem is not None:
@@ -95,6 +97,7 @@ async def _metadata(request: Request) -> Response:
     )
 
 
+@declare(PUBLIC)
 async def _ready(request: Request) -> Response:
     _, problem = _model(request)
     if problem is not None:
@@ -136,6 +139,7 @@ def _patient_rows(arrays: dict[str, np.ndarray], most: int) -> np.ndarray:
         raise TensorError(str(exc)) from None
 
 
+@declare(Policy(Caller.SCORE, recorded=True, heavy=True))
 async def infer(request: Request) -> Response:
     predictor, problem = _model(request)
     if problem is not None:
@@ -183,8 +187,6 @@ async def infer(request: Request) -> Response:
 
 
 MODEL_PREFIXES = ("/v2/models/{model_name}", "/v2/models/{model_name}/versions/{model_version}")
-INFER_PATHS = frozenset(f"{prefix}/infer" for prefix in MODEL_PREFIXES)
-"""The routes whose answers (and refusals) are recorded (`app.api.recording`)."""
 
 
 def _each(values: dict[str, np.ndarray]) -> list[str]:
@@ -213,11 +215,12 @@ def _requested(payload: dict[str, Any]) -> tuple[list[str], set[str]]:
     return names, binary
 
 
-def install(app: FastAPI, dependencies: list[Any]) -> None:
+def install(app: FastAPI) -> None:
     # On the app, not through a router: FastAPI resolves an included router
     # on every request (see app.api.scoring.install).
 
     @app.get("/v2", summary="V2 server metadata", tags=[TAG])
+    @declare(PUBLIC)
     async def server_metadata(request: Request) -> dict[str, Any]:
         return {
             "name": "heart-risk-service",
@@ -226,6 +229,7 @@ def install(app: FastAPI, dependencies: list[Any]) -> None:
         }
 
     @app.get("/v2/health/live", summary="V2 liveness", tags=[TAG])
+    @declare(OPERATIONS)
     async def live() -> dict[str, bool]:
         return {"live": True}
 
@@ -235,6 +239,7 @@ def install(app: FastAPI, dependencies: list[Any]) -> None:
         responses=v2_errors(503),
         tags=[TAG],
     )
+    @declare(OPERATIONS)
     async def ready(request: Request) -> Response:
         if request.app.state.readiness_problem is not None:
             return _error(503, request.app.state.readiness_problem)
@@ -250,7 +255,7 @@ def install(app: FastAPI, dependencies: list[Any]) -> None:
             "POST",
             "V2 inference",
             {**v2_errors(400, 404, 503), **responses(401, 413)},
-            {"dependencies": [*dependencies], "openapi_extra": INFER_BODY},
+            {"openapi_extra": INFER_BODY},
         ),
     )
     for prefix in MODEL_PREFIXES:

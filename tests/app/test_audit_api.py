@@ -130,13 +130,15 @@ def test_outcomes_link_to_one_recorded_answer(client: TestClient, tmp_path: Path
     assert kept == [(rows[0]["id"], 1, "auditor"), (rows[2]["id"], 0, "auditor")]
 
 
-def test_cds_feedback_is_kept_beside_the_record(client: TestClient, tmp_path: Path) -> None:
+def test_cds_feedback_is_kept_beside_the_record(artifact_path: Path, tmp_path: Path) -> None:
     import sqlite3
 
     from tests.app.test_cds_hooks import SERVICE, SPEC_FEEDBACK
 
-    for example in SPEC_FEEDBACK:
-        assert client.post(f"{SERVICE}/feedback", json=example).status_code == 200
+    settings = Settings(model_path=artifact_path, audit_dsn=f"sqlite:///{tmp_path / 'audit.sqlite3'}")
+    with TestClient(create_app(settings)) as client:  # no keys: unsigned CDS calls accepted
+        for example in SPEC_FEEDBACK:
+            assert client.post(f"{SERVICE}/feedback", json=example).status_code == 200
     with sqlite3.connect(tmp_path / "audit.sqlite3") as db:
         kept = db.execute("SELECT card, outcome, detail FROM feedback ORDER BY id").fetchall()
     assert [(card, outcome) for card, outcome, _ in kept] == [
