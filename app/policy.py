@@ -114,7 +114,9 @@ def enforce(app: FastAPI) -> Rules:
         if policy is None:
             raise RuntimeError(f"the route {path} declares no policy (app.policy.declare)")
         if not policy.sheddable and "{" in path:
-            raise RuntimeError(f"{path}: only a fixed path can be never shed (the door matches paths)")
+            raise RuntimeError(
+                f"{path}: only a fixed path can be never shed (the door matches paths)"
+            )
         if policy.caller is not Caller.OPEN and not isinstance(route.handle, Gate):
             # `handle`, which both the app's router and an included router call
             route.handle = Gate(route.handle, policy.caller)  # type: ignore[method-assign]

@@ -25,8 +25,8 @@ from app.api.schemas import BatchRequest, Patient, rows
 from app.api.scoring import ScoringRoute, json_response, read_body
 from app.deps import get_predictor
 from app.errors import OVERLOADED, RETRY_AFTER, ApiError
-from app.policy import Caller, Policy, declare
 from app.guards.admission import EXPLAIN_MAX_WAIT, EXPLAIN_THREADS, EXPLANATIONS, LoopLag
+from app.policy import Caller, Policy, declare
 
 T = TypeVar("T")
 

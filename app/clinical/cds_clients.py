@@ -167,7 +167,6 @@ class CdsClients:
         if not isinstance(kid, str):
             raise RefusedError("no 'kid' in the JWT header")
         if client.jku is not None and _stale(client.fetched_at):  # keys rotate at the jku
-
             client.jwks = await self._fetch(client)
         found = _find(client.jwks, kid)
         if found is None:

@@ -17,11 +17,11 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 
+from app.api.recording import record_answers
 from app.clinical.cds_models import FHIR_ID
 from app.clinical.codesystem import CODE_SYSTEM_ID, code_system
 from app.clinical.fhir_inputs import inputs, other_patient
 from app.clinical.risk_assessment import risk_assessment
-from app.api.recording import record_answers
 from app.deps import get_predictor
 from app.policy import PUBLIC, Caller, Policy, declare
 
@@ -121,14 +121,14 @@ async def assess(request: Request) -> Response:
     entries = bundle.get("entry", [])
     if not isinstance(entries, list):
         return outcome(400, "structure", "Bundle.entry must be a list.", "Bundle.entry")
-    resources = []
+    resources: list[dict[str, Any]] = []
     for i, entry in enumerate(entries):
         resource = entry.get("resource") if isinstance(entry, dict) else None
         kind = resource.get("resourceType") if isinstance(resource, dict) else None
         if not isinstance(kind, str) or not kind:
             where = f"Bundle.entry[{i}].resource"
             return outcome(422, "structure", "Each entry must hold a FHIR resource.", where)
-        resources.append(resource)
+        resources.append(entry["resource"])
     patients = [r for r in resources if r["resourceType"] == "Patient"]
     if len(patients) != 1 or not isinstance(patients[0].get("id"), str):
         return outcome(

@@ -51,10 +51,10 @@ from typing import Any
 import httptools
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
+from app import policy
 from app.config import get_settings
 from app.errors import OVERLOADED, REQUEST_TIMEOUT, RETRY_AFTER, Problem, error_body
 from app.guards.admission import EXPLAIN_PATHS, EXPLANATIONS, LoopLag
-from app import policy
 from app.observability.metrics import CONNECTION_EVENTS
 
 log = logging.getLogger("app")

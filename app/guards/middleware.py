@@ -99,7 +99,9 @@ class ConcurrencyLimit:
             return
         if self.active >= self.limit:
             headers = {"retry-after": RETRY_AFTER}
-            await error_response(OVERLOADED, headers=headers, path=scope["path"])(scope, receive, send)
+            await error_response(OVERLOADED, headers=headers, path=scope["path"])(
+                scope, receive, send
+            )
             return
         self.active += 1
         try:

@@ -135,7 +135,9 @@ def test_cds_feedback_is_kept_beside_the_record(artifact_path: Path, tmp_path: P
 
     from tests.app.test_cds_hooks import SERVICE, SPEC_FEEDBACK
 
-    settings = Settings(model_path=artifact_path, audit_dsn=f"sqlite:///{tmp_path / 'audit.sqlite3'}")
+    settings = Settings(
+        model_path=artifact_path, audit_dsn=f"sqlite:///{tmp_path / 'audit.sqlite3'}"
+    )
     with TestClient(create_app(settings)) as client:  # no keys: unsigned CDS calls accepted
         for example in SPEC_FEEDBACK:
             assert client.post(f"{SERVICE}/feedback", json=example).status_code == 200
