@@ -119,7 +119,7 @@ def enforce(app: FastAPI) -> Rules:
             )
         if policy.caller is not Caller.OPEN and not isinstance(route.handle, Gate):
             # `handle`, which both the app's router and an included router call
-            route.handle = Gate(route.handle, policy.caller)  # type: ignore[method-assign]
+            route.handle = Gate(route.handle, policy.caller, getattr(route, "methods", None))  # type: ignore[method-assign]
         for name, applies in (("recorded", policy.recorded), ("never_shed", not policy.sheddable),
                               ("heavy", policy.heavy)):  # fmt: skip
             if applies:
@@ -134,10 +134,13 @@ class Gate:
     without credentials, 403 with a key lacking the scope (V2's routes
     answer them in V2's shape, `app.errors`)."""
 
-    def __init__(self, app: ASGIApp, caller: Caller) -> None:
-        self.app, self.caller = app, caller
+    def __init__(self, app: ASGIApp, caller: Caller, methods: set[str] | None) -> None:
+        self.app, self.caller, self.methods = app, caller, methods
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self.methods and scope.get("method") not in self.methods:
+            await self.app(scope, receive, send)  # the route's own 405
+            return
         request = Request(scope)
         if self.caller is Caller.EHR:
             from app.clinical.cds_routes import authorized  # the JWT check lives with CDS Hooks

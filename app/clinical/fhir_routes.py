@@ -23,6 +23,7 @@ from app.clinical.codesystem import CODE_SYSTEM_ID, code_system
 from app.clinical.fhir_inputs import inputs, other_patient
 from app.clinical.risk_assessment import risk_assessment
 from app.deps import get_predictor
+from app.errors import responses
 from app.policy import PUBLIC, Caller, Policy, declare
 
 FHIR_JSON = "application/fhir+json"
@@ -97,6 +98,7 @@ def outcome(status: int, code: str, diagnostics: str, where: str | None = None) 
             "content": {FHIR_JSON: {"schema": {"type": "object"}}},
         },
         400: _OUTCOME,
+        **responses(401, 403),
         422: _OUTCOME,
     },
     summary="The FHIR RiskAssessment for a Bundle of a Patient and their Observations",

@@ -67,6 +67,7 @@ def test_with_keys_set_every_closed_route_answers_401_before_its_body(
                     headers={"content-type": "application/json"},
                 )  # fmt: skip
                 assert r.status_code == 401, (method, route.path, r.status_code)  # type: ignore[attr-defined]
+        assert client.request("TRACE", "/cds-services").status_code == 405  # method first
         v2 = client.post(_url("/v2/models/{model_name}/infer"), json={})
         assert v2.status_code == 401 and isinstance(v2.json()["error"], str)  # V2's shape
 
