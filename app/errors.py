@@ -119,6 +119,10 @@ def error_body(
     }
 
 
+V2_PREFIX = "/v2/"
+"""The Open Inference Protocol's routes, whose errors take its own shape."""
+
+
 def error_response(
     problem: Problem,
     message: str | None = None,
@@ -134,9 +138,6 @@ def error_response(
     else:
         body = error_body(problem, message, details)
     return JSONResponse(body, status_code=problem.status, headers=headers)
-
-
-V2_PREFIX = "/v2/"
 
 
 class ErrorDetail(BaseModel):

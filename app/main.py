@@ -107,7 +107,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for route in app.router.routes:  # FastAPI's own: the OpenAPI document
         if getattr(route, "path", None) == app.openapi_url:
             declare(PUBLIC)(route.endpoint)  # type: ignore[attr-defined]
-    rules = enforce(app)  # last: every route is there
+    rules = enforce(app, cds_routes.authorized)  # last: every route is there
     _add_middleware(app, settings, telemetry, scoring_routes, rules)
     logs.configure(settings.log_level)
     return app

@@ -4,7 +4,7 @@ and the one mechanism that applies it (`enforce`, called last by
 
 A policy says who may call the route, whether its answers and refusals
 are recorded, whether it may be shed (503 `overloaded`), and whether its
-work is heavy (run off the event loop, `app.guards.admission.offload`).
+work can be heavy (declared; not yet acted on by `enforce`).
 `enforce` refuses to build an app with a route that declares none, checks
 the caller before the route reads its body, and declares in OpenAPI the
 security it enforces, exactly when it does.
@@ -12,8 +12,7 @@ security it enforces, exactly when it does.
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from enum import Enum
 from typing import Any, TypeVar
@@ -24,8 +23,6 @@ from starlette.routing import BaseRoute
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from app.errors import FORBIDDEN, UNAUTHORIZED, ApiError
-
-log = logging.getLogger("app")
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -50,7 +47,7 @@ class Policy:
     sheddable: bool = True
     """It may be answered 503 `overloaded`; probes and scrapes never are."""
     heavy: bool = False
-    """Its scoring can take long, and runs off the event loop (`app.guards.admission`)."""
+    """Its scoring can take long (batches, missing values, explanations)."""
 
 
 OPERATIONS = Policy(Caller.OPEN, sheddable=False)
@@ -95,19 +92,24 @@ class Rules:
 
     recorded: frozenset[str]
     never_shed: frozenset[str]
-    heavy: frozenset[str]
 
 
-current = Rules(frozenset(), frozenset({"/health", "/ready", "/metrics"}), frozenset())
+current = Rules(frozenset(), frozenset())
 """The rules of the app this process serves last built: the door
 (`app.guards.connections`), which runs before any app, reads them."""
 
 
-def enforce(app: FastAPI) -> Rules:
-    """Put every route of `app` under its policy; RuntimeError names a route
-    without one."""
+Check = Callable[[Request], Awaitable[None]]
+"""A caller check: returns, or raises the ApiError to answer (401, 403)."""
+
+
+def enforce(app: FastAPI, ehr_check: Check) -> Rules:
+    """Put every route of `app` under its policy, EHR callers checked by
+    `ehr_check` (CDS Hooks' JWT check); RuntimeError names a route without one."""
     global current
-    rules: dict[str, set[str]] = {"recorded": set(), "never_shed": set(), "heavy": set()}
+    checks: dict[Caller, Check] = {Caller.SCORE: _score_key, Caller.AUDIT: _audit_key,
+                                   Caller.EHR: ehr_check}  # fmt: skip
+    rules: dict[str, set[str]] = {"recorded": set(), "never_shed": set()}
     for route in routes(app):
         policy = policy_of(route)
         path = getattr(route, "path", repr(route))
@@ -117,13 +119,16 @@ def enforce(app: FastAPI) -> Rules:
             raise RuntimeError(
                 f"{path}: only a fixed path can be never shed (the door matches paths)"
             )
-        if policy.caller is not Caller.OPEN and not isinstance(route.handle, Gate):
-            # `handle`, which both the app's router and an included router call
-            route.handle = Gate(route.handle, policy.caller, getattr(route, "methods", None))  # type: ignore[method-assign]
-        for name, applies in (("recorded", policy.recorded), ("never_shed", not policy.sheddable),
-                              ("heavy", policy.heavy)):  # fmt: skip
-            if applies:
-                rules[name].add(path)
+        if policy.caller is not Caller.OPEN:
+            # `handle`, which both the app's router and an included router call;
+            # a module's router is shared by every app built: wrapped once
+            inner = getattr(route.handle, "inner", route.handle)
+            methods = getattr(route, "methods", None)
+            route.handle = Gate(inner, checks[policy.caller], methods)  # type: ignore[method-assign]
+        if policy.recorded:
+            rules["recorded"].add(path)
+        if not policy.sheddable:
+            rules["never_shed"].add(path)
     app.state.rules = current = Rules(**{k: frozenset(v) for k, v in rules.items()})
     app.openapi = _with_security(app, app.openapi)  # type: ignore[method-assign]
     return current
@@ -134,21 +139,22 @@ class Gate:
     without credentials, 403 with a key lacking the scope (V2's routes
     answer them in V2's shape, `app.errors`)."""
 
-    def __init__(self, app: ASGIApp, caller: Caller, methods: set[str] | None) -> None:
-        self.app, self.caller, self.methods = app, caller, methods
+    def __init__(self, inner: ASGIApp, check: Check, methods: set[str] | None) -> None:
+        self.inner, self.check, self.methods = inner, check, methods
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if self.methods and scope.get("method") not in self.methods:
-            await self.app(scope, receive, send)  # the route's own 405
-            return
-        request = Request(scope)
-        if self.caller is Caller.EHR:
-            from app.clinical.cds_routes import authorized  # the JWT check lives with CDS Hooks
+        if not self.methods or scope.get("method") in self.methods:  # else the route's 405
+            await self.check(Request(scope))
+        await self.inner(scope, receive, send)
 
-            await authorized(request)
-        elif self.caller is Caller.AUDIT or request.app.state.api_keys.enabled:
-            check_key(request, "audit" if self.caller is Caller.AUDIT else "score")
-        await self.app(scope, receive, send)
+
+async def _score_key(request: Request) -> None:
+    if request.app.state.api_keys.enabled:
+        check_key(request, "score")
+
+
+async def _audit_key(request: Request) -> None:
+    check_key(request, "audit")
 
 
 def check_key(request: Request, scope: str) -> None:
@@ -202,14 +208,3 @@ def _operations(schema: dict[str, Any], route: BaseRoute) -> Iterable[dict[str, 
     for method in getattr(route, "methods", None) or ():
         if method.lower() in item:
             yield item[method.lower()]
-
-
-def table(app: FastAPI) -> list[tuple[str, str, Policy]]:
-    """(methods, path, policy) of every route, in the order they were added."""
-    rows = []
-    for route in routes(app):
-        policy = policy_of(route)
-        assert policy is not None
-        methods = ", ".join(sorted(getattr(route, "methods", None) or {"GET"}))
-        rows.append((methods, getattr(route, "path", ""), policy))
-    return rows

@@ -76,8 +76,8 @@ def public_url(request: Request, path: str) -> str:
 
 
 async def authorized(request: Request) -> None:
-    """The caller check of the CDS Hooks routes (`Caller.EHR`, applied by
-    `app.policy`): with CDS_CLIENTS_FILE set, a valid JWT from a listed EHR
+    """The caller check of the CDS Hooks routes (`Caller.EHR`, handed to
+    `app.policy.enforce`): with CDS_CLIENTS_FILE set, a valid JWT from a listed EHR
     (the issuer goes to the request's log line); without it, unsigned calls
     only while no API key is set (local development), else 401. The reason
     of a refusal goes to the log only."""

@@ -216,8 +216,7 @@ def _requested(payload: dict[str, Any]) -> tuple[list[str], set[str]]:
 
 
 def install(app: FastAPI) -> None:
-    # On the app, not through a router: FastAPI resolves an included router
-    # on every request (see app.api.scoring.install).
+    """On the app, not a router: see app.api.scoring.install."""
 
     @app.get("/v2", summary="V2 server metadata", tags=[TAG])
     @declare(PUBLIC)

@@ -46,7 +46,7 @@ def test_a_route_without_a_policy_stops_the_build() -> None:
         return {}
 
     with pytest.raises(RuntimeError, match="/forgotten declares no policy"):
-        enforce(app)
+        enforce(app, ehr_check=lambda request: None)  # type: ignore[arg-type,return-value]
 
 
 def test_with_keys_set_every_closed_route_answers_401_before_its_body(
