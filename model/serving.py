@@ -126,7 +126,7 @@ class Predictor:
         """
         if len(rows) == 1:
             if _has_missing(rows[0]):
-                return [self._partial(np.array(rows[0], dtype=np.float64))]
+                return self._partials(np.array(rows, dtype=np.float64))
             row = [float(v) for v in rows[0]]  # type: ignore[arg-type]  # no None: checked above
             (served, *members), whitened_one = self._wide.forward_one(row)
             low, high = percentile_interval_one(members)
@@ -162,26 +162,31 @@ class Predictor:
         if len(complete):
             for i, a in zip(complete.tolist(), self.assess(X[complete]), strict=True):
                 out[i] = a
-        for i in np.flatnonzero(partial).tolist():
-            out[i] = self._partial(X[i])
+        missing = np.flatnonzero(partial)
+        for i, a in zip(missing.tolist(), self._partials(X[missing]), strict=True):
+            out[i] = a
         return out  # type: ignore[return-value]
 
-    def _partial(self, x: np.ndarray) -> Assessment:
-        """A row with NaN where a feature was not measured: the expectation
+    def _partials(self, X: np.ndarray) -> list[Assessment]:
+        """Rows with NaN where a feature was not measured: the expectation
         over its plausible values, the interval over them too, the range each
         could move the answer to, and a `missing_input` warning for each."""
-        answer = self._missing.answer(x)
-        if self.recalibration:
-            g = self.recalibration.one
-            answer = answer._replace(
-                probability=g(answer.probability), low=g(answer.low), high=g(answer.high),
-                ranges=tuple(r._replace(low=g(r.low), high=g(r.high)) for r in answer.ranges),
-            )  # fmt: skip
-        warnings = [*self._checks.warnings(x.tolist(), 0.0)]  # NaN is never out of range
-        warnings += [_missing_warning(r) for r in answer.ranges]
-        return Assessment(
-            answer.probability, answer.low, answer.high, tuple(warnings), answer.ranges
-        )
+        out = []
+        for x, answer in zip(X, self._missing.answers(X), strict=True):
+            if self.recalibration:
+                g = self.recalibration.one
+                answer = answer._replace(
+                    probability=g(answer.probability), low=g(answer.low), high=g(answer.high),
+                    ranges=tuple(r._replace(low=g(r.low), high=g(r.high)) for r in answer.ranges),
+                )  # fmt: skip
+            warnings = [*self._checks.warnings(x.tolist(), 0.0)]  # NaN is never out of range
+            warnings += [_missing_warning(r) for r in answer.ranges]
+            out.append(
+                Assessment(
+                    answer.probability, answer.low, answer.high, tuple(warnings), answer.ranges
+                )
+            )
+        return out
 
     def explain(self, rows: Rows) -> list[Explanation]:
         """`assess` plus exact Shapley contributions, for each row (each

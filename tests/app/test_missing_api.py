@@ -128,7 +128,7 @@ def test_nothing_missing_never_touches_the_missing_path(
     def refuse(*_: Any) -> Any:
         raise AssertionError("the missing-value path ran for a complete patient")
 
-    monkeypatch.setattr(predictor._missing, "answer", refuse)
+    monkeypatch.setattr(predictor._missing, "answers", refuse)
     after = [shared_client.post("/predict", json=p).content for p in patients]
     assert after == before and b'"missing"' not in after[0]
     assert shared_client.post("/predict/batch", json={"patients": patients}).content == batch_before

@@ -5,6 +5,7 @@ an independent oracle."""
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 import pytest
@@ -16,6 +17,7 @@ from model.missing import (
     CUTOFF,
     MAX_DONORS,
     Donors,
+    MissingValues,
     candidate_values,
     completed,
     donor_weights,
@@ -87,10 +89,76 @@ def test_weighted_quantiles_equal_repeated_values() -> None:
 
 
 def test_candidate_values_of_a_coded_feature_are_its_codes_with_their_weight() -> None:
-    column = np.array([3.0, 7.0, 3.0, 6.0])
-    values, mass = candidate_values(column, np.array([0.1, 0.2, 0.3, 0.4]), coded=True)
-    assert values.tolist() == [3.0, 6.0, 7.0]
-    np.testing.assert_allclose(mass, [0.4, 0.4, 0.2])
+    column = np.array([[3.0, 7.0, 3.0, 6.0]])
+    codes = np.array([3.0, 6.0, 7.0, 9.0])
+    values, mass = candidate_values(column, np.array([[0.1, 0.2, 0.3, 0.4]]), codes)
+    assert values.tolist() == [[3.0, 6.0, 7.0, 9.0]]
+    np.testing.assert_allclose(mass, [[0.4, 0.4, 0.2, 0.0]])
+
+
+def test_weighted_quantiles_of_rows_are_each_rows_own() -> None:
+    rng = np.random.default_rng(4)
+    values, weights = rng.normal(size=(6, 30)), rng.random((6, 30))
+    weights[2, ::2] = 0.0  # weight 0 changes nothing
+    qs = np.array([0.05, 0.5, 0.95])
+    got = weighted_quantiles(values, weights, qs)
+    for r in range(6):
+        oracle = np.quantile(values[r], qs, method="inverted_cdf", weights=weights[r])
+        np.testing.assert_array_equal(got[r], oracle)
+
+
+def test_a_quantile_met_exactly_by_a_sum_does_not_depend_on_rounding() -> None:
+    """Ten values of weight 0.1: the 30% quantile is the third, however the
+    cumulative sum 0.1 + 0.1 + 0.1 rounds (it is 0.30000000000000004)."""
+    values = np.arange(10.0)
+    assert weighted_quantiles(values, np.full(10, 0.1), np.array([0.3])).tolist() == [2.0]
+    assert weighted_quantiles(values, np.ones(10), np.array([0.3])).tolist() == [2.0]
+
+
+def _one_at_a_time(mv: MissingValues, x: np.ndarray) -> tuple[float, float, float, list[Any]]:
+    """One row's answer as the module docstring states it: every donor
+    weighed, completed and run through the networks, one feature at a time."""
+    d, observed = mv.donors, ~np.isnan(x)
+    w = donor_weights(d, x, observed)
+    rows = completed(d, x, observed)
+    probabilities = mv.forward(rows)
+    m = probabilities.shape[1] - 1
+    low, high = weighted_quantiles(probabilities[:, 1:].ravel(), np.repeat(w, m), mv.tails)
+    ranges = []
+    for k in np.flatnonzero(~observed):
+        values, mass = candidate_values(d.rows[None, :, k], w[None], mv.codes[k])
+        p_k = []
+        for v in values[0]:
+            x_v = x.copy()
+            x_v[k] = v
+            w_v = donor_weights(d, x_v, ~np.isnan(x_v))
+            p_k.append(w_v @ mv.served(completed(d, x_v, ~np.isnan(x_v))))
+        ranges.append((k, *weighted_quantiles(np.array(p_k), mass[0], mv.tails)))
+    return float(w @ probabilities[:, 0]), float(low), float(high), ranges
+
+
+def test_answers_across_a_batch_equal_the_formula_row_by_row() -> None:
+    rng = np.random.default_rng(5)
+    A = rng.normal(size=(13, 4)) / 40
+
+    def forward(rows: np.ndarray) -> np.ndarray:
+        return 1.0 / (1.0 + np.exp(-(rows - 50.0) @ A))  # (n, 1 + 3 members)
+
+    rows = rng.normal(50, 10, size=(40, 13))
+    rows[:, [1, 12]] = rng.choice([0.0, 1.0, 2.0], size=(40, 2))  # two coded features
+    donors = Donors.of(rows, rows.std(axis=0))
+    coded = [k in (1, 12) for k in range(13)]
+    mv = MissingValues(forward, lambda r: forward(r)[:, 0], donors, coded, 0.9)
+    X = rng.normal(50, 10, size=(70, 13))  # more than one CHUNK
+    X[:, [1, 12]] = rng.choice([0.0, 1.0, 2.0], size=(70, 2))
+    X[rng.random(X.shape) < 0.3] = np.nan
+    X[0] = np.nan  # nothing measured
+    X[1, :12] = donors.rows[7, :12]  # a donor's own values
+    for got, x in zip(mv.answers(X), X, strict=True):
+        p, low, high, ranges = _one_at_a_time(mv, x)
+        np.testing.assert_allclose([got.probability, got.low, got.high], [p, low, high], atol=1e-13)
+        assert [r.field for r in got.ranges] == [r[0] for r in ranges]
+        np.testing.assert_allclose([r[1:] for r in got.ranges], [r[1:] for r in ranges], atol=1e-13)
 
 
 def test_calibration_of_a_calibrated_sample_is_zero_and_one() -> None:
