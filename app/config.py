@@ -113,12 +113,6 @@ class Settings(BaseSettings):
     request_timeout: float = Field(
         15.0, gt=0, description="Seconds for a request's headers and body to arrive; else 408."
     )
-    max_loop_lag: float = Field(
-        0.25,
-        gt=0,
-        description="Seconds the event loop may run late before new requests are shed "
-        "(503 with Retry-After, at once).",
-    )
     keep_alive_timeout: float = Field(
         5.0, gt=0, description="Seconds an idle kept-alive connection stays open."
     )

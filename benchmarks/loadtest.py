@@ -111,7 +111,7 @@ def _overload_lines(overload: dict[str, Load]) -> list[str]:
     return [
         "",
         f"Overload: {OVERLOAD} connections, wrk's timeout 1 s (a request not answered within "
-        "1 s counts as a socket error), MAX_CONCURRENCY and MAX_LOOP_LAG at their defaults; "
+        "1 s counts as a socket error), MAX_CONCURRENCY at its default; "
         "non-2xx are 503 `overloaded` answers with Retry-After:",
         "",
         "| load | requests/s | p50 | p99 | non-2xx (503) | socket errors |",

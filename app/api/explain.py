@@ -10,7 +10,6 @@ once.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
 from functools import partial
 from typing import Any, TypeVar
@@ -25,7 +24,7 @@ from app.api.schemas import BatchRequest, Patient, rows
 from app.api.scoring import ScoringRoute, json_response, read_body
 from app.deps import get_predictor
 from app.errors import OVERLOADED, RETRY_AFTER, ApiError
-from app.guards.admission import EXPLAIN_MAX_WAIT, EXPLAIN_THREADS, EXPLANATIONS, LoopLag
+from app.guards.admission import EXPLAIN_MAX_WAIT, EXPLAIN_THREADS, EXPLANATIONS
 from app.policy import Caller, Policy, declare
 
 T = TypeVar("T")
@@ -70,15 +69,14 @@ async def in_explain_thread(request: Request, patients: int, work: Callable[[], 
     """`work()` (explaining `patients` patients) run in a worker thread, or
     503 `overloaded`: at once when the explanation backlog is full
     (`app.guards.admission`; the door refuses most such requests before they
-    get here), or when no thread comes free within EXPLAIN_MAX_WAIT (a burst
-    admitted before the loop's lag could show it): such a request is late
-    already, and a 503 now keeps it from being later still. The CDS Hooks
+    get here), or when no thread comes free within EXPLAIN_MAX_WAIT: such a
+    request is late already, and a 503 now keeps it from being later still. The CDS Hooks
     card (`app.clinical`) is explained here too."""
     state = request.app.state
     threads = getattr(state, "explain_limiter", None)
     if threads is None:  # made on first use, inside the running event loop
         threads = state.explain_limiter = anyio.CapacityLimiter(EXPLAIN_THREADS)
-    if EXPLANATIONS.full(patients, LoopLag.of(asyncio.get_running_loop()).lag):
+    if EXPLANATIONS.full(patients):
         raise _backlog_full()
     EXPLANATIONS.pending += patients
     try:

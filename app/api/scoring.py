@@ -1,6 +1,7 @@
 """What the scoring routes (/predict, /explain and their batches) share:
-reading and validating their own body, the batch-size check, and adding
-them to the app with their OpenAPI declarations.
+reading and validating their own body, the batch-size check, heavy scoring
+off the event loop (`scored`, also for V2 and FHIR), and adding them to the
+app with their OpenAPI declarations.
 
 Built for speed (docs/performance.md): each route reads and validates its
 own body with pydantic-core, not through FastAPI's parameter machinery, and
@@ -10,8 +11,10 @@ is added to the app itself, not through an included router.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeVar
 
+import anyio
+import numpy as np
 from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.constants import REF_PREFIX, REF_TEMPLATE
@@ -21,6 +24,37 @@ from pydantic.json_schema import models_json_schema
 from app.api.schemas import validate_json
 from app.errors import responses
 from app.guards.body_limits import MAX_REPORTED, TooManyProblemsError, too_long
+from model.serving import Rows, has_missing
+
+T = TypeVar("T")
+
+HEAVY_ROWS = 32
+"""Patients above which complete rows are scored off the event loop (below,
+scoring costs less than the hand-over to a thread)."""
+HEAVY_THREADS = 2
+"""Heavy scorings at once per worker; more wait for a thread (each request
+still counts against MAX_CONCURRENCY while it waits)."""
+
+
+def is_heavy(rows: Rows) -> bool:
+    """Whether scoring `rows` belongs off the event loop."""
+    if len(rows) > HEAVY_ROWS:
+        return True
+    if isinstance(rows, np.ndarray):
+        return bool(np.isnan(rows).any())
+    return any(has_missing(row) for row in rows)
+
+
+async def scored(state: Any, rows: Rows, work: Callable[[], T]) -> T:
+    """`work()`, which scores `rows`: when they are heavy (`is_heavy`), in
+    one of HEAVY_THREADS threads of this app (`state` is `app.state`) while
+    the event loop serves other requests; else at once, here."""
+    if not is_heavy(rows):
+        return work()
+    limiter = getattr(state, "heavy_limiter", None)
+    if limiter is None:  # made on first use, inside the running event loop
+        limiter = state.heavy_limiter = anyio.CapacityLimiter(HEAVY_THREADS)
+    return await anyio.to_thread.run_sync(work, limiter=limiter)
 
 
 class ScoringRoute(NamedTuple):

@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 
 from app.api.recording import record_answers
+from app.api.scoring import scored
 from app.clinical.cds_models import FHIR_ID
 from app.clinical.codesystem import CODE_SYSTEM_ID, code_system
 from app.clinical.fhir_inputs import inputs, other_patient
@@ -143,7 +145,7 @@ async def assess(request: Request) -> Response:
     now = datetime.now(UTC)
     readings = inputs(patients[0], observations, now.date())
     row = [r.value for r in readings]
-    (answer,) = predictor.assess([row])
+    (answer,) = await scored(request.app.state, [row], partial(predictor.assess, [row]))
     resource = risk_assessment(patients[0]["id"], readings, answer, predictor.version, now)
     text = json.dumps(resource)
     await record_answers(request, predictor, [row], [text])  # the answer as sent

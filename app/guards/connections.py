@@ -26,14 +26,12 @@ client does before that, or after the app has answered, is handled here:
   trickle their bodies hold no place in the app and get 408 at the deadline.
   A client that sent `Expect: 100-continue` is told to continue here.
 
-- Load shedding at the door: while the worker's event loop runs more than
-  `MAX_LOOP_LAG` seconds late (requests are waiting in it to be read, which
-  no count of requests inside the app can see), a new request is answered
-  at once with 503 `overloaded` and `Retry-After`, written by this
-  protocol without an ASGI task, so that every client gets an answer
-  quickly rather than some waiting for seconds, and a shed request costs
-  the overloaded loop almost nothing. `/health`, `/ready` and `/metrics`
-  are never shed.
+- Load shedding at the door: while MAX_CONCURRENCY requests are in the
+  app, or the explanation backlog is full (`app.guards.admission`), a new
+  request is answered at once with 503 `overloaded` and `Retry-After`,
+  written by this protocol without an ASGI task, so that a shed request
+  costs the busy loop almost nothing. Routes whose policy says never shed
+  (the probes, /metrics) never are; under /v2/ the answer takes V2's shape.
 
 `python -m app` passes this class to uvicorn (`http=`); each worker reads
 the settings itself.
@@ -53,17 +51,18 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from app import policy
 from app.config import get_settings
-from app.errors import OVERLOADED, REQUEST_TIMEOUT, RETRY_AFTER, Problem, error_body
-from app.guards.admission import EXPLAIN_PATHS, EXPLANATIONS, LoopLag
+from app.errors import OVERLOADED, REQUEST_TIMEOUT, RETRY_AFTER, V2_PREFIX, Problem, error_body
+from app.guards.admission import EXPLAIN_PATHS, EXPLANATIONS
 from app.observability.metrics import CONNECTION_EVENTS
 
 log = logging.getLogger("app")
 
 
-def _raw_answer(status: bytes, problem: Problem, close: bool) -> bytes:
-    """A whole HTTP/1.1 error answer in our JSON shape, written by the
-    protocol itself (no app, no ASGI task)."""
-    body = json.dumps(error_body(problem)).encode()
+def _raw_answer(status: bytes, problem: Problem, close: bool, v2: bool = False) -> bytes:
+    """A whole HTTP/1.1 error answer in our JSON shape (or V2's), written by
+    the protocol itself (no app, no ASGI task)."""
+    document = {"error": problem.message} if v2 else error_body(problem)
+    body = json.dumps(document).encode()
     headers = b"content-type: application/json\r\ncontent-length: %d\r\n" % len(body)
     if problem is OVERLOADED:
         headers += b"retry-after: %s\r\n" % RETRY_AFTER.encode()
@@ -72,10 +71,13 @@ def _raw_answer(status: bytes, problem: Problem, close: bool) -> bytes:
     return b"HTTP/1.1 %s\r\n%s\r\n%s" % (status, headers, body)
 
 
-SHED_RESPONSE = _raw_answer(b"503 Service Unavailable", OVERLOADED, close=False)
-SHED_RESPONSE_CLOSE = _raw_answer(b"503 Service Unavailable", OVERLOADED, close=True)
-"""The whole answer to a request shed at the door, written by the protocol
-itself: a few microseconds (docs/performance.md)."""
+SHED_RESPONSES = {
+    (v2, close): _raw_answer(b"503 Service Unavailable", OVERLOADED, close, v2)
+    for v2 in (False, True)
+    for close in (False, True)
+}
+"""The whole answer to a request shed at the door, by (under /v2/, closing),
+written by the protocol itself: a few microseconds (docs/performance.md)."""
 TIMEOUT_RESPONSE = _raw_answer(b"408 Request Timeout", REQUEST_TIMEOUT, close=True)
 
 
@@ -115,13 +117,11 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         super().__init__(*args, **kwargs)
         settings = get_settings()  # read in each worker
         self.request_timeout = settings.request_timeout
-        self.max_loop_lag = settings.max_loop_lag
         self.max_concurrency = settings.max_concurrency
         self.max_body_bytes = settings.max_body_bytes
         self._body: list[bytes] | None = None  # the body being kept, or None
         self._body_bytes = 0
         self._stopping = False
-        self._lag = LoopLag.of(self.loop)
         self._deadline: asyncio.TimerHandle | None = None
         self._discarded = 0
         self._lingering = False
@@ -193,13 +193,14 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
             super().on_body(b"".join(body))
 
     def _must_shed(self) -> bool:
-        """Whether to answer 503 at the door: the loop runs late, or as many
-        requests as MAX_CONCURRENCY are in the app, or this is an
-        explanation and their backlog is full (`app.guards.admission`). Never a
-        probe, and never while an earlier request of this connection is
-        being answered (a pipelined request's answer must follow that one's)."""
-        busy = self._lag.lag > self.max_loop_lag or len(self.tasks) >= self.max_concurrency
-        if not (busy or EXPLANATIONS.full(1, self._lag.lag)):
+        """Whether to answer 503 at the door: as many requests as
+        MAX_CONCURRENCY are in the app, or this is an explanation and their
+        backlog is full (`app.guards.admission`); what is in flight now,
+        nothing older. Never a route declared never shed, and never while
+        an earlier request of this connection is being answered (a
+        pipelined request's answer must follow that one's)."""
+        busy = len(self.tasks) >= self.max_concurrency
+        if not (busy or EXPLANATIONS.full(1)):
             return False
         if self.cycle is not None and not self.cycle.response_complete:
             return False
@@ -247,11 +248,12 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         """Answer 503 `overloaded` with Retry-After, written here at once."""
         self._shedding = False
         CONNECTION_EVENTS.labels("shed").inc()
+        v2 = httptools.parse_url(self.url).path.startswith(V2_PREFIX.encode())
         if self.parser.should_keep_alive():
-            self.transport.write(SHED_RESPONSE)
+            self.transport.write(SHED_RESPONSES[v2, False])
             self.on_response_complete()  # uvicorn's own: counts it, arms the keep-alive timeout
         else:
-            self.transport.write(SHED_RESPONSE_CLOSE)
+            self.transport.write(SHED_RESPONSES[v2, True])
             self._close()
 
     def connection_lost(self, exc: Exception | None) -> None:

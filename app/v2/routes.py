@@ -13,6 +13,7 @@ by the same `Predictor.assess`. Outputs: `probability` (FP64), `class`
 from __future__ import annotations
 
 import json
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -20,6 +21,7 @@ from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 
 from app.api.recording import record_answers, record_refusal
+from app.api.scoring import scored
 from app.errors import ApiError, responses
 from app.policy import OPERATIONS, PUBLIC, Caller, Policy, declare
 from app.v2.openapi import (
@@ -156,7 +158,7 @@ async def infer(request: Request) -> Response:
     except TensorError as exc:
         await record_refusal(request, 400, "invalid_tensors")
         return _error(400, str(exc))
-    answers = predictor.assess(patient_rows)
+    answers = await scored(request.app.state, patient_rows, partial(predictor.assess, patient_rows))
     p = np.array([a.probability for a in answers])
     values = {
         "probability": p,

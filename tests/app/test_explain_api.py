@@ -145,14 +145,13 @@ def test_a_full_explanation_backlog_answers_503_at_once(client: TestClient) -> N
     assert EXPLANATIONS.pending == 0  # every admitted patient counted out again
 
 
-def test_a_busy_loop_admits_only_as_many_patients_as_threads() -> None:
-    from app.guards.admission import CALM_LAG, EXPLAIN_BACKLOG, EXPLAIN_THREADS, Backlog
+def test_the_explanation_backlog_counts_patients_in_flight_only() -> None:
+    from app.guards.admission import EXPLAIN_BACKLOG, Backlog
 
-    backlog = Backlog(EXPLAIN_BACKLOG, EXPLAIN_THREADS)
-    assert not backlog.full(EXPLAIN_BACKLOG + 50, lag=1.0)  # an idle worker takes anything
-    backlog.pending = EXPLAIN_THREADS - 1
-    assert not backlog.full(1, lag=1.0)
-    assert backlog.full(2, lag=1.0)  # a late loop: no queue beyond the threads
-    assert not backlog.full(2, lag=CALM_LAG)  # a calm one: up to EXPLAIN_BACKLOG
-    backlog.pending = EXPLAIN_BACKLOG
-    assert backlog.full(1, lag=0.0)
+    backlog = Backlog(EXPLAIN_BACKLOG)
+    assert not backlog.full(EXPLAIN_BACKLOG + 50)  # an idle worker takes anything
+    backlog.pending = EXPLAIN_BACKLOG - 2
+    assert not backlog.full(2)
+    assert backlog.full(3)
+    backlog.pending = 0
+    assert not backlog.full(1)
