@@ -22,7 +22,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from fhir.resources.R4B import get_fhir_model_class
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from tests.conftest import free_port
@@ -101,7 +101,8 @@ class FhirServer(Loopback):
     """A FHIR R4 server holding `resources` (Patients and Observations):
     `GET /Patient/<id>` and `GET /Observation?patient=&code=a|x,b|y&status=...
     &_sort=-date&_count=1`. `fail` (a status) or `delay` (seconds) make every
-    answer fail or come late; `seen_tokens` are the bearer tokens received."""
+    answer fail or come late, `redirect` (a URL) a 302 there, `oversize` (bytes)
+    a Bundle that long; `seen_tokens` are the bearer tokens received."""
 
     def __init__(self, resources: Iterable[dict[str, Any]]) -> None:
         self.resources = [self._parsed(r) for r in resources]
@@ -110,6 +111,8 @@ class FhirServer(Loopback):
         self.requests = 0
         self.fail: int | None = None
         self.delay = 0.0
+        self.redirect: str | None = None
+        self.oversize = 0
         super().__init__(Starlette(routes=[
             Route("/Patient/{pid}", self._read), Route("/Observation", self._search),
         ]))  # fmt: skip
@@ -119,7 +122,7 @@ class FhirServer(Loopback):
         model = get_fhir_model_class(resource["resourceType"])
         return model.model_validate(resource).model_dump(mode="json", exclude_none=True)  # type: ignore[no-any-return]
 
-    async def _before(self, request: Request) -> JSONResponse | None:
+    async def _before(self, request: Request) -> Response | None:
         self.requests += 1
         auth = request.headers.get("authorization", "")
         if auth.startswith("Bearer "):
@@ -128,9 +131,14 @@ class FhirServer(Loopback):
             await asyncio.sleep(self.delay)
         if self.fail:
             return _outcome(self.fail, "exception", "the test server was told to fail")
+        if self.redirect:
+            return Response(status_code=302, headers={"Location": self.redirect})
+        if self.oversize:
+            padded = b'{"resourceType": "Bundle"' + b" " * self.oversize + b"}"
+            return Response(padded, media_type="application/fhir+json")
         return None
 
-    async def _read(self, request: Request) -> JSONResponse:
+    async def _read(self, request: Request) -> Response:
         failed = await self._before(request)
         if failed:
             return failed
@@ -140,7 +148,7 @@ class FhirServer(Loopback):
                 return JSONResponse(r, media_type="application/fhir+json")
         return _outcome(404, "not-found", f"no Patient/{pid}")
 
-    async def _search(self, request: Request) -> JSONResponse:
+    async def _search(self, request: Request) -> Response:
         failed = await self._before(request)
         if failed:
             return failed

@@ -3,9 +3,12 @@ checking the signed JWT each call carries, as CDS Hooks 2.0 requires
 ("Trusting CDS Clients").
 
 The file is a JSON list; each entry names an issuer and its public keys,
-inline or at an allowlisted URL (fetched, then cached for JKU_CACHE_SECONDS):
+inline or at an allowlisted URL (fetched, then cached for JKU_CACHE_SECONDS),
+and the FHIR servers its calls may name (`fhir_servers`, base URLs; without
+them the issuer's calls can use prefetch only):
 
-    [{"iss": "https://ehr.example.org", "jwks": {"keys": [...]}},
+    [{"iss": "https://ehr.example.org", "jwks": {"keys": [...]},
+      "fhir_servers": ["https://fhir.ehr.example.org/r4"]},
      {"iss": "https://other.example.org", "jku": "https://other.example.org/jwks.json"}]
 
 A call is accepted when its `Authorization: Bearer <JWT>` has:
@@ -31,6 +34,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote, urlsplit
 
 import httpx
 import jwt
@@ -41,8 +45,7 @@ ALGORITHMS = ("ES384", "RS384")
 MAX_LIFETIME_SECONDS = 3600
 JKU_CACHE_SECONDS = 300.0
 JKU_TIMEOUT_SECONDS = 2.0
-JKU_SCHEMES = ("https://", "http://127.0.0.1:", "http://localhost:", "http://[::1]:")
-"""A jku is fetched over TLS, or over plain HTTP from this machine only (tests)."""
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 
 
 clock = time.monotonic
@@ -64,6 +67,34 @@ class Client:
     jwks: dict[str, Any] | None = None  # inline {"keys": [...]}
     jku: str | None = None
     fetched_at: float | None = None  # time.monotonic() of the last jku fetch; None: never
+    fhir_servers: tuple[str, ...] | None = None  # the base URLs its calls may name; None: none
+
+
+def secure_url(url: Any) -> bool:
+    """Whether `url` is one the service may fetch from at all: https, or
+    plain http to this machine only (tests); a plain base, with no query,
+    fragment, credentials or dot segments."""
+    if not isinstance(url, str) or "?" in url or "#" in url:
+        return False
+    parts = urlsplit(url)
+    local = parts.hostname in LOOPBACK_HOSTS
+    if not (parts.scheme == "https" or (parts.scheme == "http" and local)):
+        return False
+    dots = {".", ".."} & set(unquote(parts.path).split("/"))
+    return parts.username is None and parts.password is None and not dots
+
+
+def under(url: str, base: str) -> bool:
+    """Whether `url` is `base` or below it: the same scheme, host and port,
+    and a path that continues `base`'s at a segment boundary."""
+    u, b = urlsplit(url), urlsplit(base)
+    default = {"http": 80, "https": 443}
+    if (u.scheme, u.hostname) != (b.scheme, b.hostname):
+        return False
+    if (u.port or default[u.scheme]) != (b.port or default[b.scheme]):
+        return False
+    path, prefix = u.path.rstrip("/"), b.path.rstrip("/")
+    return path == prefix or path.startswith(prefix + "/")
 
 
 def read_clients_file(path: Path) -> dict[str, Client]:
@@ -86,14 +117,26 @@ def read_clients_file(path: Path) -> dict[str, Client]:
             raise ClientsFileError(f"{where}: give exactly one of 'jwks' (inline keys) or 'jku'")
         if jwks is not None:
             _check_keys(jwks, where)
-        if jku is not None and not (isinstance(jku, str) and jku.startswith(JKU_SCHEMES)):
+        if jku is not None and not secure_url(jku):
             raise ClientsFileError(
                 f"{where}: 'jku' must be an https:// URL (or http:// on loopback)"
             )
         if entry["iss"] in clients:
             raise ClientsFileError(f"{where}: the issuer {entry['iss']!r} is listed twice")
-        clients[entry["iss"]] = Client(entry["iss"], jwks, jku)
+        servers = _fhir_servers(entry.get("fhir_servers"), where)
+        clients[entry["iss"]] = Client(entry["iss"], jwks, jku, fhir_servers=servers)
     return clients
+
+
+def _fhir_servers(servers: Any, where: str) -> tuple[str, ...] | None:
+    if servers is None:
+        return None
+    if not isinstance(servers, list) or not all(secure_url(u) for u in servers):
+        raise ClientsFileError(
+            f"{where}: 'fhir_servers' must be a list of base URLs, https:// (or http:// on "
+            "loopback), without query or fragment"
+        )
+    return tuple(servers)
 
 
 def _check_keys(jwks: Any, where: str) -> None:
@@ -141,6 +184,23 @@ class CdsClients:
             log.error("CDS clients not reloaded, the previous ones stay in force: %s", exc)
             return
         log.info("CDS clients reloaded from %s (%d issuers)", self.path, len(self.clients))
+
+    def fhir_server_refusal(self, issuer: str | None, server: str) -> str | None:
+        """Why a call from `issuer` (None when calls are unsigned) may not
+        have `server` read, or None when it may: it must be under one of the
+        issuer's `fhir_servers`; without CDS_CLIENTS_FILE, on loopback."""
+        if not secure_url(server):
+            return f"{server} is not an https:// base URL (or http:// on loopback) without query"
+        if not self.enabled:
+            if urlsplit(server).hostname in LOOPBACK_HOSTS:
+                return None
+            return f"{server} is not on loopback, and without CDS_CLIENTS_FILE only loopback is"
+        client = self.clients.get(issuer or "")
+        if client is None or client.fhir_servers is None:
+            return f"{issuer}'s entry in CDS_CLIENTS_FILE lists no fhir_servers (prefetch only)"
+        if any(under(server, base) for base in client.fhir_servers):
+            return None
+        return f"{server} is not under any of the fhir_servers listed for {issuer}"
 
     async def verify(self, authorization: str | None, audience: str) -> str:
         """The issuer of the call's JWT, or RefusedError saying why."""

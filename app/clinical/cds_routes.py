@@ -184,14 +184,22 @@ async def call(service_id: ServiceId, request: Request) -> Response:
 
 
 async def _read_from_server(request: Request, hook: CdsRequest, keys: list[str]) -> dict[str, Any]:
-    """The keys not sent, read from the EHR's FHIR server, or 412 naming them."""
+    """The keys not sent, read from the EHR's FHIR server, or 412 naming
+    them: also when the server is not one the caller may name
+    (`CdsClients.fhir_server_refusal`; the reason goes to the log)."""
     if hook.fhirServer is None:
         why = "not in the prefetch, and the call names no fhirServer to read it from"
         raise ApiError(PREFETCH_UNAVAILABLE, details=_missing(keys, why))
+    server = str(hook.fhirServer)
+    issuer = request.scope.get("state", {}).get("cds_issuer")
+    refusal = request.app.state.cds_clients.fhir_server_refusal(issuer, server)
+    if refusal is not None:  # not fetched at all, and the token goes nowhere
+        log.warning("CDS Hooks call names a FHIR server that is not read: %s", refusal)
+        raise ApiError(PREFETCH_UNAVAILABLE, details=_missing(keys, f"{server} is not allowed"))
     token = hook.fhirAuthorization.access_token if hook.fhirAuthorization else None
     reader = request.app.state.fhir_reader
     try:
-        return await reader.read(str(hook.fhirServer), token, hook.context.patientId, keys)  # type: ignore[no-any-return]
+        return await reader.read(server, token, hook.context.patientId, keys)  # type: ignore[no-any-return]
     except FhirServerError as exc:
         log.warning("CDS Hooks prefetch from the FHIR server failed: %s", exc)
         raise ApiError(PREFETCH_UNAVAILABLE, details=_missing(exc.keys, str(exc))) from None

@@ -4,13 +4,16 @@ each key's template with the patient's id, against `fhirServer`, with
 
 One `httpx.AsyncClient` per worker (connections to the EHR kept alive
 between calls) is made on first use and closed with the app (`close`).
-The token is sent to the FHIR server and nowhere else: never logged, never
-in an answer.
+No redirect is followed, and an answer longer than MAX_ANSWER_BYTES is
+dropped. The token is sent to the FHIR server and nowhere else (the caller
+checks the server is allowed, `app.clinical.cds_clients`): never logged,
+never in an answer.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 from typing import Any
 from urllib.parse import quote
 
@@ -19,6 +22,13 @@ import httpx
 from app.clinical.prefetch import PATIENT_ID, templates
 
 FHIR_JSON = "application/fhir+json"
+MAX_ANSWER_BYTES = 4 * 1024 * 1024
+"""The longest answer read from a FHIR server (one Patient, or a search for one
+patient's newest result, is a few kB)."""
+
+
+class TooLongError(Exception):
+    """A FHIR server's answer longer than MAX_ANSWER_BYTES."""
 
 
 class FhirServerError(Exception):
@@ -42,7 +52,7 @@ class FhirReader:
         """{key: the FHIR server's answer (a resource or Bundle, or None for a
         404 on a read)}, or FhirServerError naming every key not read."""
         if self._http is None:
-            self._http = httpx.AsyncClient(timeout=self.timeout)
+            self._http = httpx.AsyncClient(timeout=self.timeout, follow_redirects=False)
         wanted = templates()
         headers = {"Accept": FHIR_JSON}
         if token:
@@ -62,11 +72,16 @@ class FhirReader:
 
     async def _get(self, url: str, headers: dict[str, str]) -> Any:
         assert self._http is not None
-        response = await self._http.get(url, headers=headers)
-        if response.status_code == 404 and "?" not in url:
-            return None  # a read of a resource that is not there: not on file
-        response.raise_for_status()
-        return response.json()
+        async with self._http.stream("GET", url, headers=headers) as response:
+            if response.status_code == 404 and "?" not in url:
+                return None  # a read of a resource that is not there: not on file
+            response.raise_for_status()  # a redirect too: it is not followed
+            body = bytearray()
+            async for chunk in response.aiter_bytes():
+                body += chunk
+                if len(body) > MAX_ANSWER_BYTES:
+                    raise TooLongError
+        return json.loads(body)
 
     async def close(self) -> None:
         if self._http is not None:
@@ -79,7 +94,10 @@ def _why(task: asyncio.Future[Any]) -> str:
         return "the FHIR server did not answer in time"
     exc = task.exception()
     if isinstance(exc, httpx.HTTPStatusError):
-        return f"the FHIR server answered {exc.response.status_code}"
+        followed = " (redirects are not followed)" if exc.response.is_redirect else ""
+        return f"the FHIR server answered {exc.response.status_code}{followed}"
+    if isinstance(exc, TooLongError):
+        return f"the FHIR server's answer is longer than {MAX_ANSWER_BYTES} bytes"
     if isinstance(exc, ValueError):
         return "the FHIR server's answer is not JSON"
     return f"the FHIR server cannot be reached ({type(exc).__name__})"
