@@ -34,6 +34,12 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(
         1024 * 1024, ge=1024, description="Largest request body accepted; larger gets 413."
     )
+    body_budget_bytes: int = Field(
+        32 * 1024 * 1024,
+        ge=1024,
+        description="Bytes of request bodies one worker holds while they arrive, all "
+        "connections together; a body that would pass it gets 503 with Retry-After.",
+    )
     api_key: SecretStr | None = Field(
         None,
         description="When set, /predict and /predict/batch require it "

@@ -24,7 +24,11 @@ client does before that, or after the app has answered, is handled here:
   chunked body is handed on at the limit, for the app's 413; a declared
   longer one is handed on at once, likewise), so 2,000 connections that
   trickle their bodies hold no place in the app and get 408 at the deadline.
-  A client that sent `Expect: 100-continue` is told to continue here.
+  The bodies held so far share one budget per worker (`BODY_BUDGET_BYTES`):
+  a body that would pass it is answered 503 `overloaded` and its
+  connection closed, so memory stays within the budget however many
+  clients send large bodies slowly. A client that sent
+  `Expect: 100-continue` is told to continue here.
 
 - Load shedding at the door: while MAX_CONCURRENCY requests are in the
   app, or the explanation backlog is full (`app.guards.admission`), a new
@@ -109,6 +113,12 @@ class _LingeringTransport:
             self._transport.close()
 
 
+class BodyBudget:
+    """Bytes of request bodies held by this worker's connections, before the app."""
+
+    held = 0
+
+
 class GuardedHttpToolsProtocol(HttpToolsProtocol):
     linger_bytes = 16 * 1024 * 1024
     linger_seconds = 5.0
@@ -119,6 +129,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self.request_timeout = settings.request_timeout
         self.max_concurrency = settings.max_concurrency
         self.max_body_bytes = settings.max_body_bytes
+        self.body_budget = settings.body_budget_bytes
         self._body: list[bytes] | None = None  # the body being kept, or None
         self._body_bytes = 0
         self._stopping = False
@@ -126,6 +137,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self._discarded = 0
         self._lingering = False
         self._shedding = False
+        self._refused = False
         self._real_transport: asyncio.Transport | None = None
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
@@ -183,9 +195,15 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
             super().shutdown()
         self._stopping = True
 
+    def _drop_body(self) -> None:
+        """Forget the body kept so far, and give its bytes back to the budget."""
+        BodyBudget.held -= self._body_bytes
+        self._body, self._body_bytes = None, 0
+
     def _hand_over(self) -> None:
         """The request enters the app with the body kept so far."""
-        body, self._body = self._body, None
+        body = self._body
+        self._drop_body()
         super().on_headers_complete()
         if self._stopping and self.cycle is not None:
             self.cycle.keep_alive = False
@@ -208,11 +226,16 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         return path.decode() not in policy.current.never_shed and (busy or path in EXPLAIN_PATHS)
 
     def on_body(self, body: bytes) -> None:
-        if self._shedding:
+        if self._shedding or self._refused:
             return
         if self._body is not None:
+            if BodyBudget.held + len(body) > self.body_budget:  # memory for bodies is spent
+                self._drop_body()
+                self._refuse_body()
+                return
             self._body.append(body)
             self._body_bytes += len(body)
+            BodyBudget.held += len(body)
             if self._body_bytes > self.max_body_bytes:  # a chunked body too long: the app's 413
                 self._hand_over()
             return
@@ -225,9 +248,11 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
 
     def on_message_complete(self) -> None:
         self._disarm()
+        if self._refused:
+            return
         if self._body is not None:  # the whole body is here: the app may take it now
             if self._must_shed():
-                self._body = None
+                self._drop_body()
                 self._shed()
                 return
             self._hand_over()
@@ -256,9 +281,20 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
             self.transport.write(SHED_RESPONSES[v2, True])
             self._close()
 
+    def _refuse_body(self) -> None:
+        """503 `overloaded` for a body past BODY_BUDGET_BYTES, then close (the
+        rest of the body is not read)."""
+        self._refused = True  # the rest of what this connection sent is not read
+        CONNECTION_EVENTS.labels("body_budget").inc()
+        log.warning("request body refused: BODY_BUDGET_BYTES (%d) are held", self.body_budget)
+        v2 = httptools.parse_url(self.url).path.startswith(V2_PREFIX.encode())
+        self.transport.write(SHED_RESPONSES[v2, True])
+        self._close()
+
     def connection_lost(self, exc: Exception | None) -> None:
         self._disarm()
-        self._body = None
+        if self._body is not None:
+            self._drop_body()
         self._lingering = False
         super().connection_lost(exc)
 

@@ -85,7 +85,8 @@ WARNINGS = Counter(
 )
 CONNECTION_EVENTS = Counter(
     "heart_connection_events_total",
-    "What the connection guards did (request_timeout: a 408 and a close).",
+    "What the connection guards did (request_timeout: a 408 and a close; shed: a 503 at "
+    "the door; body_budget: a body refused, BODY_BUDGET_BYTES being held).",
     ["event"],
 )
 RELOADS = Counter(

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import resource
 import socket
@@ -213,6 +214,58 @@ def test_max_concurrency_sheds_at_the_door_keeping_or_closing_the_connection(
         holder.close()
         metrics = httpx.get(f"{server.url}/metrics").text
     assert 'heart_connection_events_total{event="shed"} 3.0' in metrics
+
+
+def _memory_kib(pid: int, field: str) -> int:
+    """VmRSS (resident now) or VmHWM (the most ever resident) of a process."""
+    with open(f"/proc/{pid}/status") as status:
+        for line in status:
+            if line.startswith(f"{field}:"):
+                return int(line.split()[1])
+    raise AssertionError(field)
+
+
+def test_bodies_held_before_the_app_share_one_budget(live_server: LiveServer) -> None:
+    """300 connections each send all but 10 bytes of a 1 MiB body: the bodies
+    held stay within BODY_BUDGET_BYTES (8 MiB here), those past it are
+    answered 503 and closed, and the worker's memory never grows by much
+    more than the budget (on main at c58ae8a: +800 MiB for 800 such bodies)."""
+    mib = 1024 * 1024
+    head = (
+        b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        b"Content-Length: %d\r\n\r\n" % mib
+    )
+    # the record off: its monitor reads the session's shared record, whose size varies
+    budget = {"BODY_BUDGET_BYTES": str(8 * mib), "REQUEST_TIMEOUT": "30", "AUDIT": "off"}
+    with live_server(**budget) as server:
+        pid = server.process.pid
+        before = _memory_kib(pid, "VmRSS")
+        sockets, refused = [], 0
+        for _ in range(300):
+            sock = socket.create_connection(("127.0.0.1", server.port))
+            with contextlib.suppress(OSError):  # refused and closed while sending
+                sock.sendall(head + b" " * (mib - 10))
+            sockets.append(sock)
+        for sock in sockets:
+            sock.settimeout(0.5)  # a body within the budget waits for its last 10 bytes
+            try:
+                refused += sock.recv(65536).startswith(b"HTTP/1.1 503 ")
+            except TimeoutError:  # held, within the budget
+                pass
+            except OSError:
+                refused += 1  # reset after the 503: the answer was dropped with the body
+        peak = _memory_kib(pid, "VmRSS")  # the bodies within the budget are still held
+        assert httpx.get(f"{server.url}/health").status_code == 200
+        for sock in sockets:
+            sock.close()
+        time.sleep(0.5)
+        assert httpx.post(f"{server.url}/predict", json=EXAMPLE_PATIENT).status_code == 200
+        after = _memory_kib(pid, "VmRSS")
+        metrics = httpx.get(f"{server.url}/metrics").text
+    assert (peak - before) / 1024 < 8 + 48, (before, peak)  # the budget plus a constant
+    assert (after - before) / 1024 < 8 + 48, (before, after)
+    assert refused >= 290  # at most 8 bodies of 1 MiB fit the budget
+    assert 'heart_connection_events_total{event="body_budget"}' in metrics
 
 
 def test_answers_are_not_held_back_by_nagle_with_two_workers(live_server: LiveServer) -> None:
