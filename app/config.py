@@ -9,6 +9,8 @@ from typing import Literal
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from app.keys import MIN_KEY_LENGTH
+
 
 class Settings(BaseSettings):
     """Every setting is an environment variable of the same name, upper-cased."""
@@ -42,8 +44,9 @@ class Settings(BaseSettings):
     )
     api_key: SecretStr | None = Field(
         None,
-        description="When set, /predict and /predict/batch require it "
-        "(Authorization: Bearer <key> or X-API-Key: <key>).",
+        description="When set, every scoring route requires it (Authorization: Bearer <key> "
+        "or X-API-Key: <key>), and the CDS Hooks routes need CDS_CLIENTS_FILE; at least "
+        "16 characters.",
     )
     api_keys_file: Path | None = Field(
         None,
@@ -131,6 +134,16 @@ class Settings(BaseSettings):
         description="The event loop of `python -m app`. asyncio's accepts every waiting "
         "connection at once; uvloop's left about 120 of 1,000 waiting for seconds under load.",
     )
+
+    @model_validator(mode="after")
+    def _keys_are_long_enough(self) -> Settings:
+        key = self.api_key.get_secret_value() if self.api_key is not None else None
+        if key is not None and len(key) < MIN_KEY_LENGTH:
+            raise ValueError(
+                f"API_KEY must be {MIN_KEY_LENGTH} characters or more, like every key in "
+                "API_KEYS_FILE (e.g. python -c 'import secrets; print(secrets.token_urlsafe(32))')"
+            )
+        return self
 
     @model_validator(mode="after")
     def _hash_needs_a_key(self) -> Settings:

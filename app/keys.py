@@ -19,6 +19,9 @@ from pathlib import Path
 
 log = logging.getLogger("app")
 
+MIN_KEY_LENGTH = 16
+"""The shortest key accepted, API_KEY and the file's alike."""
+
 _NAME = re.compile(r"[A-Za-z0-9._:-]{1,64}")
 
 
@@ -42,10 +45,11 @@ def read_keys_file(path: Path) -> dict[str, tuple[bytes, frozenset[str]]]:
         if not line or line.startswith("#"):
             continue
         parts = line.split()
-        if len(parts) not in (2, 3) or not _NAME.fullmatch(parts[0]) or len(parts[1]) < 16:
+        short = len(parts) > 1 and len(parts[1]) < MIN_KEY_LENGTH
+        if len(parts) not in (2, 3) or not _NAME.fullmatch(parts[0]) or short:
             raise KeyFileError(
                 f"{path}, line {number}: expected 'name key [scopes]' (name of letters, digits "
-                "and ._:-, key of at least 16 characters, scopes like score,audit)"
+                f"and ._:-, key of at least {MIN_KEY_LENGTH} characters, scopes like score,audit)"
             )
         scopes = frozenset(parts[2].split(",")) if len(parts) == 3 else DEFAULT_SCOPES
         if not scopes <= SCOPES:

@@ -28,7 +28,7 @@ from app.keys import ApiKeys, KeyFileError
 from app.observability import logs
 from app.observability import routes as metrics
 from app.observability.telemetry import Telemetry
-from app.policy import PUBLIC, Rules, declare, enforce
+from app.policy import PUBLIC, Rules, declare, enforce, open_to_anyone
 from app.record.backends import default_spool, store_for
 from app.record.monitor import Monitor
 from app.record.recorder import Recorder
@@ -66,6 +66,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             app.state.startup_error = str(exc)  # reported by OneLineStartupFailure
             raise
         _serve_if_sound(app.state, predictor, problem, settings.model_path)
+        _say_what_is_open(app, keys.enabled, cds_clients.enabled)
         reloader = Reloader(app.state, settings.model_path, (keys, cds_clients))
         app.state.reloader = reloader
         reloader.install()
@@ -149,6 +150,17 @@ def _serve_if_sound(state: Any, predictor: Predictor, problem: str | None, path:
     else:
         put_in_service(state, predictor)
         log.info("model %s loaded from %s", predictor.version, path)
+
+
+def _say_what_is_open(app: FastAPI, keyed: bool, signed: bool) -> None:
+    """One start-up line naming the route groups anyone may call, and a
+    warning when scoring or CDS Hooks are among them."""
+    log.info("open to anyone: %s", ", ".join(open_to_anyone(app, keyed, signed)))
+    if not keyed:
+        log.warning(
+            "no API key is set (API_KEY, API_KEYS_FILE): the scoring routes are open to anyone "
+            "and the record's routes closed; for local development only"
+        )
 
 
 def _add_middleware(

@@ -4,7 +4,8 @@ and the one mechanism that applies it (`enforce`, called last by
 
 A policy says who may call the route, whether its answers and refusals
 are recorded, whether it may be shed (503 `overloaded`), and whether its
-work can be heavy (declared; not yet acted on by `enforce`).
+work can be heavy (such routes score off the event loop:
+`app.api.scoring.scored`, and explanations in their own threads).
 `enforce` refuses to build an app with a route that declares none, checks
 the caller before the route reads its body, and declares in OpenAPI the
 security it enforces, exactly when it does.
@@ -84,6 +85,23 @@ def routes(app: FastAPI) -> list[BaseRoute]:
 def policy_of(route: BaseRoute) -> Policy | None:
     target = getattr(route, "endpoint", None) or getattr(route, "app", None)
     return getattr(target, "policy", None)
+
+
+def open_to_anyone(app: FastAPI, keyed: bool, signed: bool) -> list[str]:
+    """The routes anyone may call, with API keys set or not (`keyed`) and
+    CDS_CLIENTS_FILE set or not (`signed`), as "group (path, ...)", a group
+    being a route's first OpenAPI tag ("docs" for the untagged documents):
+    what the start-up log names."""
+    callers = {Caller.OPEN} | ({Caller.SCORE} if not keyed else set())
+    if not (keyed or signed):
+        callers.add(Caller.EHR)
+    groups: dict[str, list[str]] = {}
+    for route in routes(app):
+        policy = policy_of(route)
+        if policy is not None and policy.caller in callers:
+            group = str((getattr(route, "tags", None) or ["docs"])[0])
+            groups.setdefault(group, []).append(getattr(route, "path", repr(route)))
+    return [f"{group} ({', '.join(sorted(set(paths)))})" for group, paths in sorted(groups.items())]
 
 
 @dataclass(frozen=True)

@@ -25,8 +25,8 @@ PATIENT = client_module.EXAMPLE_PATIENT
 
 
 def test_client_single_batch_errors_and_api_key(live_server: Any) -> None:
-    with live_server(API_KEY="k-123") as server:
-        with HeartRiskClient(server.url, api_key="k-123") as client:
+    with live_server(API_KEY="k-123-a-longer-key") as server:
+        with HeartRiskClient(server.url, api_key="k-123-a-longer-key") as client:
             assert client.ready()
             one = client.predict(PATIENT)
             assert 0 <= one["probability"] <= 1 and one["label"] in ("absence", "presence")

@@ -168,8 +168,8 @@ class CdsClients:
     def load(self) -> None:
         if self.path is None:
             log.warning(
-                "CDS_CLIENTS_FILE is not set: CDS Hooks calls are accepted unsigned "
-                "(local development only)"
+                "CDS_CLIENTS_FILE is not set: CDS Hooks calls are accepted unsigned while no "
+                "API key is set (local development only), and refused once one is"
             )
             return
         self.clients = read_clients_file(self.path)

@@ -68,7 +68,7 @@ def _schemathesis(server: Any, tmp_path: Path, api_key: str | None) -> Any:
     return result
 
 
-@pytest.mark.parametrize("api_key", [None, "fuzz-key"], ids=["open", "with-api-key"])
+@pytest.mark.parametrize("api_key", [None, "fuzz-key-of-16-chars"], ids=["open", "with-api-key"])
 def test_schemathesis_finds_nothing(live_server: Any, tmp_path: Path, api_key: str | None) -> None:
     assert ST.exists() or shutil.which("st"), "schemathesis is a dev dependency"
     env = {"API_KEY": api_key} if api_key else {}

@@ -6,12 +6,14 @@ set and no EHR is listed."""
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 from pathlib import Path
 
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from pydantic import ValidationError
 
 from app.config import Settings
 from app.main import create_app
@@ -103,3 +105,26 @@ def test_assess_needs_a_key_and_is_recorded(artifact_path: Path, tmp_path: Path)
         ("/fhir/RiskAssessment/$assess", 401), ("/fhir/RiskAssessment/$assess", 200)
     ]  # fmt: skip
     assert rows[1][2] == "default" and '"RiskAssessment"' in rows[1][3]
+
+
+def test_an_api_key_shorter_than_the_files_minimum_stops_the_start() -> None:
+    """API_KEY=abc started silently on main at c58ae8a, while a key in
+    API_KEYS_FILE needs 16 characters or more."""
+    with pytest.raises(ValidationError, match="API_KEY must be 16 characters or more"):
+        Settings(api_key="abc")
+    assert Settings(api_key="x" * 16).api_key is not None
+
+
+@pytest.mark.parametrize("keyed", [False, True], ids=["no-keys", "keys"])
+def test_start_up_names_every_route_group_open_to_anyone(
+    artifact_path: Path, caplog: pytest.LogCaptureFixture, keyed: bool
+) -> None:
+    settings = Settings(model_path=artifact_path, api_key=KEY if keyed else None, audit="off")
+    with caplog.at_level(logging.INFO, logger="app"), TestClient(create_app(settings)):
+        pass
+    (line,) = [r.getMessage() for r in caplog.records if r.getMessage().startswith("open to")]
+    assert "operations (/health, /metrics, /ready)" in line
+    assert ("predictions (/predict, /predict/batch)" in line) is not keyed
+    assert ("CDS Hooks (" in line) is not keyed
+    assert "audit" not in line  # the record's routes always need an audit key
+    assert ("no API key is set (API_KEY" in caplog.text) is not keyed

@@ -20,7 +20,7 @@ from app.main import create_app
 from model.features import EXAMPLE_PATIENT
 from tests.conftest import HIGH_RISK_PATIENT
 
-KEY = "k3y"
+KEY = "k3y-of-sixteen-chars"
 ODD = {**EXAMPLE_PATIENT, "age": 25, "serum_cholesterol": 550, "max_heart_rate": 210}
 JSON = {"content-type": "application/json"}
 AUTH = {"X-API-Key": KEY, **JSON}
