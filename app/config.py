@@ -9,7 +9,8 @@ from typing import Literal
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from app.keys import MIN_KEY_LENGTH
+MIN_KEY_LENGTH = 16
+"""The shortest API key accepted, API_KEY and API_KEYS_FILE's alike (`app.keys`)."""
 
 
 class Settings(BaseSettings):

@@ -17,10 +17,9 @@ import logging
 import re
 from pathlib import Path
 
-log = logging.getLogger("app")
+from app.config import MIN_KEY_LENGTH
 
-MIN_KEY_LENGTH = 16
-"""The shortest key accepted, API_KEY and the file's alike."""
+log = logging.getLogger("app")
 
 _NAME = re.compile(r"[A-Za-z0-9._:-]{1,64}")
 

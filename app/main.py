@@ -70,9 +70,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         reloader = Reloader(app.state, settings.model_path, (keys, cds_clients))
         app.state.reloader = reloader
         reloader.install()
-        await telemetry.start()
-        await recorder.start()
-        await monitor.start()
+        for part in (telemetry, recorder, monitor):
+            await part.start()
         try:
             yield
         finally:  # also when the server is torn down by an error

@@ -151,3 +151,25 @@ def test_every_path_link_target_and_module_a_page_names_exists(page: Path) -> No
     for module in re.findall(r"python -m ([\w.]+)", text):
         path = ROOT / module.replace(".", "/")
         assert path.with_suffix(".py").exists() or path.is_dir(), f"{page.name}: {module}"
+
+
+def test_security_table_is_every_routes_own_policy(artifact_path: Path) -> None:
+    """docs/security.md's route table, row for row, is what the routes declare."""
+    from app.main import create_app
+    from app.policy import policy_of, routes
+
+    who = {"OPEN": "anyone", "SCORE": "a `score` key", "AUDIT": "an `audit` key",
+           "EHR": "an EHR's JWT"}  # fmt: skip
+    app = create_app(Settings(model_path=artifact_path, audit="off"))
+    declared = set()
+    for route in routes(app):
+        policy = policy_of(route)
+        assert policy is not None
+        methods = sorted(m for m in (getattr(route, "methods", None) or ["GET"]) if m != "HEAD")
+        flags = ("yes" if f else "no" for f in (policy.recorded, policy.sheddable, policy.heavy))
+        declared.add((f"`{route.path}`", ", ".join(methods), who[policy.caller.name], *flags))  # type: ignore[attr-defined]
+    text = (DOCS / "security.md").read_text()
+    table = text[text.index("| route | method | who may call |") :]
+    shown = {tuple(c.strip() for c in line.strip("|").split("|"))
+             for line in table.splitlines()[2:] if line.startswith("| `")}  # fmt: skip
+    assert shown == declared

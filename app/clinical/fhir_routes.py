@@ -111,7 +111,7 @@ def outcome(status: int, code: str, diagnostics: str, where: str | None = None) 
         }
     },
 )
-@declare(Policy(Caller.SCORE, recorded=True))
+@declare(Policy(Caller.SCORE, recorded=True, heavy=True))
 async def assess(request: Request) -> Response:
     predictor = await get_predictor(request)
     try:

@@ -1,53 +1,25 @@
-"""Connection-level guards, in uvicorn's own HTTP protocol (httptools).
+"""Connection-level guards, in uvicorn's own HTTP protocol (httptools): what
+a client does before the app sees its request, or after the app answered.
 
-The ASGI app only sees a request once its headers have arrived, so what a
-client does before that, or after the app has answered, is handled here:
+- A deadline per request (`REQUEST_TIMEOUT`), from its first byte: late
+  headers or body get 408 and a close.
+- A bounded lingering close after an early answer (a 413), so that a client
+  still sending (Python's `urllib`) reads the answer, not a reset.
+- Whole bodies before the app, as nginx buffers them: a request enters the
+  app (and takes a `MAX_CONCURRENCY` place) only once its body is here. The
+  bodies being kept share one budget per worker (`BODY_BUDGET_BYTES`); a
+  body past it gets 503 and a close. `Expect: 100-continue` is answered here.
+- Shedding at the door, on what is in flight only (`_must_shed`): 503
+  `overloaded` written by the protocol itself, in V2's shape under /v2/.
 
-- A deadline per request (`REQUEST_TIMEOUT`): a request whose headers and
-  body have not all arrived in time gets 408 (our JSON error shape) and
-  its connection is closed. It runs from the connection's first byte (or
-  from the end of the previous request on a kept-alive connection, where
-  uvicorn's own `KEEP_ALIVE_TIMEOUT` closes a connection that stays idle).
-  A slow client therefore holds a connection for at most that long.
-- A bounded lingering close: when the app has answered before the request
-  body has all arrived (a 413), closing at once makes the kernel reset the
-  connection while a client such as Python's `urllib`, which sends the whole
-  body before reading, is still sending; it then sees "connection reset"
-  instead of the 413. So the rest of the body is read and discarded, up to
-  `LINGER_BYTES` and `LINGER_SECONDS`, then the connection is closed, as
-  nginx's lingering close does.
-
-- Whole bodies before the app: a request with a body enters the app (and
-  counts against `MAX_CONCURRENCY`) only once its whole body has arrived,
-  as nginx buffers request bodies before passing them upstream. Until then
-  the protocol keeps the body itself (at most `MAX_BODY_BYTES`: a longer
-  chunked body is handed on at the limit, for the app's 413; a declared
-  longer one is handed on at once, likewise), so 2,000 connections that
-  trickle their bodies hold no place in the app and get 408 at the deadline.
-  The bodies held so far share one budget per worker (`BODY_BUDGET_BYTES`):
-  a body that would pass it is answered 503 `overloaded` and its
-  connection closed, so memory stays within the budget however many
-  clients send large bodies slowly. A client that sent
-  `Expect: 100-continue` is told to continue here.
-
-- Load shedding at the door: while MAX_CONCURRENCY requests are in the
-  app, or the explanation backlog is full (`app.guards.admission`), a new
-  request is answered at once with 503 `overloaded` and `Retry-After`,
-  written by this protocol without an ASGI task, so that a shed request
-  costs the busy loop almost nothing. Routes whose policy says never shed
-  (the probes, /metrics) never are; under /v2/ the answer takes V2's shape.
-
-`python -m app` passes this class to uvicorn (`http=`); each worker reads
-the settings itself.
+Figures: docs/operations.md and docs/performance.md. `python -m app` passes
+this class to uvicorn (`http=`); each worker reads the settings itself.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import json
 import logging
-import socket
 from typing import Any
 
 import httptools
@@ -55,46 +27,12 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from app import policy
 from app.config import get_settings
-from app.errors import OVERLOADED, REQUEST_TIMEOUT, RETRY_AFTER, V2_PREFIX, Problem, error_body
+from app.errors import V2_PREFIX
 from app.guards.admission import EXPLAIN_PATHS, EXPLANATIONS
+from app.guards.wire import SHED_RESPONSES, TIMEOUT_RESPONSE, no_delay
 from app.observability.metrics import CONNECTION_EVENTS
 
 log = logging.getLogger("app")
-
-
-def _raw_answer(status: bytes, problem: Problem, close: bool, v2: bool = False) -> bytes:
-    """A whole HTTP/1.1 error answer in our JSON shape (or V2's), written by
-    the protocol itself (no app, no ASGI task)."""
-    document = {"error": problem.message} if v2 else error_body(problem)
-    body = json.dumps(document).encode()
-    headers = b"content-type: application/json\r\ncontent-length: %d\r\n" % len(body)
-    if problem is OVERLOADED:
-        headers += b"retry-after: %s\r\n" % RETRY_AFTER.encode()
-    if close:
-        headers += b"connection: close\r\n"
-    return b"HTTP/1.1 %s\r\n%s\r\n%s" % (status, headers, body)
-
-
-SHED_RESPONSES = {
-    (v2, close): _raw_answer(b"503 Service Unavailable", OVERLOADED, close, v2)
-    for v2 in (False, True)
-    for close in (False, True)
-}
-"""The whole answer to a request shed at the door, by (under /v2/, closing),
-written by the protocol itself: a few microseconds (docs/performance.md)."""
-TIMEOUT_RESPONSE = _raw_answer(b"408 Request Timeout", REQUEST_TIMEOUT, close=True)
-
-
-def _no_delay(transport: asyncio.Transport) -> None:
-    """Send small answers at once (TCP_NODELAY). asyncio sets it only on
-    sockets whose `proto` is IPPROTO_TCP, which the listening socket that
-    uvicorn hands to each of several workers is not (proto 0): without it,
-    WORKERS=2 answered 363 requests/s with a 44 ms median (Nagle's
-    algorithm meeting delayed ACKs) instead of ~4,400 in 3 ms."""
-    sock = transport.get_extra_info("socket")
-    if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
-        with contextlib.suppress(OSError):
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
 
 class _LingeringTransport:
@@ -142,7 +80,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         self._real_transport = transport
-        _no_delay(transport)
+        no_delay(transport)
         super().connection_made(_LingeringTransport(transport, self))  # type: ignore[arg-type]
         self._arm(self.request_timeout, self._timed_out)
 
