@@ -18,7 +18,8 @@ alternating slices, so that a slow spell of the machine hits both.
 
 MLServer and BentoML are installed from PyPI by this script into their own
 virtual environments under benchmarks/.envs/ (ignored by git), once.
-Writes BENCHMARKS.md. Bounded: about 2 x (13 loads x 13 s + start-ups).
+Writes BENCHMARKS.md. Bounded: about 2 x (13 loads x 13 s + start-ups), plus the
+explanation, CDS Hooks, heavy-batch and record sections.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from benchmarks import asgi, cds, explain, record, report
+from benchmarks import asgi, cds, explain, heavy, record, report
 from benchmarks.contenders.factories import (
     Contender,
     bentoml,
@@ -83,6 +84,8 @@ def main(argv: list[str] | None = None) -> int:
         )
         print("CDS Hooks calls...", flush=True)
         cds_calls = cds.measure(model, args.seconds, args.port)
+        print("single patients beside a heavy batch...", flush=True)
+        beside_heavy = heavy.measure(model, args.seconds, args.port)
         print("the record, off and on...", flush=True)
         recorded = record.run(model, args.seconds, args.connections, args.port)
 
@@ -90,6 +93,7 @@ def main(argv: list[str] | None = None) -> int:
     lines = report.document(contenders, args.runs, inproc, through_app, setup)
     lines += report.explanations(explained, explain_route)
     lines += cds.section(cds_calls)
+    lines += heavy.section(beside_heavy)
     lines += record.section(recorded, args.connections)
     args.out.write_text("\n".join(lines))
     print("\n".join(lines))

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
@@ -120,3 +121,31 @@ def test_the_cds_benchmark_calls_with_and_without_prefetch_and_judges_at_one_con
         if line.startswith(f"| {names[0]}") or line.startswith(f"| {names[1]}")
     ]
     assert "<= 20 ms, met" in rows[0] and "<= 20 ms, -" in rows[1] and "NOT met" in rows[2]
+
+
+def test_the_heavy_batch_section_judges_p99_503s_and_the_per_patient_cost() -> None:
+    from benchmarks import heavy
+
+    def result(p99: float, non_2xx: int, batched: float) -> dict[str, Any]:
+        return {
+            "alone": Load(10_000, 10.0, 0.5, 5.0, 0, 0),
+            "beside": Load(5_000, 10.0, 0.9, p99, non_2xx, 0),
+            "batch_seconds": 1.2, "batches": 8, "batch_statuses": [200],
+            "in_process": {"batched": batched, "alone": 4 * batched},
+        }  # fmt: skip
+
+    good = "\n".join(heavy.section(result(40.0, 0, 0.25e-3)))
+    assert "p99 beside the batches / alone: 8.00x" in good
+    assert "no 503: met" in good and "batched: met" in good and "(4.0x)" in good
+    assert "no 503: NOT met" in "\n".join(heavy.section(result(40.0, 3, 0.25e-3)))
+    assert "no 503: NOT met" in "\n".join(heavy.section(result(140.0, 0, 0.25e-3)))
+    assert "batched: NOT met" in "\n".join(heavy.section(result(40.0, 0, 0.35e-3)))
+
+
+def test_varied_rows_cycle_the_named_missing_patterns() -> None:
+    from benchmarks.heavy import varied_rows
+    from scripts.evaluate_missing import PATTERNS
+
+    rows = varied_rows(16)
+    named = [fields for fields in PATTERNS.values() if fields]
+    assert [int(np.isnan(r).sum()) for r in rows[: len(named)]] == [len(f) for f in named]
