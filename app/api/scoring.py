@@ -28,9 +28,10 @@ from model.serving import Rows, has_missing
 
 T = TypeVar("T")
 
-HEAVY_ROWS = 32
-"""Patients above which complete rows are scored off the event loop (below,
-scoring costs less than the hand-over to a thread)."""
+HEAVY_ROWS = 500
+"""Complete patients above which a batch is scored off the event loop. Below,
+scoring takes a few milliseconds at most, and a thread would cost batches
+of 100 a quarter of their throughput (docs/performance.md)."""
 HEAVY_THREADS = 2
 """Heavy scorings at once per worker; more wait for a thread (each request
 still counts against MAX_CONCURRENCY while it waits)."""
