@@ -85,6 +85,11 @@ OVERLOADED = Problem(
     "overloaded",
     "The server is answering as many requests as it can (MAX_CONCURRENCY); retry shortly.",
 )
+BODIES_FULL = Problem(
+    503,
+    "overloaded",
+    "The server holds as many request bodies as it can (BODY_BUDGET_BYTES); retry shortly.",
+)
 
 
 class ApiError(StarletteHTTPException):

@@ -22,11 +22,12 @@ sys.modules["client"] = client_module  # dataclasses look their module up there
 spec.loader.exec_module(client_module)
 HeartRiskClient, ServiceError = client_module.HeartRiskClient, client_module.ServiceError
 PATIENT = client_module.EXAMPLE_PATIENT
+KEY = "k-123-a-longer-key"
 
 
 def test_client_single_batch_errors_and_api_key(live_server: Any) -> None:
-    with live_server(API_KEY="k-123-a-longer-key") as server:
-        with HeartRiskClient(server.url, api_key="k-123-a-longer-key") as client:
+    with live_server(API_KEY=KEY) as server:
+        with HeartRiskClient(server.url, api_key=KEY) as client:
             assert client.ready()
             one = client.predict(PATIENT)
             assert 0 <= one["probability"] <= 1 and one["label"] in ("absence", "presence")
@@ -51,7 +52,7 @@ def test_client_single_batch_errors_and_api_key(live_server: Any) -> None:
                 "--url",
                 server.url,
                 "--api-key",
-                "k-123",
+                KEY,
             ],
             capture_output=True,
             text=True,

@@ -29,7 +29,7 @@ from app import policy
 from app.config import get_settings
 from app.errors import V2_PREFIX
 from app.guards.admission import EXPLAIN_PATHS, EXPLANATIONS
-from app.guards.wire import SHED_RESPONSES, TIMEOUT_RESPONSE, no_delay
+from app.guards.wire import BUDGET_RESPONSES, SHED_RESPONSES, TIMEOUT_RESPONSE, no_delay
 from app.observability.metrics import CONNECTION_EVENTS
 
 log = logging.getLogger("app")
@@ -226,7 +226,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         CONNECTION_EVENTS.labels("body_budget").inc()
         log.warning("request body refused: BODY_BUDGET_BYTES (%d) are held", self.body_budget)
         v2 = httptools.parse_url(self.url).path.startswith(V2_PREFIX.encode())
-        self.transport.write(SHED_RESPONSES[v2, True])
+        self.transport.write(BUDGET_RESPONSES[v2])
         self._close()
 
     def connection_lost(self, exc: Exception | None) -> None:

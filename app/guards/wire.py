@@ -9,7 +9,7 @@ import contextlib
 import json
 import socket
 
-from app.errors import OVERLOADED, REQUEST_TIMEOUT, RETRY_AFTER, Problem, error_body
+from app.errors import BODIES_FULL, OVERLOADED, REQUEST_TIMEOUT, RETRY_AFTER, Problem, error_body
 
 
 def _raw_answer(status: bytes, problem: Problem, close: bool, v2: bool = False) -> bytes:
@@ -18,7 +18,7 @@ def _raw_answer(status: bytes, problem: Problem, close: bool, v2: bool = False) 
     document = {"error": problem.message} if v2 else error_body(problem)
     body = json.dumps(document).encode()
     headers = b"content-type: application/json\r\ncontent-length: %d\r\n" % len(body)
-    if problem is OVERLOADED:
+    if problem.status == 503:
         headers += b"retry-after: %s\r\n" % RETRY_AFTER.encode()
     if close:
         headers += b"connection: close\r\n"
@@ -32,6 +32,10 @@ SHED_RESPONSES = {
 }
 """The whole answer to a request shed at the door, by (under /v2/, closing),
 written by the protocol itself: a few microseconds (docs/performance.md)."""
+BUDGET_RESPONSES = {
+    v2: _raw_answer(b"503 Service Unavailable", BODIES_FULL, True, v2) for v2 in (False, True)
+}
+"""The answer to a body past BODY_BUDGET_BYTES, by under /v2/ (then a close)."""
 TIMEOUT_RESPONSE = _raw_answer(b"408 Request Timeout", REQUEST_TIMEOUT, close=True)
 
 
