@@ -499,3 +499,22 @@ def test_row_hash_is_sha256_of_the_previous_hash_and_the_rows_json_array() -> No
         '"s",null,200,null,"{\\"age\\":54.0}","{\\"probability\\":0.41}"]'
     )
     assert row_hash(GENESIS, row) == hashlib.sha256(text.encode()).hexdigest()
+
+
+def test_a_patients_json_is_json_dumps_of_its_values_to_the_byte() -> None:
+    """The record's `inputs`, built without a dict, read back as json.dumps wrote them."""
+    import json
+
+    import numpy as np
+
+    from app.api.recording import patient_json
+    from model.features import FEATURE_NAMES
+
+    rng = np.random.default_rng(7)
+    for _ in range(200):
+        row: list[Any] = [
+            rng.choice([None, int(rng.integers(0, 300)), float(rng.normal(100, 50)), 0.1 + 0.2])
+            for _ in FEATURE_NAMES
+        ]
+        row[0] = np.float64(row[0]) if isinstance(row[0], float) else row[0]  # V2's, before tolist
+        assert patient_json(row) == json.dumps(dict(zip(FEATURE_NAMES, row, strict=True)))
