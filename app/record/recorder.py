@@ -77,8 +77,8 @@ class Recorder:
         self.spool: Spool | None = None  # claimed at open()
         self.queue_rows, self.queue_bytes = queue_rows, queue_bytes
         self.spool_max_age = spool_max_age
-        # (rows, their bytes, when handed over, the future their request waits on)
-        self._pending: list[tuple[list[Row], int, float, asyncio.Future[None]]] = []
+        # (rows, their bytes, when handed over, the future their request waits on, if strict)
+        self._pending: list[tuple[list[Row], int, float, asyncio.Future[None] | None]] = []
         self._queued = self._queued_bytes = 0  # not yet durable (async mode's bounds)
         self._oldest: float | None = None  # when the oldest of them was handed over
         self._room: asyncio.Condition | None = None
@@ -143,10 +143,11 @@ class Recorder:
         if self._wake is None or self._room is None:
             raise RecordUnavailableError("the recorder is not running")
         size = row_bytes(rows)
-        if not self.strict:
+        if not self.strict and not self._has_room():  # room is the common case: no lock then
             async with self._room:
                 await self._room.wait_for(self._has_room)
-        done = asyncio.get_running_loop().create_future()
+        # strict: the request waits on this; async: nobody does (a failure is logged)
+        done = asyncio.get_running_loop().create_future() if self.strict else None
         now = time.time()
         self._pending.append((rows, size, now, done))
         self._queued += len(rows)
@@ -155,7 +156,7 @@ class Recorder:
         self._wake.set()
         if not self._has_room():
             self._full.set()
-        if self.strict:
+        if done is not None:
             await done
 
     def _has_room(self) -> bool:
@@ -204,13 +205,12 @@ class Recorder:
             outcome = _failed(rows, f"{type(exc).__name__}: {exc}")
         RECORD_FLUSH.observe(time.perf_counter() - start)
         for _, _, _, done in waiting:
-            if done.done():
+            if done is None or done.done():  # async mode, or a request that went away
                 continue
             if outcome is None:
                 done.set_result(None)
             else:
                 done.set_exception(RecordUnavailableError(outcome))
-                done.exception()  # async mode: nobody waits for it; it is logged below
         self._queued -= len(rows)
         self._queued_bytes -= sum(size for _, size, _, _ in waiting)
         self._oldest = self._pending[0][2] if self._pending else None
