@@ -8,12 +8,12 @@ One package per concern, each with its own rule on what it must not import
 - `app.v2`: the Open Inference Protocol (V2): tensors, routes, OpenAPI.
 - `app.guards`: what protects the app from clients (uvicorn's HTTP protocol
   with timeouts and shedding at the door, admission, middleware, hostile bodies).
-- `app.observability`: request records, JSON logs, Prometheus metrics.
-- `app.clinical`: clinical integration (FHIR inputs; CDS Hooks to come).
+- `app.observability`: request log lines, JSON logs, Prometheus metrics.
+- `app.clinical`: clinical integration: FHIR inputs, CDS Hooks, `$assess`.
+- `app.record`: the durable record of every answer, and its monitoring.
 
 Beside them, shared by all: `config` (settings), `errors` (the one error
-shape; imports nothing of the app), `keys` and `deps` (API keys, the
-predictor dependency), `reload` (SIGHUP), and `main`, which wires it all.
-Room is left for the concerns to come, each a package of its own: the
-record of every answer, and monitoring.
+shape; imports nothing of the app), `policy` (every route's declared
+policy, and `enforce`), `keys` and `deps` (API keys, the predictor),
+`reload` (SIGHUP), and `main`, which wires it all.
 """

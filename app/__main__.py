@@ -50,7 +50,7 @@ def main() -> None:
         log_config=UVICORN_LOG_CONFIG,
         access_log=False,
         http=GuardedHttpToolsProtocol,
-        loop=settings.event_loop,  # asyncio by default: see EVENT_LOOP in README "Configuration"
+        loop=settings.event_loop,  # asyncio by default: see EVENT_LOOP in docs/configuration.md
         timeout_keep_alive=int(max(1, settings.keep_alive_timeout)),
     )
 
