@@ -18,7 +18,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 
 from app.api.recording import record_refusal
-from app.api.schemas import explain
+from app.api.schemas import describe_error
 from app.errors import (
     CLIENT_CLOSED,
     INTERNAL,
@@ -50,7 +50,7 @@ async def validation_handler(request: Request, exc: Exception) -> JSONResponse:
     details = []
     for e in errors:
         loc = tuple(e["loc"])
-        kind, message = explain(str(loc[-1]) if loc else "", e["type"], _message(e))
+        kind, message = describe_error(str(loc[-1]) if loc else "", e["type"], _message(e))
         details.append({"field": _field(loc), "message": message, "type": kind})
     await record_refusal(request, INVALID_BODY.status, INVALID_BODY.code)
     return error_response(INVALID_BODY, details=details, path=request.url.path)

@@ -28,6 +28,7 @@ from pydantic import (
     model_validator,
 )
 
+from app.clinical.fhir_inputs import MMOL_CHOLESTEROL
 from app.guards.body_limits import (
     MAX_BYTES_PER_FIELD,
     TooManyProblemsError,
@@ -117,13 +118,31 @@ _BY_NAME = {f.name: f for f in FEATURES}
 _CODE_ERRORS = {"less_than_equal", "greater_than_equal", "literal_error", "int_type"}
 
 
-def explain(field: str, error_type: str, message: str) -> tuple[str, str]:
+_RANGE_ERRORS = {"less_than_equal", "greater_than_equal"}
+_MG_PER_MMOL = {"serum_cholesterol": MMOL_CHOLESTEROL}
+"""Fields whose value a chart may hold in mmol/L: mg/dL per mmol/L."""
+
+
+def describe_error(field: str, error_type: str, message: str) -> tuple[str, str]:
     """The (type, message) to report for a validation error on `field`: for a
-    coded feature, the codes it accepts."""
+    coded feature, the codes it accepts; for a measurement out of range,
+    its unit and range (and, for cholesterol, the mmol/L conversion); for a
+    field left out, that null means "not measured"."""
     feature = _BY_NAME.get(field)
-    if feature is not None and feature.codes is not None and error_type in _CODE_ERRORS:
+    if feature is None:
+        return error_type, message
+    if feature.codes is not None and error_type in _CODE_ERRORS:
         allowed = ", ".join(f"{code} ({meaning})" for code, meaning in feature.codes.items())
         return "code", f"Input should be one of {allowed}"
+    if error_type == "missing":
+        return error_type, f'Field required: send "{field}": null if it was not measured'
+    if error_type in _RANGE_ERRORS and feature.unit is not None:
+        unit = feature.unit
+        said = f"{message} {unit} (accepted: {feature.minimum:g} to {feature.maximum:g} {unit})"
+        factor = _MG_PER_MMOL.get(field)
+        if factor is not None:
+            said += f"; a value in mmol/L times {factor} is mg/dL"
+        return error_type, said
     return error_type, message
 
 

@@ -9,7 +9,7 @@ from typing import NamedTuple
 import numpy as np
 from pydantic import ValidationError
 
-from app.api.schemas import WHOLE_NUMBER_FIELDS, Patient, explain
+from app.api.schemas import WHOLE_NUMBER_FIELDS, Patient, describe_error
 from model.features import FEATURE_NAMES, FEATURES, Feature
 
 
@@ -94,4 +94,4 @@ def _check_row(i: int, values: list[float]) -> None:
     except ValidationError as exc:
         e = exc.errors(include_url=False)[0]
         field = str(e["loc"][-1]) if e["loc"] else ""
-        raise RowError(i, field, explain(field, e["type"], e["msg"])[1]) from None
+        raise RowError(i, field, describe_error(field, e["type"], e["msg"])[1]) from None

@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from app.api.schemas import BatchRequest, Patient, explain, validate_json
+from app.api.schemas import BatchRequest, Patient, describe_error, validate_json
 from app.v2.patient_matrix import RowError, validated_matrix
 from model.features import EXAMPLE_PATIENT, FEATURES
 
@@ -97,7 +97,7 @@ def _first_refused(matrix: list[list[float]]) -> tuple[int, str] | None:
             Patient.model_validate(record)
         except ValidationError as exc:
             e = exc.errors(include_url=False)[0]
-            return i, explain(str(e["loc"][-1]), e["type"], e["msg"])[1]
+            return i, describe_error(str(e["loc"][-1]), e["type"], e["msg"])[1]
     return None
 
 
