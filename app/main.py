@@ -23,6 +23,7 @@ from app.guards.middleware import (
     JsonBodyGuard,
     OneLineStartupFailure,
     RequestContext,
+    TrailingSlash,
 )
 from app.keys import ApiKeys, KeyFileError
 from app.observability import logs
@@ -170,6 +171,7 @@ def _add_middleware(
     app.add_middleware(JsonBodyGuard, max_bytes=settings.max_body_bytes, json_paths=json_paths)
     app.add_middleware(ConcurrencyLimit, limit=settings.max_concurrency, exempt=rules.never_shed)
     app.add_middleware(RequestContext, telemetry=telemetry)
+    app.add_middleware(TrailingSlash)  # outside the rest: they all see the path without it
     app.add_middleware(OneLineStartupFailure)
 
 

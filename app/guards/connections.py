@@ -161,6 +161,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         if self.cycle is not None and not self.cycle.response_complete:
             return False
         path = httptools.parse_url(self.url).path
+        path = path.rstrip(b"/") or b"/"  # as app.guards.middleware.TrailingSlash
         return path.decode() not in policy.current.never_shed and (busy or path in EXPLAIN_PATHS)
 
     def on_body(self, body: bytes) -> None:

@@ -1,5 +1,5 @@
-"""Pure ASGI middleware: request ids and telemetry, the body guard, the
-one-line start-up failure."""
+"""Pure ASGI middleware: one path with or without its trailing slash,
+request ids and telemetry, the body guard, the one-line start-up failure."""
 
 from __future__ import annotations
 
@@ -23,6 +23,24 @@ from app.observability.telemetry import Telemetry
 
 REQUEST_ID_HEADER = b"x-request-id"
 _VALID_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+
+
+class TrailingSlash:
+    """`/predict/` is `/predict`: a path's trailing slash is dropped before
+    anything looks at the path, so every route answers with or without it,
+    under its own policy and in the one error shape (FastAPI would answer a
+    bare 307 first, before any key check)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path = scope.get("path", "")
+        if scope["type"] == "http" and len(path) > 1 and path.endswith("/"):
+            scope = {**scope, "path": path.rstrip("/") or "/"}
+            if scope.get("raw_path"):
+                scope["raw_path"] = scope["raw_path"].rstrip(b"/") or b"/"
+        await self.app(scope, receive, send)
 
 
 class RequestContext:

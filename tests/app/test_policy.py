@@ -128,3 +128,20 @@ def test_start_up_names_every_route_group_open_to_anyone(
     assert ("CDS Hooks (" in line) is not keyed
     assert "audit" not in line  # the record's routes always need an audit key
     assert ("no API key is set (API_KEY" in caplog.text) is not keyed
+
+
+def test_a_trailing_slash_is_the_same_route_under_the_same_policy(artifact_path: Path) -> None:
+    """POST /predict/ got a bare 307 before the key check on main at c58ae8a."""
+    from model.features import EXAMPLE_PATIENT
+
+    app = create_app(Settings(model_path=artifact_path, api_key=KEY, audit="off"))
+    with TestClient(app, follow_redirects=False) as client:
+        refused = client.post("/predict/", json=EXAMPLE_PATIENT)
+        assert refused.status_code == 401 and refused.json()["error"]["code"] == "unauthorized"
+        keyed = {"X-API-Key": KEY}
+        with_slash = client.post("/predict/", json=EXAMPLE_PATIENT, headers=keyed)
+        without = client.post("/predict", json=EXAMPLE_PATIENT, headers=keyed)
+        assert with_slash.status_code == 200 and with_slash.json() == without.json()
+        assert client.get("/health/").status_code == 200
+        missing = client.get("/no-such-route/")
+        assert missing.status_code == 404 and missing.json()["error"]["code"] == "not_found"
