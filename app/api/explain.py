@@ -21,7 +21,7 @@ from app.api import answers
 from app.api.answer_models import Explanation, ExplanationBatch
 from app.api.recording import record_answers
 from app.api.schemas import BatchRequest, Patient, rows
-from app.api.scoring import ScoringRoute, json_response, read_body
+from app.api.scoring import ScoringRoute, json_response, read_body, thread_limiter
 from app.deps import get_predictor
 from app.errors import OVERLOADED, RETRY_AFTER, ApiError
 from app.guards.admission import EXPLAIN_MAX_WAIT, EXPLAIN_THREADS, EXPLANATIONS
@@ -72,10 +72,7 @@ async def in_explain_thread(request: Request, patients: int, work: Callable[[], 
     get here), or when no thread comes free within EXPLAIN_MAX_WAIT: such a
     request is late already, and a 503 now keeps it from being later still. The CDS Hooks
     card (`app.clinical`) is explained here too."""
-    state = request.app.state
-    threads = getattr(state, "explain_limiter", None)
-    if threads is None:  # made on first use, inside the running event loop
-        threads = state.explain_limiter = anyio.CapacityLimiter(EXPLAIN_THREADS)
+    threads = thread_limiter(request.app.state, "explain_limiter", EXPLAIN_THREADS)
     if EXPLANATIONS.full(patients):
         raise _backlog_full()
     EXPLANATIONS.pending += patients

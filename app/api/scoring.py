@@ -52,10 +52,18 @@ async def scored(state: Any, rows: Rows, work: Callable[[], T]) -> T:
     the event loop serves other requests; else at once, here."""
     if not is_heavy(rows):
         return work()
-    limiter = getattr(state, "heavy_limiter", None)
-    if limiter is None:  # made on first use, inside the running event loop
-        limiter = state.heavy_limiter = anyio.CapacityLimiter(HEAVY_THREADS)
+    limiter = thread_limiter(state, "heavy_limiter", HEAVY_THREADS)
     return await anyio.to_thread.run_sync(work, limiter=limiter)
+
+
+def thread_limiter(state: Any, name: str, threads: int) -> anyio.CapacityLimiter:
+    """`state.<name>`, a limiter of `threads` worker threads for this app,
+    made on first use (inside the running event loop)."""
+    limiter = getattr(state, name, None)
+    if limiter is None:
+        limiter = anyio.CapacityLimiter(threads)
+        setattr(state, name, limiter)
+    return limiter
 
 
 class ScoringRoute(NamedTuple):

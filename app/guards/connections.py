@@ -29,6 +29,7 @@ from app import policy
 from app.config import get_settings
 from app.errors import V2_PREFIX
 from app.guards.admission import EXPLAIN_PATHS, EXPLANATIONS
+from app.guards.middleware import without_trailing_slash
 from app.guards.wire import BUDGET_RESPONSES, SHED_RESPONSES, TIMEOUT_RESPONSE, no_delay
 from app.observability.metrics import CONNECTION_EVENTS
 
@@ -160,9 +161,12 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
             return False
         if self.cycle is not None and not self.cycle.response_complete:
             return False
-        path = httptools.parse_url(self.url).path
-        path = path.rstrip(b"/") or b"/"  # as app.guards.middleware.TrailingSlash
-        return path.decode() not in policy.current.never_shed and (busy or path in EXPLAIN_PATHS)
+        path = self._path()
+        return path not in policy.current.never_shed and (busy or path.encode() in EXPLAIN_PATHS)
+
+    def _path(self) -> str:
+        """The request's path, as the app's routes see it (`without_trailing_slash`)."""
+        return without_trailing_slash(httptools.parse_url(self.url).path.decode())
 
     def on_body(self, body: bytes) -> None:
         if self._shedding or self._refused:
@@ -212,7 +216,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         """Answer 503 `overloaded` with Retry-After, written here at once."""
         self._shedding = False
         CONNECTION_EVENTS.labels("shed").inc()
-        v2 = httptools.parse_url(self.url).path.startswith(V2_PREFIX.encode())
+        v2 = self._path().startswith(V2_PREFIX)
         if self.parser.should_keep_alive():
             self.transport.write(SHED_RESPONSES[v2, False])
             self.on_response_complete()  # uvicorn's own: counts it, arms the keep-alive timeout
@@ -226,7 +230,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self._refused = True  # the rest of what this connection sent is not read
         CONNECTION_EVENTS.labels("body_budget").inc()
         log.warning("request body refused: BODY_BUDGET_BYTES (%d) are held", self.body_budget)
-        v2 = httptools.parse_url(self.url).path.startswith(V2_PREFIX.encode())
+        v2 = self._path().startswith(V2_PREFIX)
         self.transport.write(BUDGET_RESPONSES[v2])
         self._close()
 

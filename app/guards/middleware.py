@@ -25,6 +25,11 @@ REQUEST_ID_HEADER = b"x-request-id"
 _VALID_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 
 
+def without_trailing_slash(path: str) -> str:
+    """`/predict/` is `/predict` (and `/` stays `/`): the path every guard matches."""
+    return path.rstrip("/") or "/"
+
+
 class TrailingSlash:
     """`/predict/` is `/predict`: a path's trailing slash is dropped before
     anything looks at the path, so every route answers with or without it,
@@ -37,7 +42,7 @@ class TrailingSlash:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path = scope.get("path", "")
         if scope["type"] == "http" and len(path) > 1 and path.endswith("/"):
-            scope = {**scope, "path": path.rstrip("/") or "/"}
+            scope = {**scope, "path": without_trailing_slash(path)}
             if scope.get("raw_path"):
                 scope["raw_path"] = scope["raw_path"].rstrip(b"/") or b"/"
         await self.app(scope, receive, send)
