@@ -65,6 +65,17 @@ class Settings(BaseSettings):
         description="The URL clients call this service at (e.g. https://risk.example.org), "
         "for the JWT audience and the card's links; unset: the URL of each request.",
     )
+    smart_clients_file: Path | None = Field(
+        None,
+        description="JSON list of the EHRs that may launch the risk page with SMART on FHIR: "
+        "each entry's iss (the EHR's FHIR base URL), client_id, and optional client_secret "
+        "and scope; read again on SIGHUP. Needs PUBLIC_BASE_URL (the redirect_uri).",
+    )
+    page_frame_ancestors: str = Field(
+        "'none'",
+        description="The risk page's CSP frame-ancestors: who may show /app in a frame, e.g. "
+        "the EHR's origin https://ehr.example.org ('none': nobody).",
+    )
     fhir_timeout: float = Field(
         1.0,
         gt=0,
@@ -143,6 +154,15 @@ class Settings(BaseSettings):
             raise ValueError(
                 f"API_KEY must be {MIN_KEY_LENGTH} characters or more, like every key in "
                 "API_KEYS_FILE (e.g. python -c 'import secrets; print(secrets.token_urlsafe(32))')"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _smart_needs_a_base_url(self) -> Settings:
+        if self.smart_clients_file is not None and self.public_base_url is None:
+            raise ValueError(
+                "SMART_CLIENTS_FILE needs PUBLIC_BASE_URL: the redirect_uri registered with the "
+                "EHR is PUBLIC_BASE_URL/smart/callback (e.g. https://risk.example.org)"
             )
         return self
 

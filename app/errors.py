@@ -66,6 +66,22 @@ PREFETCH_UNAVAILABLE = Problem(
     "prefetch_unavailable",
     "Prefetch keys are missing and the FHIR server cannot supply them.",
 )
+PAGE_UNAUTHORIZED = Problem(
+    401,
+    "page_unauthorized",
+    "Open the risk page from the EHR (a SMART launch): with API keys or SMART clients set, "
+    "the page answers only a launched session.",
+)
+PAGE_EXPIRED = Problem(
+    401, "page_session_expired", "This page's session has ended: open it again from the EHR."
+)
+CROSS_ORIGIN = Problem(
+    403, "cross_origin", "The risk page's answers are for the page itself, not another site."
+)
+LAUNCH_REFUSED = Problem(400, "launch_refused", "This SMART launch cannot go on.")
+EHR_UNAVAILABLE = Problem(
+    502, "ehr_unavailable", "The EHR did not answer as SMART on FHIR requires; retry from the EHR."
+)
 CLIENT_CLOSED = Problem(499, "client_closed_request", "The client closed the request.")
 INTERNAL = Problem(500, "internal_error", "Internal server error.")
 NOT_LOADED = Problem(503, "not_ready", "The model is not loaded.")

@@ -29,7 +29,8 @@ from app.keys import ApiKeys, KeyFileError
 from app.observability import logs
 from app.observability import routes as metrics
 from app.observability.telemetry import Telemetry
-from app.policy import PUBLIC, Rules, declare, enforce, open_to_anyone
+from app.page import routes as page
+from app.policy import Rules, enforce, open_to_anyone
 from app.record.backends import default_spool, store_for
 from app.record.monitor import Monitor
 from app.record.recorder import Recorder
@@ -61,14 +62,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         try:
             keys.load()
             cds_clients.load()
+            smart_clients.load()
             predictor, problem = load_checked(settings.model_path)
             recorder.open()  # last: nothing left open when a start fails
         except (ArtifactError, KeyFileError, ClientsFileError, StoreError) as exc:
             app.state.startup_error = str(exc)  # reported by OneLineStartupFailure
             raise
         _serve_if_sound(app.state, predictor, problem, settings.model_path)
-        _say_what_is_open(app, keys.enabled, cds_clients.enabled)
-        reloader = Reloader(app.state, settings.model_path, (keys, cds_clients))
+        _say_what_is_open(app, keys.enabled, cds_clients.enabled, smart_clients.enabled)
+        reloader = Reloader(app.state, settings.model_path, (keys, cds_clients, smart_clients))
         app.state.reloader = reloader
         reloader.install()
         for part in (telemetry, recorder, monitor):
@@ -80,6 +82,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await recorder.stop()
             await telemetry.stop()
             await app.state.fhir_reader.close()
+            await app.state.smart.close()
             reloader.uninstall()
             app.state.predictor = None
 
@@ -102,13 +105,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     scoring.install(app, scoring_routes)
     v2.install(app)
     cds_clients = cds_routes.install(app, settings)
+    smart_clients = page.install(app, settings)
     for router in (health.router, metrics.router, model_info.router, audit.router):
         app.include_router(router)
-    docs.install(app)
-    for route in app.router.routes:  # FastAPI's own: the OpenAPI document
-        if getattr(route, "path", None) == app.openapi_url:
-            declare(PUBLIC)(route.endpoint)  # type: ignore[attr-defined]
-    rules = enforce(app, cds_routes.authorized)  # last: every route is there
+    docs.install(app)  # with FastAPI's own route: the OpenAPI document
+    rules = enforce(app, cds_routes.authorized, page.authorized)  # last: every route is there
     _add_middleware(app, settings, telemetry, scoring_routes, rules)
     logs.configure(settings.log_level)
     return app
@@ -152,10 +153,10 @@ def _serve_if_sound(state: Any, predictor: Predictor, problem: str | None, path:
         log.info("model %s loaded from %s", predictor.version, path)
 
 
-def _say_what_is_open(app: FastAPI, keyed: bool, signed: bool) -> None:
+def _say_what_is_open(app: FastAPI, keyed: bool, signed: bool, launched: bool) -> None:
     """One start-up line naming the route groups anyone may call, and a
     warning when scoring or CDS Hooks are among them."""
-    log.info("open to anyone: %s", ", ".join(open_to_anyone(app, keyed, signed)))
+    log.info("open to anyone: %s", ", ".join(open_to_anyone(app, keyed, signed, launched)))
     if not keyed:
         log.warning(
             "no API key is set (API_KEY, API_KEYS_FILE): the scoring routes are open to anyone "
@@ -168,6 +169,7 @@ def _add_middleware(
 ) -> None:
     # Added last = outermost: every answer, 413s included, is logged and counted.
     json_paths = frozenset(route.path for route in scoring_routes) | cds_routes.JSON_PATHS
+    json_paths |= page.JSON_PATHS
     app.add_middleware(JsonBodyGuard, max_bytes=settings.max_body_bytes, json_paths=json_paths)
     app.add_middleware(ConcurrencyLimit, limit=settings.max_concurrency, exempt=rules.never_shed)
     app.add_middleware(RequestContext, telemetry=telemetry)

@@ -38,6 +38,10 @@ class Caller(Enum):
         "an EHR's signed JWT (CDS_CLIENTS_FILE); unsigned calls only while no API key "
         "and no clients file is set"
     )
+    PAGE = (
+        "a risk-page session of a SMART launch (SMART_CLIENTS_FILE); without one, anyone "
+        "only while no API key and no SMART client is set"
+    )
 
 
 @dataclass(frozen=True)
@@ -87,14 +91,17 @@ def policy_of(route: BaseRoute) -> Policy | None:
     return getattr(target, "policy", None)
 
 
-def open_to_anyone(app: FastAPI, keyed: bool, signed: bool) -> list[str]:
-    """The routes anyone may call, with API keys set or not (`keyed`) and
-    CDS_CLIENTS_FILE set or not (`signed`), as "group (path, ...)", a group
+def open_to_anyone(app: FastAPI, keyed: bool, signed: bool, launched: bool = False) -> list[str]:
+    """The routes anyone may call, with API keys set or not (`keyed`),
+    CDS_CLIENTS_FILE set or not (`signed`) and SMART_CLIENTS_FILE set or not
+    (`launched`), as "group (path, ...)", a group
     being a route's first OpenAPI tag ("docs" for the untagged documents):
     what the start-up log names."""
     callers = {Caller.OPEN} | ({Caller.SCORE} if not keyed else set())
     if not (keyed or signed):
         callers.add(Caller.EHR)
+    if not (keyed or launched):
+        callers.add(Caller.PAGE)
     groups: dict[str, list[str]] = {}
     for route in routes(app):
         policy = policy_of(route)
@@ -121,12 +128,15 @@ Check = Callable[[Request], Awaitable[None]]
 """A caller check: returns, or raises the ApiError to answer (401, 403)."""
 
 
-def enforce(app: FastAPI, ehr_check: Check) -> Rules:
+def enforce(app: FastAPI, ehr_check: Check, page_check: Check | None = None) -> Rules:
     """Put every route of `app` under its policy, EHR callers checked by
-    `ehr_check` (CDS Hooks' JWT check); RuntimeError names a route without one."""
+    `ehr_check` (CDS Hooks' JWT check) and the risk page's by `page_check`
+    (its session); RuntimeError names a route without one."""
     global current
-    checks: dict[Caller, Check] = {Caller.SCORE: _score_key, Caller.AUDIT: _audit_key,
-                                   Caller.EHR: ehr_check}  # fmt: skip
+    checks: dict[Caller, Check] = {
+        Caller.SCORE: _score_key, Caller.AUDIT: _audit_key, Caller.EHR: ehr_check,
+        Caller.PAGE: page_check or _nobody,
+    }  # fmt: skip
     rules: dict[str, set[str]] = {"recorded": set(), "never_shed": set()}
     for route in routes(app):
         policy = policy_of(route)
@@ -164,6 +174,10 @@ class Gate:
         if not self.methods or scope.get("method") in self.methods:  # else the route's 405
             await self.check(Request(scope))
         await self.inner(scope, receive, send)
+
+
+async def _nobody(request: Request) -> None:
+    raise ApiError(UNAUTHORIZED)
 
 
 async def _score_key(request: Request) -> None:

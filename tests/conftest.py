@@ -98,7 +98,7 @@ class Server:
 
 def start_server(env: dict[str, str], log_path: Path) -> Server:
     """Start `python -m app` on a free loopback port; the caller waits and stops it."""
-    port = free_port()
+    port = int(env.get("PORT") or free_port())
     full_env = {**os.environ, "HOST": "127.0.0.1", "PORT": str(port), **env}
     log_file = log_path.open("w")
     process = subprocess.Popen(

@@ -104,8 +104,14 @@ class FhirServer(Loopback):
     answer fail or come late, `redirect` (a URL) a 302 there, `oversize` (bytes)
     a Bundle that long; `seen_tokens` are the bearer tokens received."""
 
-    def __init__(self, resources: Iterable[dict[str, Any]]) -> None:
+    def __init__(
+        self, resources: Iterable[dict[str, Any]], routes: Iterable[Route] = (),
+        tokens: set[str] | None = None,
+    ) -> None:  # fmt: skip
+        """`routes`: more to serve (a SMART configuration); `tokens`: the only
+        bearer tokens accepted (else 401), None for any."""
         self.resources = [self._parsed(r) for r in resources]
+        self.tokens = tokens
         self.seen_tokens: list[str] = []
         self._answers: dict[str, dict[str, Any]] = {}
         self.requests = 0
@@ -114,7 +120,7 @@ class FhirServer(Loopback):
         self.redirect: str | None = None
         self.oversize = 0
         super().__init__(Starlette(routes=[
-            Route("/Patient/{pid}", self._read), Route("/Observation", self._search),
+            Route("/Patient/{pid}", self._read), Route("/Observation", self._search), *routes,
         ]))  # fmt: skip
 
     @staticmethod
@@ -127,6 +133,8 @@ class FhirServer(Loopback):
         auth = request.headers.get("authorization", "")
         if auth.startswith("Bearer "):
             self.seen_tokens.append(auth.removeprefix("Bearer "))
+        if self.tokens is not None and auth.removeprefix("Bearer ") not in self.tokens:
+            return _outcome(401, "login", "no valid bearer token")
         if self.delay:
             await asyncio.sleep(self.delay)
         if self.fail:

@@ -159,7 +159,7 @@ def test_security_table_is_every_routes_own_policy(artifact_path: Path) -> None:
     from app.policy import policy_of, routes
 
     who = {"OPEN": "anyone", "SCORE": "a `score` key", "AUDIT": "an `audit` key",
-           "EHR": "an EHR's JWT"}  # fmt: skip
+           "EHR": "an EHR's JWT", "PAGE": "a SMART launch's page session"}  # fmt: skip
     app = create_app(Settings(model_path=artifact_path, audit="off"))
     declared = set()
     for route in routes(app):

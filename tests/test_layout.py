@@ -39,7 +39,7 @@ def _violations(package: str, forbidden: tuple[str, ...]) -> list[str]:
 
 
 def test_every_package_says_what_it_owns_and_must_not_import() -> None:
-    assert PACKAGES == ["api", "clinical", "guards", "observability", "record", "v2"]
+    assert PACKAGES == ["api", "clinical", "guards", "observability", "page", "record", "v2"]
     for package in PACKAGES:
         module = importlib.import_module(f"app.{package}")
         assert module.__doc__ and "Must not import" in module.__doc__, package

@@ -97,7 +97,11 @@ async def redoc(request: Request) -> HTMLResponse:
 
 
 def install(app: FastAPI) -> None:
-    """Serve the assets and the two pages (the app is built with docs_url=None)."""
+    """Serve the assets and the two pages (the app is built with docs_url=None),
+    and declare FastAPI's own OpenAPI document public."""
     app.include_router(router)  # first: its redoc.standalone.js wins over the mount's
     assets = declare(PUBLIC)(StaticFiles(directory=str(ASSETS_DIR)))
     app.mount(ASSETS_URL, assets, name="docs-assets")
+    for route in app.router.routes:
+        if getattr(route, "path", None) == app.openapi_url:
+            declare(PUBLIC)(route.endpoint)  # type: ignore[attr-defined]

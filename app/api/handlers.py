@@ -29,6 +29,7 @@ from app.errors import (
     Problem,
     error_response,
 )
+from app.page import render
 
 log = logging.getLogger("app")
 
@@ -62,7 +63,7 @@ def _message(error: dict[str, Any]) -> str:
     return str(error["msg"])
 
 
-async def http_handler(request: Request, exc: Exception) -> JSONResponse:
+async def http_handler(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)
     headers = dict(exc.headers) if exc.headers else None
     problem = getattr(exc, "problem", None) or _FRAMEWORK.get(exc.status_code)
@@ -70,6 +71,9 @@ async def http_handler(request: Request, exc: Exception) -> JSONResponse:
         problem = Problem(exc.status_code, "http_error", str(exc.detail))
     details = getattr(exc, "details", None)
     await record_refusal(request, problem.status, problem.code)
+    if render.is_page(request):  # a browser on the risk page: a page saying what to do
+        page = render.error_page(problem.status, str(exc.detail))
+        return render.html(request, page, problem.status, headers)
     return error_response(problem, str(exc.detail), details, headers, request.url.path)
 
 

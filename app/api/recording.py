@@ -2,7 +2,8 @@
 batches, the CDS Hooks card) in `app.record`: one row per patient, with the
 request id, the caller's name (API key or JWT issuer), the model, the
 inputs and the answer as sent; the route waits until the rows are
-durable, and answers 503 `record_unavailable` if they cannot be made so."""
+durable, and answers 503 `record_unavailable` if they cannot be made so.
+The risk page's caller is its SMART launch's fhirUser, else its iss."""
 
 from __future__ import annotations
 
@@ -35,12 +36,13 @@ async def record_answers(
     predictor: Predictor,
     rows: Sequence[Sequence[float | None]],
     answers: Sequence[str],
-) -> None:
+) -> list[str]:
     """One row per patient (`rows[i]` answered `answers[i]`), under the path
-    called; 503 `record_unavailable` if they cannot be made durable."""
+    called; 503 `record_unavailable` if they cannot be made durable. The
+    rows' ids (none with AUDIT=off)."""
     recorder: Recorder = request.app.state.recorder
     if not recorder.enabled:
-        return
+        return []
     kept = request.app.state.kept_inputs  # inputs_kept(settings), made at start-up
     now = time.time()
     records = [
@@ -51,6 +53,7 @@ async def record_answers(
         await recorder.record(records)
     except RecordUnavailableError:
         raise ApiError(RECORD_UNAVAILABLE, headers={"Retry-After": RETRY_AFTER}) from None
+    return [r.id for r in records]
 
 
 async def record_refusal(request: Request, status: int, code: str) -> None:
@@ -97,7 +100,7 @@ def _row(
         route=request.scope["path"],  # request.url.path, without building the URL
         model_version=predictor.version if predictor is not None else None,
         artifact_sha256=predictor.artifact.sha256 if predictor is not None else None,
-        caller=state.get("api_key_name") or state.get("cds_issuer"),
+        caller=state.get("api_key_name") or state.get("cds_issuer") or state.get("page_caller"),
         status=status,
         error_code=code,
         inputs=inputs,

@@ -8,7 +8,8 @@
   largest contributions in words, every warning, every input not measured
   with what measuring it could do, and every charted value not used and why;
 - one suggestion (`selectionBehavior` at-most-one) whose `create` action
-  carries the answer's FHIR RiskAssessment (`app.clinical.risk_assessment`).
+  carries the answer's FHIR RiskAssessment (`app.clinical.risk_assessment`);
+- with SMART_CLIENTS_FILE set, a `smart` link to the risk page's launch.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from model.serving import Explanation
 WARNING_FROM = THRESHOLD
 TOP_CONTRIBUTIONS = 3
 SOURCE_LABEL = "Heart-disease risk service (research use only)"
+PAGE_LABEL = "Open the risk page"
 
 
 def card(
@@ -35,8 +37,10 @@ def card(
     model_version: str,
     model_url: str,
     when: datetime,
+    page_url: str | None = None,
 ) -> dict[str, Any]:
-    """The card (as JSON) for the answer `explained`, given for `readings`."""
+    """The card (as JSON) for the answer `explained`, given for `readings`;
+    with `page_url` (the risk page's SMART launch URL), a link to it."""
     a = explained.assessment
     missing = sum(r.value is None for r in readings)
     summary = (
@@ -44,8 +48,11 @@ def card(
         + (f"; {missing} of 13 inputs not on file" if missing else "")
     )
     resource = risk_assessment(patient_id, readings, a, model_version, when)
+    card_id = str(uuid.uuid4())
+    links = {"links": [{"label": PAGE_LABEL, "url": page_url, "type": "smart",
+                        "appContext": card_id}]} if page_url else {}  # fmt: skip
     return {
-        "uuid": str(uuid.uuid4()),
+        "uuid": card_id,
         "summary": summary,
         "indicator": "warning" if a.probability >= WARNING_FROM else "info",
         "source": {"label": SOURCE_LABEL, "url": model_url},
@@ -64,6 +71,7 @@ def card(
                 ],
             }
         ],
+        **links,
     }
 
 

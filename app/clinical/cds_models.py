@@ -184,6 +184,15 @@ class Suggestion(BaseModel):
     actions: list[Action]
 
 
+class Link(BaseModel):
+    label: str
+    url: str
+    type: Literal["absolute", "smart"]
+    appContext: str | None = Field(
+        None, description="Handed by the EHR to the launched app: the card's uuid."
+    )
+
+
 class Card(BaseModel):
     uuid: str
     summary: str = Field(max_length=140)
@@ -192,6 +201,9 @@ class Card(BaseModel):
     detail: str
     selectionBehavior: Literal["at-most-one"]
     suggestions: list[Suggestion]
+    links: list[Link] | None = Field(
+        None, description="With SMART_CLIENTS_FILE set: the risk page, as a SMART app to launch."
+    )
 
 
 class CdsResponse(BaseModel):

@@ -176,8 +176,9 @@ async def call(service_id: ServiceId, request: Request) -> Response:
     row = [r.value for r in readings]
     explained = await in_explain_thread(request, 1, lambda: predictor.explain([row])[0])
     url = public_url(request, "/model")
+    page = public_url(request, "/smart/launch") if request.app.state.smart_clients.enabled else None
     answer = json.dumps(
-        {"cards": [card(patient_id, readings, explained, predictor.version, url, now)]}
+        {"cards": [card(patient_id, readings, explained, predictor.version, url, now, page)]}
     )
     await record_answers(request, predictor, [row], [answer])
     return Response(answer, media_type="application/json")

@@ -73,6 +73,7 @@ class Reading:
     when: str | None = None  # the Observation's date, as written
     shown: str | None = None  # the value as charted, e.g. "6.2 mmol/L"
     problem: str | None = None  # why a charted value counts as not measured
+    charted: tuple[float, str] | None = None  # a quantity as charted: (value, UCUM unit)
 
 
 def inputs(
@@ -143,7 +144,8 @@ def _read(name: str, o: dict[str, Any]) -> Reading | None:
             shown = f"{value:g} {unit_code}"
             if unit_system != UCUM or unit_code != unit:
                 return Reading(name, None, source, when, shown, f"unit {unit_code!r}, not {unit}")
-            return Reading(name, _converted(name, value * factor), source, when, shown)
+            converted = _converted(name, value * factor)
+            return Reading(name, converted, source, when, shown, charted=(value, unit_code))
         return None
     if not _has_code(o.get("code"), OWN_SYSTEM, name):
         return None
@@ -186,7 +188,9 @@ def _checked(r: Reading) -> Reading:
     feature = FEATURES[FEATURE_NAMES.index(r.field)]
     if feature.accepts(r.value):
         return r
-    return Reading(r.field, None, r.source, r.when, r.shown, "outside what the API accepts")
+    return Reading(
+        r.field, None, r.source, r.when, r.shown, "outside what the API accepts", r.charted
+    )
 
 
 def _has_code(concept: Any, system: str, code: str) -> bool:

@@ -34,9 +34,10 @@ class TooLongError(Exception):
 class FhirServerError(Exception):
     """Some keys could not be read; `keys` names them, the message says why."""
 
-    def __init__(self, keys: list[str], why: str) -> None:
+    def __init__(self, keys: list[str], why: str, unauthorized: bool = False) -> None:
         super().__init__(why)
         self.keys = keys
+        self.unauthorized = unauthorized  # a 401: the token is not (or no longer) good
 
 
 class FhirReader:
@@ -67,7 +68,8 @@ class FhirReader:
         failed = [k for k, t in tasks.items() if t not in done or t.exception() is not None]
         if failed:
             reasons = {_why(t) for k, t in tasks.items() if k in failed}
-            raise FhirServerError(failed, "; ".join(sorted(reasons)))
+            unauthorized = any(_status(tasks[k]) == 401 for k in failed)
+            raise FhirServerError(failed, "; ".join(sorted(reasons)), unauthorized)
         return {k: t.result() for k, t in tasks.items()}
 
     async def _get(self, url: str, headers: dict[str, str]) -> Any:
@@ -87,6 +89,13 @@ class FhirReader:
         if self._http is not None:
             await self._http.aclose()
             self._http = None
+
+
+def _status(task: asyncio.Future[Any]) -> int | None:
+    if not task.done() or task.cancelled():
+        return None
+    exc = task.exception()
+    return exc.response.status_code if isinstance(exc, httpx.HTTPStatusError) else None
 
 
 def _why(task: asyncio.Future[Any]) -> str:
