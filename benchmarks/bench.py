@@ -19,7 +19,7 @@ alternating slices, so that a slow spell of the machine hits both.
 MLServer and BentoML are installed from PyPI by this script into their own
 virtual environments under benchmarks/.envs/ (ignored by git), once.
 Writes BENCHMARKS.md. Bounded: about 2 x (13 loads x 13 s + start-ups), plus the
-explanation, CDS Hooks, heavy-batch and record sections.
+explanation, CDS Hooks, heavy-batch, risk page and record sections.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from benchmarks import asgi, cds, explain, heavy, record, report
+from benchmarks import asgi, cds, explain, heavy, page, record, report
 from benchmarks.contenders.factories import (
     Contender,
     bentoml,
@@ -86,6 +86,8 @@ def main(argv: list[str] | None = None) -> int:
         cds_calls = cds.measure(model, args.seconds, args.port)
         print("single patients beside a heavy batch...", flush=True)
         beside_heavy = heavy.measure(model, args.seconds, args.port)
+        print("the risk page...", flush=True)
+        risk_page = page.measure(model, 40, 200, args.port)
         print("the record, off and on...", flush=True)
         recorded = record.run(model, args.seconds, args.connections, args.port)
 
@@ -94,6 +96,7 @@ def main(argv: list[str] | None = None) -> int:
     lines += report.explanations(explained, explain_route)
     lines += cds.section(cds_calls)
     lines += heavy.section(beside_heavy)
+    lines += page.section(risk_page)
     lines += record.section(recorded, args.connections)
     args.out.write_text("\n".join(lines))
     print("\n".join(lines))

@@ -149,3 +149,15 @@ def test_varied_rows_cycle_the_named_missing_patterns() -> None:
     rows = varied_rows(16)
     named = [fields for fields in PATTERNS.values() if fields]
     assert [int(np.isnan(r).sum()) for r in rows[: len(named)]] == [len(f) for f in named]
+
+
+def test_the_page_section_judges_p50s_and_gives_ratios_to_explain() -> None:
+    from benchmarks import page
+
+    times = {"callback to rendered page": [100.0] * 9 + [900.0],
+             "what-if update": [20.0, 40.0, 40.0], "/explain": [20.0] * 5}  # fmt: skip
+    rows = [line for line in page.section(times) if line.startswith("| ")][1:]
+    assert rows[0].startswith("| callback to rendered page | 10 | 100.0 ms")
+    assert "5.00x" in rows[0] and "<= 150 ms, met" in rows[0]
+    assert "| 40.0 ms |" in rows[1] and "2.00x" in rows[1] and "<= 30 ms, NOT met" in rows[1]
+    assert rows[2].startswith("| /explain (the baseline) | 5 | 20.0 ms")

@@ -56,7 +56,7 @@ def _app(tmp_path: Path, *ehrs: SmartEhr, **settings: Any) -> TestClient:
     )
 
 
-def _to_callback(client: TestClient, ehr: SmartEhr) -> httpx.Response:
+def _to_callback(client: TestClient, ehr: SmartEhr) -> Any:
     """/smart/launch, then the EHR's authorize: the redirect back to the callback."""
     started = client.get(ehr.launch_url(""))
     assert started.status_code == 302, started.text
@@ -70,7 +70,7 @@ def _path(location: str) -> str:
     return f"{parts.path}?{parts.query}"
 
 
-def _launched(client: TestClient, ehr: SmartEhr) -> httpx.Response:
+def _launched(client: TestClient, ehr: SmartEhr) -> Any:
     back = _to_callback(client, ehr)
     opened = client.get(_path(back.headers["location"]))
     assert opened.status_code == 303 and opened.headers["location"] == "/app", opened.text
