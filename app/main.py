@@ -50,7 +50,34 @@ data set (270 patients).
 **Not a diagnostic device.** It is a statistical estimate from a small,
 single-source data set, meant to support research and demonstrations; it must
 not be used to make clinical decisions.
+
+**Which API for what:** `/predict` and `/explain` for applications (one JSON
+object per patient, `null` for a value not measured); the Open Inference
+Protocol (`/v2`) for KServe and Triton clients; CDS Hooks for an EHR's
+patient-view; `$assess` for a FHIR Bundle of a Patient and Observations; the
+record's routes for audits and monitoring. Clinicians use the risk page,
+`/app`, launched from the EHR.
 """
+
+TAGS = [
+    {"name": "predictions", "description": "For applications: a patient's probability, class, "
+     "interval and warnings, one at a time or in batches."},
+    {"name": "explanations", "description": "For applications that show why: the prediction "
+     "with each measured input's exact Shapley contribution."},
+    {"name": "open inference protocol (v2)", "description": "For KServe and Triton clients "
+     "(tritonclient, KServe's SDK): the same model as an Open Inference Protocol V2 server."},
+    {"name": "CDS Hooks", "description": "For EHRs: CDS Hooks 2.0 discovery, the patient-view "
+     "call answered with one card, and its feedback."},
+    {"name": "FHIR", "description": "For FHIR systems: a RiskAssessment for a Bundle of a "
+     "Patient and their Observations, and the CodeSystem of the inputs no LOINC code names."},
+    {"name": "model", "description": "For anyone checking what answers: the model in service, "
+     "its version, artifact hash, features and measured performance."},
+    {"name": "record", "description": "For auditors and monitoring (an `audit` key): every "
+     "answer kept, outcomes linked to answers, and drift over the latest answers."},
+    {"name": "operations", "description": "For orchestrators and Prometheus: liveness, "
+     "readiness and metrics; never shed."},
+]  # fmt: skip
+"""The OpenAPI tags: which API is for whom."""
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -90,14 +117,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         title="Heart-disease risk service",
         version=_package_version(),
         description=DESCRIPTION,
+        openapi_tags=TAGS,
         lifespan=lifespan,
         docs_url=None,  # served from local assets by app.api.docs
         redoc_url=None,
     )
     app.state.settings, app.state.telemetry = settings, (telemetry := Telemetry())
     recorder, monitor = _record(app, settings)
-    app.state.predictor = None
-    app.state.readiness_problem = "the model is not loaded"
+    app.state.predictor, app.state.readiness_problem = None, "the model is not loaded"
     handlers.install(app)
     single = settings.api_key.get_secret_value() if settings.api_key is not None else None
     app.state.api_keys = keys = ApiKeys(single, settings.api_keys_file)

@@ -214,15 +214,19 @@ SECURITY_SCHEMES = {
 
 
 def _with_security(app: FastAPI, openapi: Callable[[], dict[str, Any]]) -> Any:
-    """`openapi`, with each operation's security as `enforce` applies it: a
-    key on the audit routes always, on the scoring routes while keys are set."""
+    """`openapi`, with each operation's security as `enforce` applies it (a
+    key on the audit routes always, on the scoring routes while keys are
+    set), and a description saying what it is for and who may call it."""
 
     def with_security() -> dict[str, Any]:
         schema = openapi()  # cached by FastAPI; the changes below are idempotent
         keyed = {Caller.AUDIT} | ({Caller.SCORE} if app.state.api_keys.enabled else set())
+        purposes = {t["name"]: t.get("description", "") for t in schema.get("tags", [])}
         declared = False
         for route in routes(app):
             policy = policy_of(route)
+            for operation in _operations(schema, route):
+                operation.setdefault("description", _described(operation, policy, purposes))
             if policy is None or policy.caller not in keyed:
                 continue
             for operation in _operations(schema, route):
@@ -233,6 +237,16 @@ def _with_security(app: FastAPI, openapi: Callable[[], dict[str, Any]]) -> Any:
         return schema
 
     return with_security
+
+
+def _described(operation: dict[str, Any], policy: Policy | None, purposes: dict[str, str]) -> str:
+    """An operation's description: what its tag is for, and its policy."""
+    tag = (operation.get("tags") or [""])[0]
+    said = [purposes.get(tag, "")]
+    if policy is not None:
+        said.append(f"Who may call it: {policy.caller.value}.")
+        said.append("Its answers and refusals are recorded." if policy.recorded else "")
+    return " ".join(s for s in said if s)
 
 
 def _operations(schema: dict[str, Any], route: BaseRoute) -> Iterable[dict[str, Any]]:

@@ -1,0 +1,189 @@
+"""Builds the FastAPI app: settings, model loading in the lifespan, routes.
+
+Run it with `make serve`, or `uvicorn app.main:app`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI
+
+from app.api import audit, docs, explain, handlers, health, model_info, predict, scoring
+from app.api.recording import inputs_kept
+from app.clinical import cds_routes
+from app.clinical.cds_clients import ClientsFileError
+from app.config import Settings, get_settings
+from app.guards.middleware import (
+    ConcurrencyLimit,
+    JsonBodyGuard,
+    OneLineStartupFailure,
+    RequestContext,
+    TrailingSlash,
+)
+from app.keys import ApiKeys, KeyFileError
+from app.observability import logs
+from app.observability import routes as metrics
+from app.observability.telemetry import Telemetry
+from app.page import routes as page
+from app.policy import Rules, enforce, open_to_anyone
+from app.record.backends import default_spool, store_for
+from app.record.monitor import Monitor
+from app.record.recorder import Recorder
+from app.record.store import StoreError
+from app.reload import Reloader, load_checked, put_in_service
+from app.v2 import routes as v2
+from model.artifact import ArtifactError
+from model.serving import Predictor
+
+log = logging.getLogger("app")
+
+DESCRIPTION = """
+Estimates the probability of heart disease from 13 routine clinical
+measurements, with a small neural network trained on the UCI Statlog (Heart)
+data set (270 patients).
+
+**Not a diagnostic device.** It is a statistical estimate from a small,
+single-source data set, meant to support research and demonstrations; it must
+not be used to make clinical decisions.
+"""
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.readiness_problem = "the model is loading"
+        try:
+            keys.load()
+            cds_clients.load()
+            smart_clients.load()
+            predictor, problem = load_checked(settings.model_path)
+            recorder.open()  # last: nothing left open when a start fails
+        except (ArtifactError, KeyFileError, ClientsFileError, StoreError) as exc:
+            app.state.startup_error = str(exc)  # reported by OneLineStartupFailure
+            raise
+        _serve_if_sound(app.state, predictor, problem, settings.model_path)
+        _say_what_is_open(app, keys.enabled, cds_clients.enabled, smart_clients.enabled)
+        reloader = Reloader(app.state, settings.model_path, (keys, cds_clients, smart_clients))
+        app.state.reloader = reloader
+        reloader.install()
+        for part in (telemetry, recorder, monitor):
+            await part.start()
+        try:
+            yield
+        finally:  # also when the server is torn down by an error
+            await monitor.stop()
+            await recorder.stop()
+            await telemetry.stop()
+            await app.state.fhir_reader.close()
+            await app.state.smart.close()
+            reloader.uninstall()
+            app.state.predictor = None
+
+    app = FastAPI(
+        title="Heart-disease risk service",
+        version=_package_version(),
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        docs_url=None,  # served from local assets by app.api.docs
+        redoc_url=None,
+    )
+    app.state.settings, app.state.telemetry = settings, (telemetry := Telemetry())
+    recorder, monitor = _record(app, settings)
+    app.state.predictor = None
+    app.state.readiness_problem = "the model is not loaded"
+    handlers.install(app)
+    single = settings.api_key.get_secret_value() if settings.api_key is not None else None
+    app.state.api_keys = keys = ApiKeys(single, settings.api_keys_file)
+    scoring_routes = (*predict.ROUTES, *explain.ROUTES)
+    scoring.install(app, scoring_routes)
+    v2.install(app)
+    cds_clients = cds_routes.install(app, settings)
+    smart_clients = page.install(app, settings)
+    for router in (health.router, metrics.router, model_info.router, audit.router):
+        app.include_router(router)
+    docs.install(app)  # with FastAPI's own route: the OpenAPI document
+    rules = enforce(app, cds_routes.authorized, page.authorized)  # last: every route is there
+    _add_middleware(app, settings, telemetry, scoring_routes, rules)
+    logs.configure(settings.log_level)
+    return app
+
+
+def _record(app: FastAPI, settings: Settings) -> tuple[Recorder, Monitor]:
+    """The record (off with AUDIT=off) and the monitoring of what it holds,
+    which compares the answers' inputs with the training rows of the model
+    in service."""
+
+    def training_rows() -> Any:
+        predictor = app.state.predictor
+        return predictor.artifact.donors if predictor is not None else None
+
+    store = store_for(settings.audit_dsn) if settings.audit == "on" else None
+    spool = (settings.audit_spool or default_spool(store)) if store is not None else None
+    recorder = Recorder(
+        store,
+        spool,
+        strict=settings.audit_mode == "strict",
+        queue_rows=settings.audit_queue_rows,
+        spool_max_age=settings.audit_spool_max_age,
+        queue_bytes=settings.audit_queue_bytes,
+    )
+    app.state.recorder = recorder
+    app.state.kept_inputs = inputs_kept(settings)  # full, or a keyed HMAC (AUDIT_INPUTS)
+    window, interval = settings.monitor_window, settings.monitor_interval
+    app.state.monitor = monitor = Monitor(store, window, interval, training_rows)
+    return recorder, monitor
+
+
+def _serve_if_sound(state: Any, predictor: Predictor, problem: str | None, path: Path) -> None:
+    """Serve the model loaded at start-up, unless its self-test failed: a
+    model that does not reproduce its own training-time answer must not
+    answer patients (/predict says 503, /ready says why)."""
+    if problem:
+        state.readiness_problem = problem
+        log.error("model %s failed its self-test: %s", predictor.version, problem)
+    else:
+        put_in_service(state, predictor)
+        log.info("model %s loaded from %s", predictor.version, path)
+
+
+def _say_what_is_open(app: FastAPI, keyed: bool, signed: bool, launched: bool) -> None:
+    """One start-up line naming the route groups anyone may call, and a
+    warning when scoring or CDS Hooks are among them."""
+    log.info("open to anyone: %s", ", ".join(open_to_anyone(app, keyed, signed, launched)))
+    if not keyed:
+        log.warning(
+            "no API key is set (API_KEY, API_KEYS_FILE): the scoring routes are open to anyone "
+            "and the record's routes closed; for local development only"
+        )
+
+
+def _add_middleware(
+    app: FastAPI, settings: Settings, telemetry: Telemetry, scoring_routes: Any, rules: Rules
+) -> None:
+    # Added last = outermost: every answer, 413s included, is logged and counted.
+    json_paths = frozenset(route.path for route in scoring_routes) | cds_routes.JSON_PATHS
+    json_paths |= page.JSON_PATHS
+    app.add_middleware(JsonBodyGuard, max_bytes=settings.max_body_bytes, json_paths=json_paths)
+    app.add_middleware(ConcurrencyLimit, limit=settings.max_concurrency, exempt=rules.never_shed)
+    app.add_middleware(RequestContext, telemetry=telemetry)
+    app.add_middleware(TrailingSlash)  # outside the rest: they all see the path without it
+    app.add_middleware(OneLineStartupFailure)
+
+
+def _package_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("heart-risk-service")
+    except PackageNotFoundError:
+        return "0+unknown"
+
+
+app = create_app()

@@ -1,0 +1,99 @@
+"""Request telemetry: every answered request becomes one `RequestRecord`,
+counted in Prometheus (`app.observability.metrics`) and written as a JSON log line
+(`app.observability.logs`), in batches.
+
+`create_app` makes one `Telemetry` and keeps it on `app.state.telemetry`;
+`app.guards.middleware.RequestContext` calls `record` once per request, and that
+append is all the work done on the request path. Counting and formatting run
+in `flush`, over a list of records, where they cost a fraction of what they
+cost one request at a time (docs/performance.md).
+
+`flush` runs once `MAX_RECORDS` are pending or the oldest is `MAX_DELAY`
+seconds old; every `MAX_DELAY` seconds from the task that `start` creates
+(so an idle server's lines are not held back); before `/metrics` answers
+(so a scrape counts every request this worker answered); and in `stop`, at
+shutdown. A crash loses at most `MAX_DELAY` seconds of lines and samples.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Callable, Iterable, Sequence
+
+from app.observability.logs import write_request_lines
+from app.observability.metrics import observe_requests
+from app.observability.records import RequestRecord
+
+Sink = Callable[[Iterable[RequestRecord]], None]
+
+
+class Telemetry:
+    """The buffer of answered requests, its flushing, and its shutdown."""
+
+    MAX_DELAY = 0.2
+    MAX_RECORDS = 256
+
+    def __init__(self, sinks: Sequence[Sink] = (observe_requests, write_request_lines)) -> None:
+        self.sinks = tuple(sinks)
+        self._pending: list[RequestRecord] = []
+        self._oldest = 0.0
+        self._task: asyncio.Task[None] | None = None
+
+    def record(
+        self,
+        method: str,
+        route: str,
+        status: int,
+        seconds: float,
+        request_id: str,
+        model_version: str | None,
+        api_key_name: str | None = None,
+        cds_issuer: str | None = None,
+    ) -> None:
+        """Note one answered request (flushing when the buffer is full or old)."""
+        now = time.time()
+        pending = self._pending
+        if not pending:
+            self._oldest = now
+        pending.append(
+            RequestRecord(
+                now,
+                method,
+                route,
+                status,
+                seconds,
+                request_id,
+                model_version,
+                api_key_name,
+                cds_issuer,
+            )
+        )
+        if len(pending) >= self.MAX_RECORDS or now - self._oldest >= self.MAX_DELAY:
+            self.flush()
+
+    def flush(self) -> None:
+        """Hand every pending record to the sinks (metrics, then the log)."""
+        if self._pending:
+            records, self._pending = self._pending, []
+            for sink in self.sinks:
+                sink(records)
+
+    async def start(self) -> None:
+        """Start flushing every MAX_DELAY seconds (from the app's lifespan)."""
+        self._task = asyncio.create_task(self._flush_periodically())
+
+    async def stop(self) -> None:
+        """Stop the periodic flush and flush what is left (at shutdown)."""
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        self.flush()
+
+    async def _flush_periodically(self) -> None:
+        while True:
+            await asyncio.sleep(self.MAX_DELAY)
+            self.flush()

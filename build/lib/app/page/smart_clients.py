@@ -1,0 +1,121 @@
+"""The EHRs that may launch the risk page with SMART on FHIR
+(`SMART_CLIENTS_FILE`): the client this service is registered as at each.
+
+The file is a JSON list; each entry names the EHR's FHIR base URL (`iss`,
+as the EHR sends it in the launch), the `client_id` it registered this
+service under, and optionally a `client_secret` (then this service is a
+confidential client, HTTP Basic at the token endpoint) and the `scope` to
+ask for (DEFAULT_SCOPE otherwise):
+
+    [{"iss": "https://fhir.ehr.example.org/r4", "client_id": "heart-risk",
+      "client_secret": "...", "scope": "launch openid fhirUser patient/Patient.rs"}]
+
+The file is read at start-up and again on SIGHUP; a file that cannot be used
+on reload leaves the clients in force.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from app.clinical.cds_clients import ClientsFileError, secure_url
+
+log = logging.getLogger("app")
+
+DEFAULT_SCOPE = "launch openid fhirUser patient/Patient.rs patient/Observation.rs"
+KEYS = frozenset({"iss", "client_id", "client_secret", "scope"})
+
+
+@dataclass(frozen=True)
+class SmartClient:
+    """This service as registered at one EHR."""
+
+    iss: str
+    client_id: str
+    client_secret: str | None = None
+    scope: str = DEFAULT_SCOPE
+
+    def __repr__(self) -> str:  # the secret never reaches a log line
+        return f"SmartClient(iss={self.iss!r}, client_id={self.client_id!r})"
+
+
+def same_iss(url: str) -> str:
+    """An iss as compared: without a trailing slash."""
+    return url.rstrip("/")
+
+
+def read_smart_clients(path: Path) -> dict[str, SmartClient]:
+    """{iss: SmartClient}; ClientsFileError names the entry that is wrong."""
+    try:
+        entries = json.loads(path.read_text())
+    except OSError as exc:
+        raise ClientsFileError(f"{path}: cannot read SMART_CLIENTS_FILE ({exc.strerror})") from None
+    except ValueError as exc:
+        raise ClientsFileError(f"{path}: SMART_CLIENTS_FILE is not JSON ({exc})") from None
+    if not isinstance(entries, list) or not entries:
+        raise ClientsFileError(f"{path}: expected a non-empty JSON list of SMART clients")
+    clients: dict[str, SmartClient] = {}
+    for number, entry in enumerate(entries):
+        client = _entry(entry, f"{path}, entry {number}")
+        if client.iss in clients:
+            raise ClientsFileError(f"{path}, entry {number}: {client.iss!r} is listed twice")
+        clients[client.iss] = client
+    return clients
+
+
+def _entry(entry: Any, where: str) -> SmartClient:
+    if not isinstance(entry, dict):
+        raise ClientsFileError(f"{where}: each entry is an object with 'iss' and 'client_id'")
+    unknown = set(entry) - KEYS
+    if unknown:
+        raise ClientsFileError(f"{where}: unknown keys {sorted(unknown)}; known: {sorted(KEYS)}")
+    if not secure_url(entry.get("iss")):
+        raise ClientsFileError(
+            f"{where}: 'iss' must be the EHR's FHIR base URL, https:// (or http:// on loopback), "
+            "without query or fragment"
+        )
+    for key in ("client_id", "client_secret", "scope"):
+        value = entry.get(key)
+        if (value is not None or key == "client_id") and not (isinstance(value, str) and value):
+            raise ClientsFileError(f"{where}: '{key}' must be a non-empty string")
+    scope = entry.get("scope", DEFAULT_SCOPE)
+    if "launch" not in scope.split():
+        raise ClientsFileError(f"{where}: 'scope' must include 'launch' (an EHR launch)")
+    return SmartClient(
+        same_iss(entry["iss"]), entry["client_id"], entry.get("client_secret"), scope
+    )
+
+
+class SmartClients:
+    """The SMART clients in force (none while SMART_CLIENTS_FILE is unset)."""
+
+    def __init__(self, path: Path | None) -> None:
+        """Nothing is read yet: `load` reads the file (in the app's lifespan)."""
+        self.path = path
+        self.clients: dict[str, SmartClient] = {}
+
+    @property
+    def enabled(self) -> bool:
+        return self.path is not None
+
+    def get(self, iss: str) -> SmartClient | None:
+        return self.clients.get(same_iss(iss))
+
+    def load(self) -> None:
+        if self.path is not None:
+            self.clients = read_smart_clients(self.path)
+
+    def reload(self) -> None:
+        """Read the file again (on SIGHUP); keep the clients in force if it fails."""
+        if self.path is None:
+            return
+        try:
+            self.clients = read_smart_clients(self.path)
+        except ClientsFileError as exc:
+            log.error("SMART clients not reloaded, the previous ones stay in force: %s", exc)
+            return
+        log.info("SMART clients reloaded from %s (%d EHRs)", self.path, len(self.clients))

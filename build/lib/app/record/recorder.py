@@ -1,0 +1,256 @@
+"""Recording answers without a flush per request (group commit), without
+losing any when the database fails (the spool).
+
+A scoring route hands its rows to `Recorder.record`. One flusher task per
+worker takes every row waiting and appends them all in one transaction, in
+a worker thread (`app.record.store`): under load, a commit carries the rows
+of every request that arrived during the previous one.
+
+- AUDIT_MODE=strict (the default): `record` returns once the rows are
+  durable, committed or spooled; the answer leaves only then.
+- AUDIT_MODE=async: `record` returns at once; the rows wait in a queue
+  (gathering for ASYNC_LINGER, so that commits are few and large),
+  bounded by AUDIT_QUEUE_ROWS rows and AUDIT_QUEUE_BYTES bytes (of inputs
+  and answers); a request that finds it full waits for room (the record
+  slows the service down rather than losing rows or memory).
+
+When the database cannot take a group (unreachable, locked, slow past its
+busy timeout), the rows go to the spool (`app.record.spool`), durably, and
+later rows follow them there, so that order is kept; every flush first
+tries to replay the spool, and a spool that waits longer than
+AUDIT_SPOOL_MAX_AGE makes /ready say 503. If the spool cannot be written
+either, strict requests get 503 `record_unavailable`: no answer without a
+record.
+
+With AUDIT=off, `record` returns at once and nothing is kept.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from pathlib import Path
+
+import anyio
+
+from app.observability.metrics import (
+    RECORD_FLUSH,
+    RECORD_PENDING_AGE,
+    RECORD_QUEUE,
+    RECORD_ROWS,
+    RECORD_SPOOL_AGE,
+)
+from app.record.rows import Row
+from app.record.spool import Spool
+from app.record.store import Store, StoreError
+
+log = logging.getLogger("app")
+
+RETRY_SECONDS = 1.0  # how often a waiting spool is replayed with no new rows
+REPLAY_ROWS = 500  # spooled rows per replay transaction
+ASYNC_LINGER = 0.05  # async mode: seconds rows gather before a commit
+ROW_OVERHEAD = 400  # bytes of a row beyond its inputs and answer (ids, times, names)
+
+
+def row_bytes(rows: list[Row]) -> int:
+    """What `rows` weigh in the async queue's byte bound."""
+    return sum(ROW_OVERHEAD + len(r.inputs or "") + len(r.outputs or "") for r in rows)
+
+
+class RecordUnavailableError(Exception):
+    """The rows could not be made durable; the answer must not leave."""
+
+
+class Recorder:
+    def __init__(
+        self,
+        store: Store | None,
+        spool_path: Path | None = None,
+        strict: bool = True,
+        queue_rows: int = 100_000,
+        spool_max_age: float = 300.0,
+        queue_bytes: int = 64 << 20,
+    ) -> None:
+        """`store` None: the record is off."""
+        self.store, self.spool_path, self.strict = store, spool_path, strict
+        self.spool: Spool | None = None  # claimed at open()
+        self.queue_rows, self.queue_bytes = queue_rows, queue_bytes
+        self.spool_max_age = spool_max_age
+        # (rows, their bytes, when handed over, the future their request waits on, if strict)
+        self._pending: list[tuple[list[Row], int, float, asyncio.Future[None] | None]] = []
+        self._queued = self._queued_bytes = 0  # not yet durable (async mode's bounds)
+        self._oldest: float | None = None  # when the oldest of them was handed over
+        self._room: asyncio.Condition | None = None
+        self._wake: asyncio.Event | None = None
+        self._full = asyncio.Event()  # async mode: the queue has no more room
+        self._task: asyncio.Task[None] | None = None
+        self._stopping = False
+
+    @property
+    def enabled(self) -> bool:
+        return self.store is not None
+
+    def open(self) -> None:
+        """Open the store (StoreError when it cannot be used: start-up fails)
+        and claim this process's spool."""
+        if self.store is not None:
+            self.store.open()
+            if self.spool_path is not None:
+                try:
+                    self.spool = Spool.claim(self.spool_path)
+                except OSError as exc:
+                    raise StoreError(f"the record's spool: {exc}") from None
+                if not self.spool.claimed:
+                    log.warning("record: the spool %s cannot be written; if the database "
+                                "fails, answers get 503", self.spool.path)  # fmt: skip
+
+    def problem(self) -> str | None:
+        """Why /ready must say 503 (the spool has waited too long), or None."""
+        if self.spool is not None and self.spool.age() > self.spool_max_age:
+            return f"the record's spool has waited {self.spool.age():.0f} s for the database"
+        return None
+
+    async def start(self) -> None:
+        if self.store is not None:
+            self._wake, self._room, self._full = (
+                asyncio.Event(),
+                asyncio.Condition(),
+                asyncio.Event(),
+            )
+            self._task = asyncio.create_task(self._flush_forever())
+            if self.spool is not None and self.spool.waiting:
+                self._wake.set()  # rows a previous process spooled: replay them
+
+    async def stop(self) -> None:
+        """Write what is waiting, then stop (at shutdown, SIGTERM included)."""
+        if self._task is not None and self._wake is not None:
+            self._stopping = True
+            self._wake.set()
+            self._full.set()  # no lingering
+            await self._task  # writes what is waiting, then returns
+            self._task = None
+        if self.store is not None:
+            self.store.close()
+        if self.spool is not None:
+            self.spool.close()
+
+    async def record(self, rows: list[Row]) -> None:
+        """Strict: return once `rows` are durable (RecordUnavailableError if
+        they cannot be). Async: return once they are queued."""
+        if self.store is None or not rows:
+            return
+        if self._wake is None or self._room is None:
+            raise RecordUnavailableError("the recorder is not running")
+        size = row_bytes(rows)
+        if not self.strict and not self._has_room():  # room is the common case: no lock then
+            async with self._room:
+                await self._room.wait_for(self._has_room)
+        # strict: the request waits on this; async: nobody does (a failure is logged)
+        done = asyncio.get_running_loop().create_future() if self.strict else None
+        now = time.time()
+        self._pending.append((rows, size, now, done))
+        self._queued += len(rows)
+        self._queued_bytes += size
+        self._oldest = now if self._oldest is None else self._oldest
+        self._wake.set()
+        if not self._has_room():
+            self._full.set()
+        if done is not None:
+            await done
+
+    def _has_room(self) -> bool:
+        return self._queued < self.queue_rows and self._queued_bytes < self.queue_bytes
+
+    def _gauges(self) -> None:
+        spool_age = self.spool.age() if self.spool is not None else 0.0
+        queue_age = 0.0 if self._oldest is None else time.time() - self._oldest
+        RECORD_SPOOL_AGE.set(spool_age)
+        RECORD_QUEUE.set(self._queued)
+        RECORD_PENDING_AGE.set(max(spool_age, queue_age))
+
+    async def _flush_forever(self) -> None:
+        assert self._wake is not None
+        while True:
+            waiting_spool = self.spool is not None and self.spool.waiting
+            with anyio.move_on_after(RETRY_SECONDS if waiting_spool else float("inf")):
+                await self._wake.wait()
+            self._wake.clear()
+            if not self.strict:
+                await self._linger()
+            await self._flush()
+            if self._stopping:
+                await self._flush()  # rows that came during the last one
+                return
+
+    async def _linger(self) -> None:
+        """Async mode: let rows gather for ASYNC_LINGER before a commit
+        (fewer, larger commits take less of the worker's time), unless the
+        queue is full or the service is stopping."""
+        if self._has_room() and not self._stopping:
+            with anyio.move_on_after(ASYNC_LINGER):
+                await self._full.wait()
+        self._full.clear()
+
+    async def _flush(self) -> None:
+        waiting, self._pending = self._pending, []
+        rows = [row for group, _, _, _ in waiting for row in group]
+        self._gauges()
+        if not rows and not (self.spool is not None and self.spool.waiting):
+            return
+        start = time.perf_counter()
+        try:
+            outcome = await anyio.to_thread.run_sync(self._write, rows)
+        except Exception as exc:  # never let the flusher die: every waiting request would hang
+            outcome = _failed(rows, f"{type(exc).__name__}: {exc}")
+        RECORD_FLUSH.observe(time.perf_counter() - start)
+        for _, _, _, done in waiting:
+            if done is None or done.done():  # async mode, or a request that went away
+                continue
+            if outcome is None:
+                done.set_result(None)
+            else:
+                done.set_exception(RecordUnavailableError(outcome))
+        self._queued -= len(rows)
+        self._queued_bytes -= sum(size for _, size, _, _ in waiting)
+        self._oldest = self._pending[0][2] if self._pending else None
+        self._gauges()
+        assert self._room is not None
+        async with self._room:
+            self._room.notify_all()
+
+    def _write(self, rows: list[Row]) -> str | None:
+        """Make `rows` durable (in a worker thread): replay the spool, then
+        commit; or spool. None, or why neither worked."""
+        assert self.store is not None
+        spool = self.spool
+        try:
+            if spool is not None and spool.waiting:
+                spooled = spool.rows()
+                for start in range(0, len(spooled), REPLAY_ROWS):  # the lock is held briefly
+                    self.store.append(spooled[start : start + REPLAY_ROWS], skip_known=True)
+                spool.clear()
+                RECORD_ROWS.labels("replayed").inc(len(spooled))
+                log.info("record: %d spooled rows replayed into the database", len(spooled))
+            if rows:
+                self.store.append(rows)
+                RECORD_ROWS.labels("written").inc(len(rows))
+            return None
+        except (StoreError, OSError) as exc:  # OSError: the spool cannot be read
+            problem = str(exc)
+        if spool is None or not rows:
+            return _failed(rows, problem)
+        try:
+            spool.append(rows)
+        except OSError as exc:
+            return _failed(rows, f"{problem}; and the spool cannot be written ({exc})")
+        RECORD_ROWS.labels("spooled").inc(len(rows))
+        log.warning("record: %d rows spooled: %s", len(rows), problem)
+        return None
+
+
+def _failed(rows: list[Row], problem: str) -> str:
+    if rows:
+        RECORD_ROWS.labels("failed").inc(len(rows))
+        log.error("record: %d rows not written: %s", len(rows), problem)
+    return problem

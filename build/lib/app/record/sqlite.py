@@ -1,0 +1,68 @@
+"""The record in one SQLite file in WAL mode (`AUDIT_DSN=sqlite:///path`,
+the default): one server, one or several workers.
+
+The write lock is SQLite's own (BEGIN IMMEDIATE): several workers, or the
+CLI, may share the file; a writer waits for it up to busy_timeout_ms
+rather than failing with "database is locked". Every commit is flushed to
+disk (synchronous=FULL): an answer whose row committed survives a crash of
+the process and of the machine.
+
+The schema version is PRAGMA user_version; a new file gets the schema, an
+existing one is only read (no lock taken at start-up).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+from app.record.schema import SCHEMA_VERSION, TABLES
+from app.record.store import BUSY_TIMEOUT_MS, Store, StoreError
+
+SCHEMA = TABLES.format(seq="INTEGER PRIMARY KEY AUTOINCREMENT", real="REAL")
+
+
+def sqlite_path(dsn: str) -> Path:
+    """The file of a `sqlite:///relative` or `sqlite:////absolute` DSN."""
+    if not dsn.startswith("sqlite:///"):
+        raise StoreError(f"AUDIT_DSN {dsn.split(':')[0]}:... is not a SQLite DSN")
+    return Path(dsn.removeprefix("sqlite:///"))
+
+
+class SqliteStore(Store):
+    """The record in one SQLite file."""
+
+    errors = (sqlite3.Error, OSError)
+
+    def __init__(self, path: Path, busy_timeout_ms: int = BUSY_TIMEOUT_MS) -> None:
+        super().__init__(busy_timeout_ms)
+        self.path = path
+        self.name = str(path)
+
+    def _connect(self) -> sqlite3.Connection:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        db = sqlite3.connect(
+            self.path,
+            timeout=BUSY_TIMEOUT_MS / 1000,
+            isolation_level=None,  # transactions are explicit
+            check_same_thread=False,  # pooled: used by one thread at a time
+        )
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=FULL")
+        return db
+
+    def _set_timeout(self, db: sqlite3.Connection, ms: int) -> None:
+        db.execute(f"PRAGMA busy_timeout = {ms}")
+
+    def _open_schema(self, db: sqlite3.Connection) -> None:
+        version = db.execute("PRAGMA user_version").fetchone()[0]
+        if version not in (0, SCHEMA_VERSION):
+            raise StoreError(
+                f"{self.path}: record schema {version}, this service writes {SCHEMA_VERSION}"
+            )
+        if version == 0:
+            db.executescript(SCHEMA)
+            db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+
+    def _begin_write(self, db: sqlite3.Connection) -> None:
+        db.execute("BEGIN IMMEDIATE")

@@ -1,0 +1,1 @@
+"""Load tests and benchmarks: scripts that report figures, never timed tests."""

@@ -1,0 +1,94 @@
+"""Serving contenders side by side: start them, load each route with wrk,
+in alternating slices when there are several (used by `benchmarks.bench`
+and `benchmarks.record`)."""
+
+from __future__ import annotations
+
+from contextlib import ExitStack
+from typing import Any
+
+import httpx
+import numpy as np
+
+from benchmarks.contenders.factories import Contender
+from benchmarks.harness import Load, rss_mib, run_wrk, started
+
+SLICES = 5
+"""Alternating slices per route when two contenders are measured side by side."""
+
+
+def _serving(c: Contender, expected: float | None) -> Any:
+    """`started(...)` for contender `c`: ready once it answers correctly."""
+    path, body = c.single
+
+    def correct() -> bool:
+        r = httpx.post(
+            c.url + path, content=body, timeout=2, headers={"content-type": "application/json"}
+        )
+        if r.status_code != 200:
+            return False
+        p = c.first_probability(r)
+        return expected is None or p is None or abs(p - expected) < 1e-9
+
+    return started(c.command, correct, env=c.env, cwd=c.cwd, pin=c.pinned)
+
+
+def _loads(c: Contender) -> dict[str, tuple[str, bytes]]:
+    return {"single": c.single, **({"batch": c.batch} if c.batch else {})}
+
+
+def measure(
+    group: list[Contender],
+    expected: float | None,
+    seconds: int,
+    connections: int,
+    slices: int = 1,
+) -> list[dict[str, Any]]:
+    """Start the contenders of `group` side by side (on their own ports),
+    load each route of each for `seconds`, stop them; one result per
+    contender. With several contenders, their loads alternate in `slices`
+    slices of seconds / slices, so that a slow spell of the shared machine
+    hits all of them, not only the one loaded at the time; requests/s is
+    then over all slices, and p50 and p99 are the median of the slices'."""
+    with ExitStack() as stack:
+        servers = [stack.enter_context(_serving(c, expected)) for c in group]
+        outs: list[dict[str, Any]] = [{"start_s": s.seconds_to_first_answer} for s in servers]
+        for kind in _loads(group[0]):
+            for c in group:  # warm-up
+                path, body = _loads(c)[kind]
+                run_wrk(c.url + path, body, connections, 2)
+            taken: list[list[Load]] = [[] for _ in group]
+            for _ in range(slices):
+                for c, loads in zip(group, taken, strict=True):
+                    path, body = _loads(c)[kind]
+                    loads.append(
+                        run_wrk(c.url + path, body, connections, max(1, seconds // slices))
+                    )
+            for out, loads in zip(outs, taken, strict=True):
+                out[kind] = combined(loads)
+        for out, server in zip(outs, servers, strict=True):
+            pids = server.pids
+            out["rss_mib"] = rss_mib(pids)
+            out["processes"] = len(pids)
+    return outs
+
+
+def measure_route(c: Contender, path: str, body: bytes, seconds: int, connections: int) -> Load:
+    """One more route of contender `c`, alone: warm-up, then `seconds` of load."""
+    with _serving(c, None):
+        run_wrk(c.url + path, body, connections, 2)
+        return run_wrk(c.url + path, body, connections, seconds)
+
+
+def combined(loads: list[Load]) -> Load:
+    def median(values: list[float]) -> float:
+        return float(np.median(values))
+
+    return Load(
+        requests=sum(x.requests for x in loads),
+        seconds=sum(x.seconds for x in loads),
+        p50_ms=median([x.p50_ms for x in loads]),
+        p99_ms=median([x.p99_ms for x in loads]),
+        non_2xx=sum(x.non_2xx for x in loads),
+        socket_errors=sum(x.socket_errors for x in loads),
+    )
