@@ -51,7 +51,7 @@ def _when(text: str) -> float:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--dsn", help="the record (default: AUDIT_DSN, as the service reads it)")
     commands = parser.add_subparsers(dest="command", required=True)
     export = commands.add_parser("export", help="every row to standard output")

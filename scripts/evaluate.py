@@ -213,7 +213,7 @@ def write_report(run: dict[str, Any], out_dir: Path) -> Path:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", type=Path, default=Path("data/heart.dat"))
     parser.add_argument("--out-dir", type=Path, default=Path("reports"))
     parser.add_argument("--repeats", type=int, default=5)

@@ -1,8 +1,8 @@
 """Site recalibration: refit the model's calibration on a hospital's own
 labelled patients, and write a new artifact.
 
-    python -m scripts.recalibrate --data site.csv --out artifacts/model.pkl
-        [--model artifacts/model.pkl]
+    python -m scripts.recalibrate --data site.csv [--model artifacts/model.pkl]
+        [--out artifacts/model-site.pkl]
 
 `site.csv` has a header of the API's field names plus `outcome` (0 or 1);
 an empty cell means "not measured" (the patient is answered as the service
@@ -17,7 +17,8 @@ prevalence, a, b, the site file's SHA-256, when, the model it recalibrates;
 `GET /model` shows it), a new model_version and a new self-test; the
 service applies it to every answer (`model.recalibration`) and checks the
 artifact like any other.
-Serve it like any new model: put it at MODEL_PATH and `kill -HUP` the service.
+The old artifact is never overwritten: the new one goes beside it. Serve it
+like any new model: point MODEL_PATH at it and `kill -HUP` the service.
 """
 
 from __future__ import annotations
@@ -138,12 +139,27 @@ def recalibrate(model: Path, data: Path, out: Path) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", type=Path, required=True, help="the site's labelled CSV")
-    parser.add_argument("--out", type=Path, required=True, help="the recalibrated artifact")
-    parser.add_argument("--model", type=Path, default=Path("artifacts/model.pkl"))
+    parser.add_argument(
+        "--model", type=Path, default=Path("artifacts/model.pkl"),
+        help="the artifact to recalibrate (default: artifacts/model.pkl); a recalibrated one "
+        "gets a second recalibration on top of its first",
+    )  # fmt: skip
+    parser.add_argument(
+        "--out", type=Path,
+        help="where to write the recalibrated artifact (default: beside --model, named "
+        "<stem>-recalibrated-<UTC time>.pkl); never --model itself",
+    )  # fmt: skip
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
+    if args.out is None:
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+        args.out = args.model.with_name(f"{args.model.stem}-recalibrated-{stamp}.pkl")
+    if args.out.resolve() == args.model.resolve():
+        print("error: --out is the model it recalibrates; write beside it, then point "
+              "MODEL_PATH at the new file", file=sys.stderr)  # fmt: skip
+        return 2
     try:
         meta = recalibrate(args.model, args.data, args.out)
     except SiteDataError as exc:

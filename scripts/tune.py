@@ -112,7 +112,7 @@ def _fmt(value: object) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", type=Path, default=Path("data/heart.dat"))
     parser.add_argument("--out", type=Path, default=Path("reports/tuning.md"))
     parser.add_argument("--jobs", type=int, default=2, help="parallel fits")

@@ -148,3 +148,16 @@ def test_a_recalibrated_artifact_is_served_by_a_reload(
         assert after["model_version"] == client.get("/model").json()["model_version"]
         assert after["model_version"].startswith(before["model_version"] + ".r")
         assert after["probability"] > before["probability"]  # the Swiss site's higher risk
+
+
+def test_by_default_the_new_artifact_goes_beside_the_old_one(
+    artifact_path: Path, tmp_path: Path, site: tuple[Path, np.ndarray, np.ndarray]
+) -> None:
+    """The documented `--out artifacts/model.pkl` overwrote the served model
+    (main at a3fc0b3); now --out is optional and never the model itself."""
+    model = copy_artifact(artifact_path, tmp_path)
+    before = model.read_bytes()
+    assert main(["--data", str(site[0]), "--model", str(model), "--out", str(model)]) == 2
+    assert main(["--data", str(site[0]), "--model", str(model)]) == 0
+    (written,) = tmp_path.glob("model-recalibrated-*.pkl")
+    assert model.read_bytes() == before and written.read_bytes() != before
