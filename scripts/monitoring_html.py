@@ -5,7 +5,7 @@ or font to fetch, so that it opens offline and can be attached to a ticket.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from html import escape
 from typing import Any
 
@@ -53,7 +53,7 @@ def _histogram(counts: list[int]) -> str:
 
 def render(report: dict[str, Any], model_version: str) -> str:
     """The page for `report`, computed for `model_version`."""
-    when = datetime.fromtimestamp(report["computed_at"], UTC).isoformat(timespec="seconds")
+    when = datetime.fromisoformat(report["computed_at"]).isoformat(timespec="seconds")
     drift = report["drift"]
     parts = [
         f"<!doctype html><html lang=en><meta charset=utf-8><title>Monitoring {escape(when)}"

@@ -21,8 +21,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 import anyio
@@ -62,7 +62,7 @@ def report(
     }
     counted = [d for d in drift.values() if d["drifted"] is not None]
     return {
-        "computed_at": time.time(),
+        "computed_at": datetime.now(UTC).isoformat(timespec="milliseconds"),  # as every time
         "rows": len(rows),
         "inputs_hashed": len(rows) > 0 and len(inputs) == 0,
         "alpha": ALPHA,

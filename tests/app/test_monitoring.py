@@ -11,6 +11,7 @@ import os
 import subprocess
 import sys
 import time
+from datetime import datetime, timedelta
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
@@ -119,6 +120,8 @@ def test_get_monitoring_reports_from_the_record_in_the_background(
                 break
             time.sleep(0.1)
         assert latest["rows"] == 80 and latest["drifted"] == []
+        computed = datetime.fromisoformat(latest["computed_at"])  # ISO 8601, as every time
+        assert computed.utcoffset() == timedelta(0)
         probabilities = [a["probability"] for a in answered.json()["predictions"]]
         assert latest["probabilities"]["mean"] == pytest.approx(np.mean(probabilities), abs=1e-12)
         metrics = client.get("/metrics").text
