@@ -101,6 +101,13 @@ OVERLOADED = Problem(
     "overloaded",
     "The server is answering as many requests as it can (MAX_CONCURRENCY); retry shortly.",
 )
+EXPLANATIONS_FULL = Problem(
+    503,
+    "overloaded",
+    "This worker is explaining as many patients as it can (EXPLAIN_THREADS, EXPLAIN_BACKLOG); "
+    "retry shortly.",
+)
+"""The same code as OVERLOADED, for the other cause: the explanations' backlog."""
 BODIES_FULL = Problem(
     503,
     "overloaded",

@@ -224,7 +224,7 @@ def plot_loss_curve(net: Any, path: Path) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--data", type=Path, default=Path("data/heart.dat"))
     parser.add_argument("--out", type=Path, default=Path("artifacts/model.pkl"))
     parser.add_argument("--plot", type=Path, default=Path("artifacts/loss_curve.png"))

@@ -23,7 +23,7 @@ from app.api.recording import record_answers
 from app.api.schemas import BatchRequest, Patient, rows
 from app.api.scoring import ScoringRoute, json_response, read_body, thread_limiter
 from app.deps import get_predictor
-from app.errors import OVERLOADED, RETRY_AFTER, ApiError
+from app.errors import EXPLANATIONS_FULL, RETRY_AFTER, ApiError
 from app.guards.admission import EXPLAIN_MAX_WAIT, EXPLAIN_THREADS, EXPLANATIONS
 from app.policy import Caller, Policy, declare
 
@@ -31,11 +31,7 @@ T = TypeVar("T")
 
 
 def _backlog_full() -> ApiError:
-    return ApiError(
-        OVERLOADED,
-        "This worker is explaining as many patients as it can; retry shortly.",
-        headers={"Retry-After": RETRY_AFTER},
-    )
+    return ApiError(EXPLANATIONS_FULL, headers={"Retry-After": RETRY_AFTER})
 
 
 @declare(Policy(Caller.SCORE, recorded=True, heavy=True))

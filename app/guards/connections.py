@@ -77,6 +77,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self._lingering = False
         self._shedding = False
         self._refused = False
+        self._explaining = False  # shed for the explanations' backlog, not MAX_CONCURRENCY
         self._real_transport: asyncio.Transport | None = None
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
@@ -162,6 +163,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         if self.cycle is not None and not self.cycle.response_complete:
             return False
         path = self._path()
+        self._explaining = not busy  # why, for the answer's message
         return path not in policy.current.never_shed and (busy or path.encode() in EXPLAIN_PATHS)
 
     def _path(self) -> str:
@@ -218,10 +220,10 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         CONNECTION_EVENTS.labels("shed").inc()
         v2 = self._path().startswith(V2_PREFIX)
         if self.parser.should_keep_alive():
-            self.transport.write(SHED_RESPONSES[v2, False])
+            self.transport.write(SHED_RESPONSES[v2, False, self._explaining])
             self.on_response_complete()  # uvicorn's own: counts it, arms the keep-alive timeout
         else:
-            self.transport.write(SHED_RESPONSES[v2, True])
+            self.transport.write(SHED_RESPONSES[v2, True, self._explaining])
             self._close()
 
     def _refuse_body(self) -> None:

@@ -9,7 +9,15 @@ import contextlib
 import json
 import socket
 
-from app.errors import BODIES_FULL, OVERLOADED, REQUEST_TIMEOUT, RETRY_AFTER, Problem, error_body
+from app.errors import (
+    BODIES_FULL,
+    EXPLANATIONS_FULL,
+    OVERLOADED,
+    REQUEST_TIMEOUT,
+    RETRY_AFTER,
+    Problem,
+    error_body,
+)
 
 
 def _raw_answer(status: bytes, problem: Problem, close: bool, v2: bool = False) -> bytes:
@@ -26,12 +34,16 @@ def _raw_answer(status: bytes, problem: Problem, close: bool, v2: bool = False) 
 
 
 SHED_RESPONSES = {
-    (v2, close): _raw_answer(b"503 Service Unavailable", OVERLOADED, close, v2)
+    (v2, close, explaining): _raw_answer(
+        b"503 Service Unavailable", EXPLANATIONS_FULL if explaining else OVERLOADED, close, v2
+    )
     for v2 in (False, True)
     for close in (False, True)
+    for explaining in (False, True)
 }
-"""The whole answer to a request shed at the door, by (under /v2/, closing),
-written by the protocol itself: a few microseconds (docs/performance.md)."""
+"""The whole answer to a request shed at the door, by (under /v2/, closing,
+shed for the explanations' backlog rather than MAX_CONCURRENCY), written by
+the protocol itself: a few microseconds (docs/performance.md)."""
 BUDGET_RESPONSES = {
     v2: _raw_answer(b"503 Service Unavailable", BODIES_FULL, True, v2) for v2 in (False, True)
 }

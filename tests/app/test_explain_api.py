@@ -130,6 +130,7 @@ def test_a_full_explanation_backlog_answers_503_at_once(client: TestClient) -> N
         r = client.post("/explain", json=EXAMPLE_PATIENT)
         assert r.status_code == 503 and r.headers["retry-after"] == "1"
         assert r.json()["error"]["code"] == "overloaded"
+        assert "EXPLAIN_BACKLOG" in r.json()["error"]["message"]  # its own cause, not MAX_CONC...
         EXPLANATIONS.pending = EXPLAIN_BACKLOG - 1  # room for one more patient, not two
         assert client.post("/explain", json=EXAMPLE_PATIENT).status_code == 200
         two = {"patients": [EXAMPLE_PATIENT] * 2}
