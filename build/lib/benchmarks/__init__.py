@@ -1,1 +1,0 @@
-"""Load tests and benchmarks: scripts that report figures, never timed tests."""
