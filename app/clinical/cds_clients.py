@@ -20,9 +20,8 @@ A call is accepted when its `Authorization: Bearer <JWT>` has:
   `iat`, and a `jti` not seen before from that issuer (remembered until
   its `exp`, so the replay cache stays bounded).
 
-Anything else raises `RefusedError` with the reason: the route answers 401 and
-the reason goes to the log only. The file is read at start-up and again on
-SIGHUP; a file that cannot be used on reload leaves the clients in force.
+Anything else raises `RefusedError` (401; the reason goes to the log only).
+Read at start-up and on SIGHUP; a file not usable then keeps the clients.
 """
 
 from __future__ import annotations
@@ -97,18 +96,23 @@ def under(url: str, base: str) -> bool:
     return path == prefix or path.startswith(prefix + "/")
 
 
-def read_clients_file(path: Path) -> dict[str, Client]:
-    """{iss: Client}; ClientsFileError names the entry that is wrong."""
+def read_entries(path: Path, setting: str) -> list[Any]:
+    """The non-empty JSON list of the file `setting` names, or ClientsFileError."""
     try:
         entries = json.loads(path.read_text())
     except OSError as exc:
-        raise ClientsFileError(f"{path}: cannot read CDS_CLIENTS_FILE ({exc.strerror})") from None
+        raise ClientsFileError(f"{path}: cannot read {setting} ({exc.strerror})") from None
     except ValueError as exc:
-        raise ClientsFileError(f"{path}: not JSON ({exc})") from None
+        raise ClientsFileError(f"{path}: {setting} is not JSON ({exc})") from None
     if not isinstance(entries, list) or not entries:
-        raise ClientsFileError(f"{path}: expected a non-empty JSON list of clients")
+        raise ClientsFileError(f"{path}: {setting} must be a non-empty JSON list of clients")
+    return entries
+
+
+def read_clients_file(path: Path) -> dict[str, Client]:
+    """{iss: Client}; ClientsFileError names the entry that is wrong."""
     clients: dict[str, Client] = {}
-    for number, entry in enumerate(entries):
+    for number, entry in enumerate(read_entries(path, "CDS_CLIENTS_FILE")):
         where = f"{path}, entry {number}"
         if not isinstance(entry, dict) or not isinstance(entry.get("iss"), str):
             raise ClientsFileError(f"{where}: each entry needs an 'iss' string")

@@ -16,13 +16,12 @@ on reload leaves the clients in force.
 
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from app.clinical.cds_clients import ClientsFileError, secure_url
+from app.clinical.cds_clients import ClientsFileError, read_entries, secure_url
 
 log = logging.getLogger("app")
 
@@ -50,14 +49,7 @@ def same_iss(url: str) -> str:
 
 def read_smart_clients(path: Path) -> dict[str, SmartClient]:
     """{iss: SmartClient}; ClientsFileError names the entry that is wrong."""
-    try:
-        entries = json.loads(path.read_text())
-    except OSError as exc:
-        raise ClientsFileError(f"{path}: cannot read SMART_CLIENTS_FILE ({exc.strerror})") from None
-    except ValueError as exc:
-        raise ClientsFileError(f"{path}: SMART_CLIENTS_FILE is not JSON ({exc})") from None
-    if not isinstance(entries, list) or not entries:
-        raise ClientsFileError(f"{path}: expected a non-empty JSON list of SMART clients")
+    entries = read_entries(path, "SMART_CLIENTS_FILE")
     clients: dict[str, SmartClient] = {}
     for number, entry in enumerate(entries):
         client = _entry(entry, f"{path}, entry {number}")
