@@ -28,7 +28,7 @@ patient's newest result, is a few kB)."""
 
 
 class TooLongError(Exception):
-    """A FHIR server's answer longer than MAX_ANSWER_BYTES."""
+    """An answer longer than its reader takes (MAX_ANSWER_BYTES for a FHIR server's)."""
 
 
 class FhirServerError(Exception):
@@ -38,6 +38,16 @@ class FhirServerError(Exception):
         super().__init__(why)
         self.keys = keys
         self.unauthorized = unauthorized  # a 401: the token is not (or no longer) good
+
+
+async def capped_body(response: httpx.Response, most: int) -> bytes:
+    """A streamed answer's body, or TooLongError past `most` bytes (the rest is not read)."""
+    body = bytearray()
+    async for chunk in response.aiter_bytes():
+        body += chunk
+        if len(body) > most:
+            raise TooLongError
+    return bytes(body)
 
 
 class FhirReader:
@@ -78,11 +88,7 @@ class FhirReader:
             if response.status_code == 404 and "?" not in url:
                 return None  # a read of a resource that is not there: not on file
             response.raise_for_status()  # a redirect too: it is not followed
-            body = bytearray()
-            async for chunk in response.aiter_bytes():
-                body += chunk
-                if len(body) > MAX_ANSWER_BYTES:
-                    raise TooLongError
+            body = await capped_body(response, MAX_ANSWER_BYTES)
         return json.loads(body)
 
     async def close(self) -> None:

@@ -22,6 +22,7 @@ import re
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import RedirectResponse
 
+from app.clinical.cds_routes import public_url
 from app.errors import EHR_UNAVAILABLE, LAUNCH_REFUSED, ApiError
 from app.page.sessions import COOKIE, LAUNCH_SECONDS, SESSION_SECONDS, new_id
 from app.page.smart import Configuration, SmartError, authorize_url, new_launch
@@ -39,7 +40,7 @@ router = APIRouter(tags=["risk page"], include_in_schema=False)
 
 def redirect_uri(request: Request) -> str:
     """PUBLIC_BASE_URL + /smart/callback: what the EHR has registered."""
-    return f"{request.app.state.settings.public_base_url.rstrip('/')}{CALLBACK}"
+    return public_url(request, CALLBACK)
 
 
 @router.get("/smart/launch")

@@ -20,6 +20,7 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
+from app.clinical.cds_routes import public_url
 from app.clinical.fhir_inputs import FASTING_THRESHOLD, MMOL_CHOLESTEROL, MMOL_GLUCOSE, Reading
 from model.features import FEATURE_NAMES, FEATURES, THRESHOLD, Feature
 from model.typicality import MISSING_INPUT
@@ -87,15 +88,14 @@ def _field(feature: Feature, reading: Reading | None) -> FieldView:
                          factor, value, unit_chosen, reading)  # fmt: skip
     unit: str | None = "mg/dL" if factor is not None else feature.unit
     step = "1" if feature.integer else "any"
-    return FieldView(feature.name, LABELS.get(feature.name, feature.description), unit,
+    return FieldView(feature.name, FIELD_LABELS[feature.name], unit,
                      feature.minimum, feature.maximum, step, feature.codes, factor, value,
                      unit_chosen, reading)  # fmt: skip
 
 
 def answer_view(answer: dict[str, Any], record_id: str | None) -> dict[str, Any]:
     """What the answer shows, from an /explain answer (as JSON, parsed)."""
-    labels = {f.name: _label(f) for f in FEATURES}
-    interval = answer["interval"]
+    labels, interval = FIELD_LABELS, answer["interval"]
     contributions = [
         {"label": labels[c["field"]], "points": c["contribution"] * 100}
         for c in answer["contributions"]
@@ -125,8 +125,8 @@ def answer_view(answer: dict[str, Any], record_id: str | None) -> dict[str, Any]
     }
 
 
-def _label(feature: Feature) -> str:
-    return LABELS.get(feature.name, feature.description)
+FIELD_LABELS = {f.name: LABELS.get(f.name, f.description) for f in FEATURES}
+"""Each input's name on the page, by its API name."""
 
 
 def _percent(p: float) -> int:
@@ -164,10 +164,7 @@ def error_page(status: int, message: str) -> str:
 
 def own_origin(request: Request) -> str:
     """This service's origin as browsers see it (PUBLIC_BASE_URL's, when set)."""
-    base = request.app.state.settings.public_base_url
-    if base is None:
-        return f"{request.url.scheme}://{request.url.netloc}"
-    parts = urlsplit(base)
+    parts = urlsplit(public_url(request, "/"))
     return f"{parts.scheme}://{parts.netloc}"
 
 

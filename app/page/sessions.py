@@ -62,7 +62,6 @@ class Session:
     caller: str  # the launch's fhirUser, else its iss
     refresh_token: str | None = None
     ends: float = field(default_factory=lambda: clock() + SESSION_SECONDS)
-    details: dict[str, Any] = field(default_factory=dict)
 
     def __repr__(self) -> str:  # tokens never reach a log line
         return f"Session(iss={self.iss!r}, patient={self.patient!r}, caller={self.caller!r})"

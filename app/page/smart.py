@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 import logging
 import secrets
 from dataclasses import dataclass
@@ -23,7 +24,8 @@ import httpx
 import jwt
 
 from app.clinical.cds_clients import secure_url
-from app.page.sessions import LAUNCH_SECONDS, Launch, Session, clock
+from app.clinical.fhir_reads import TooLongError, capped_body
+from app.page.sessions import LAUNCH_SECONDS, Launch, Session, clock, new_id
 from app.page.smart_clients import SmartClient
 
 log = logging.getLogger("app")
@@ -108,27 +110,25 @@ class Smart:
             form = {**form, "client_id": client.client_id}
         return await self._json("POST", endpoint, data=form, auth=auth)
 
-    async def _json(self, method: str, url: str, **kwargs: Any) -> Any:
+    async def _json(
+        self, method: str, url: str, data: dict[str, str] | None = None,
+        auth: httpx.Auth | None = None,
+    ) -> Any:  # fmt: skip
         if self._http is None:
             self._http = httpx.AsyncClient(timeout=self.timeout, follow_redirects=False)
+        headers = {"Accept": "application/json"}
         try:
-            request = self._http.build_request(
-                method,
-                url,
-                headers={"Accept": "application/json"},
-                **{k: v for k, v in kwargs.items() if k != "auth"},
-            )
-            response = await self._http.send(request, auth=kwargs.get("auth"), stream=True)
-            try:
-                body = await _read_capped(response)
-            finally:
-                await response.aclose()
+            async with self._http.stream(method, url, data=data, auth=auth,
+                                         headers=headers) as response:  # fmt: skip
+                body = await capped_body(response, MAX_ANSWER_BYTES)
+        except TooLongError:
+            raise SmartError(f"{url} answered more than {MAX_ANSWER_BYTES} bytes") from None
         except httpx.HTTPError as exc:
             raise SmartError(f"{url} cannot be reached ({type(exc).__name__})") from None
         if response.status_code != 200:
             raise SmartError(f"{url} answered {response.status_code}: {_oauth_error(body)}")
         try:
-            found = httpx.Response(200, content=body).json()
+            found = json.loads(body)
         except ValueError:
             raise SmartError(f"{url} answered something that is not JSON") from None
         if not isinstance(found, dict):
@@ -169,24 +169,15 @@ def authorize_url(config: Configuration, launch: Launch, challenge: str, launch_
 def new_launch(browser: str, client: SmartClient, config: Configuration) -> tuple[Launch, str]:
     """A launch for `browser` and the PKCE challenge to send with it."""
     verifier, challenge = pkce()
-    launch = Launch(browser, secrets.token_urlsafe(32), verifier, client, config.token_endpoint,
+    launch = Launch(browser, new_id(), verifier, client, config.token_endpoint,
                     config.issuer, clock() + LAUNCH_SECONDS)  # fmt: skip
     return launch, challenge
-
-
-async def _read_capped(response: httpx.Response) -> bytes:
-    body = bytearray()
-    async for chunk in response.aiter_bytes():
-        body += chunk
-        if len(body) > MAX_ANSWER_BYTES:
-            raise SmartError(f"{response.url} answered more than {MAX_ANSWER_BYTES} bytes")
-    return bytes(body)
 
 
 def _oauth_error(body: bytes) -> str:
     """The OAuth error code of a refusal (RFC 6749 5.2), never its whole body."""
     try:
-        error = httpx.Response(400, content=body).json().get("error")
+        error = json.loads(body).get("error")
     except (ValueError, AttributeError):
         error = None
     return str(error) if isinstance(error, str) else "no OAuth error code"
