@@ -25,7 +25,7 @@ from model.typicality import FLAGGED_SHARE, Reference, fit_reference
 ENSEMBLE_SIZE = 20
 BACKGROUND_SIZE = 32
 """Shapley background rows: at least 20; 32 keeps one exact explanation
-under 10 ms (docs/performance.md) while the contributions move little when
+within its time target (docs/performance.md) while the contributions move little when
 the background is drawn again (the model card says how little)."""
 
 

@@ -231,7 +231,7 @@ class Predictor:
 
 
 def has_missing(row: Sequence[float | None]) -> bool:
-    """Whether a row holds None or NaN (its sum raises or is NaN: 0.15 us)."""
+    """Whether a row holds None or NaN (its sum raises or is NaN)."""
     try:
         total = sum(row)  # type: ignore[arg-type]
     except TypeError:

@@ -25,10 +25,9 @@ from sklearn.preprocessing import StandardScaler
 
 from model.artifact import load_artifact
 from model.data import load_external, load_heart
-from model.evaluation import calibration_intercept_slope, recalibration
 from model.features import THRESHOLD
 from model.missing import BANDWIDTH, Donors
-from model.recalibration import Recalibration
+from model.recalibration import Recalibration, calibration_intercept_slope
 from model.serving import Predictor
 from scripts.evaluate_missing import FILL, answer, donor_name, fill_values
 from scripts.train import SPLIT_SEED, TEST_SIZE, train
@@ -99,7 +98,7 @@ def recalibrated_halves(p: np.ndarray, y: np.ndarray) -> dict[str, Any]:
     fit_rows, test_rows = train_test_split(
         np.arange(len(y)), test_size=0.5, stratify=y, random_state=0
     )
-    g = Recalibration(*recalibration(y[fit_rows], p[fit_rows]))
+    g = Recalibration.fit(y[fit_rows], p[fit_rows])
     before, after = p[test_rows], g.many(p[test_rows])
     return {
         "n_fit": len(fit_rows),

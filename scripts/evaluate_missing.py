@@ -29,10 +29,11 @@ from sklearn.model_selection import RepeatedStratifiedKFold
 from sklearn.preprocessing import StandardScaler
 from tqdm import tqdm
 
-from model.evaluation import EVALUATION_SEED, calibration_intercept_slope
+from model.evaluation import EVALUATION_SEED
 from model.features import FEATURE_NAMES, FEATURES
 from model.missing import BANDWIDTH, Donors, completed, donor_weights
 from model.network import NeuralNet
+from model.recalibration import calibration_intercept_slope
 
 EXERCISE_TEST = ("max_heart_rate", "exercise_induced_angina", "st_depression", "st_slope")
 KEPT_IN_THE_LAST = ("age", "sex", "chest_pain_type")

@@ -37,7 +37,6 @@ import numpy as np
 from sklearn.preprocessing import StandardScaler
 
 from model.artifact import file_sha256, load_artifact, save_artifact
-from model.evaluation import recalibration
 from model.features import FEATURE_NAMES, FEATURES
 from model.recalibration import Recalibration
 from model.serving import Predictor
@@ -92,7 +91,7 @@ def fit(predictor: Predictor, X: np.ndarray, y: np.ndarray) -> tuple[float, floa
     if len(set(y.tolist())) < 2:
         raise SiteDataError(f"every patient has outcome {int(y[0])}: both classes are needed")
     p = np.array([a.probability for a in predictor.assess(X)])
-    return recalibration(y, p)
+    return Recalibration.fit(y, p)
 
 
 def recalibrate(model: Path, data: Path, out: Path) -> dict[str, Any]:

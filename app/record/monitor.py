@@ -9,8 +9,8 @@ answers whose outcome is known (POST /outcomes), how good they were.
   numeric input, one bin per code) is reported as a figure, not a verdict.
 - No verdict from fewer than MIN_ROWS values: `drifted` is then null.
 - Performance, once MIN_ROWS answers have an outcome: AUC, Brier score,
-  and calibration intercept (calibration-in-the-large) and slope, each a
-  logistic regression on logit(p) fitted by Newton's method.
+  and calibration intercept (calibration-in-the-large) and slope
+  (`model.recalibration.calibration_intercept_slope`).
 
 `report` is plain NumPy/SciPy on rows; `Monitor` runs it in the background
 every MONITOR_INTERVAL seconds over the last MONITOR_WINDOW answers, never
@@ -32,6 +32,7 @@ from app.observability.metrics import DRIFT_P, DRIFT_PSI
 from app.record.rows import answer_of, values_of
 from app.record.store import Store, StoreError
 from model.features import FEATURE_NAMES, FEATURES, THRESHOLD
+from model.recalibration import calibration_intercept_slope
 
 log = logging.getLogger("app")
 
@@ -43,8 +44,8 @@ NUMERIC = frozenset(f.name for f in FEATURES if f.codes is None)
 
 def _stats() -> Any:
     """scipy.stats, imported when the first report is computed, not at start-up:
-    it takes 0.7 s and about 65 MiB, which a worker with the record off (or
-    before its first report) has no use for."""
+    its time and memory are wasted on a worker with the record off (or
+    before its first report)."""
     from scipy import stats
 
     return stats
@@ -154,22 +155,8 @@ def _performance(ids: list[str], p: np.ndarray, outcomes: dict[str, int]) -> dic
         _stats().mannwhitneyu(q[y == 1], q[y == 0]).statistic / (y.sum() * (1 - y).sum())
     )
     out["brier"] = float(np.mean((q - y) ** 2))
-    logit = np.log(q / (1 - q))
-    out["calibration_intercept"] = _logistic(np.ones((len(y), 1)), y, logit)[0]
-    out["calibration_slope"] = _logistic(np.column_stack([np.ones(len(y)), logit]), y, 0 * logit)[1]
+    out["calibration_intercept"], out["calibration_slope"] = calibration_intercept_slope(y, q)
     return out
-
-
-def _logistic(A: np.ndarray, y: np.ndarray, offset: np.ndarray) -> list[float]:
-    """Coefficients of the logistic regression y ~ A @ beta + offset (Newton)."""
-    beta = np.zeros(A.shape[1])
-    for _ in range(50):
-        mu = 1 / (1 + np.exp(-(A @ beta + offset)))
-        step = np.linalg.solve(A.T @ (A * (mu * (1 - mu))[:, None]), A.T @ (y - mu))
-        beta += step
-        if np.max(np.abs(step)) < 1e-10:
-            break
-    return [float(b) for b in beta]
 
 
 class Monitor:

@@ -25,8 +25,8 @@ from app.config import Settings
 from app.main import create_app
 from app.record.monitor import MIN_ROWS, report
 from model.artifact import load_artifact
-from model.evaluation import calibration_intercept_slope
 from model.features import FEATURE_NAMES
+from model.recalibration import calibration_intercept_slope
 
 AUDITOR = "auditor-key-0123456789abcdef"
 

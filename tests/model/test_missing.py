@@ -1,5 +1,5 @@
 """The maths of answers with measurements missing (`model.missing`) and of
-calibration (`model.evaluation.calibration_intercept_slope`), each against
+calibration (`model.recalibration.calibration_intercept_slope`), each against
 an independent oracle."""
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ import pytest
 from scipy.optimize import minimize_scalar
 from sklearn.linear_model import LogisticRegression
 
-from model.evaluation import calibration_intercept_slope
 from model.missing import (
     CUTOFF,
     MAX_DONORS,
@@ -23,6 +22,7 @@ from model.missing import (
     donor_weights,
     weighted_quantiles,
 )
+from model.recalibration import calibration_intercept_slope
 
 
 @pytest.fixture
