@@ -50,12 +50,12 @@ class TrailingSlash:
 
 class RequestContext:
     """Takes X-Request-ID from the request (or makes one), echoes it in the
-    response, then records the request in `telemetry` (its log line and
+    response, then notes the request in `telemetry` (its log line and
     Prometheus samples). Logs name the route template, never the body."""
 
     def __init__(self, app: ASGIApp, telemetry: Telemetry) -> None:
         self.app = app
-        self.record = telemetry.record
+        self.observe = telemetry.observe
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -85,7 +85,7 @@ class RequestContext:
             version = getattr(getattr(app_state, "predictor", None), "version", None)
             key_name = state.get("api_key_name")  # set by app.policy.check_key
             issuer = state.get("cds_issuer")  # set by app.clinical.cds_routes.authorized
-            self.record(
+            self.observe(
                 scope["method"], route, status, elapsed, request_id, version, key_name, issuer
             )
 

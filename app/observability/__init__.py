@@ -1,5 +1,5 @@
-"""What the service tells its operators: one record per answered request
-(`records`, `telemetry`), JSON log lines (`logs`), Prometheus metrics and /metrics.
+"""What the service tells its operators: one event per answered request
+(`events`, `telemetry`), JSON log lines (`logs`), Prometheus metrics and /metrics.
 
 Must not import any other part of the app (everything may import this package).
 """

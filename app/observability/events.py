@@ -1,5 +1,5 @@
 """What one answered request leaves behind for the logs and the metrics:
-a `RequestRecord`, made by `app.observability.telemetry` and read by
+a `RequestEvent`, made by `app.observability.telemetry` and read by
 `app.observability.logs` and `app.observability.metrics` (which import it
 from here, so neither depends on the telemetry that calls them)."""
 
@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import NamedTuple
 
 
-class RequestRecord(NamedTuple):
+class RequestEvent(NamedTuple):
     """One answered request, as its log line and its metrics see it."""
 
     time: float  # seconds since the epoch, when it was answered

@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from functools import lru_cache
 from typing import Any
 
-from app.observability.records import RequestRecord
+from app.observability.events import RequestEvent
 
 
 @lru_cache(maxsize=4)
@@ -74,7 +74,7 @@ MAX_WRITE_BYTES = 3584
 atomic, so their lines never interleave."""
 
 
-def write_request_lines(records: Iterable[RequestRecord]) -> None:
+def write_request_lines(events: Iterable[RequestEvent]) -> None:
     """One `json_line` per answered request, written to stderr in a few
     large writes rather than one per line (app/observability/telemetry.py calls this in
     batches). The `app.requests` logger's level decides whether lines are
@@ -84,7 +84,7 @@ def write_request_lines(records: Iterable[RequestRecord]) -> None:
         return
     chunk: list[str] = []
     size = 0
-    for r in records:
+    for r in events:
         line = json_line(
             r.time,
             "info",

@@ -23,7 +23,7 @@ from prometheus_client import (
     multiprocess,
 )
 
-from app.observability.records import RequestRecord
+from app.observability.events import RequestEvent
 
 REQUESTS = Counter(
     "heart_http_requests_total",
@@ -117,10 +117,10 @@ def count_warnings(codes: Iterable[str]) -> None:
         WARNINGS.labels(code).inc()
 
 
-def observe_requests(records: Iterable[RequestRecord]) -> None:
+def observe_requests(events: Iterable[RequestEvent]) -> None:
     """Count answered requests and their latency (label children cached:
     `labels()` costs more than `inc()`)."""
-    for r in records:
+    for r in events:
         key = (r.route, r.method, r.status)
         children = _CHILDREN.get(key)
         if children is None:

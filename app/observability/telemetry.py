@@ -1,14 +1,14 @@
-"""Request telemetry: every answered request becomes one `RequestRecord`,
+"""Request telemetry: every answered request becomes one `RequestEvent`,
 counted in Prometheus (`app.observability.metrics`) and written as a JSON log line
 (`app.observability.logs`), in batches.
 
 `create_app` makes one `Telemetry` and keeps it on `app.state.telemetry`;
-`app.guards.middleware.RequestContext` calls `record` once per request, and that
+`app.guards.middleware.RequestContext` calls `observe` once per request, and that
 append is all the work done on the request path. Counting and formatting run
-in `flush`, over a list of records, where they cost a fraction of what they
+in `flush`, over a list of events, where they cost a fraction of what they
 cost one request at a time (docs/performance.md).
 
-`flush` runs once `MAX_RECORDS` are pending or the oldest is `MAX_DELAY`
+`flush` runs once `MAX_EVENTS` are pending or the oldest is `MAX_DELAY`
 seconds old; every `MAX_DELAY` seconds from the task that `start` creates
 (so an idle server's lines are not held back); before `/metrics` answers
 (so a scrape counts every request this worker answered); and in `stop`, at
@@ -22,26 +22,26 @@ import contextlib
 import time
 from collections.abc import Callable, Iterable, Sequence
 
+from app.observability.events import RequestEvent
 from app.observability.logs import write_request_lines
 from app.observability.metrics import observe_requests
-from app.observability.records import RequestRecord
 
-Sink = Callable[[Iterable[RequestRecord]], None]
+Sink = Callable[[Iterable[RequestEvent]], None]
 
 
 class Telemetry:
     """The buffer of answered requests, its flushing, and its shutdown."""
 
     MAX_DELAY = 0.2
-    MAX_RECORDS = 256
+    MAX_EVENTS = 256
 
     def __init__(self, sinks: Sequence[Sink] = (observe_requests, write_request_lines)) -> None:
         self.sinks = tuple(sinks)
-        self._pending: list[RequestRecord] = []
+        self._pending: list[RequestEvent] = []
         self._oldest = 0.0
         self._task: asyncio.Task[None] | None = None
 
-    def record(
+    def observe(
         self,
         method: str,
         route: str,
@@ -58,7 +58,7 @@ class Telemetry:
         if not pending:
             self._oldest = now
         pending.append(
-            RequestRecord(
+            RequestEvent(
                 now,
                 method,
                 route,
@@ -70,15 +70,15 @@ class Telemetry:
                 cds_issuer,
             )
         )
-        if len(pending) >= self.MAX_RECORDS or now - self._oldest >= self.MAX_DELAY:
+        if len(pending) >= self.MAX_EVENTS or now - self._oldest >= self.MAX_DELAY:
             self.flush()
 
     def flush(self) -> None:
-        """Hand every pending record to the sinks (metrics, then the log)."""
+        """Hand every pending event to the sinks (metrics, then the log)."""
         if self._pending:
-            records, self._pending = self._pending, []
+            events, self._pending = self._pending, []
             for sink in self.sinks:
-                sink(records)
+                sink(events)
 
     async def start(self) -> None:
         """Start flushing every MAX_DELAY seconds (from the app's lifespan)."""

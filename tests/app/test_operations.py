@@ -14,8 +14,8 @@ from fastapi.testclient import TestClient
 
 from app.config import Settings
 from app.main import create_app
+from app.observability.events import RequestEvent
 from app.observability.logs import write_request_lines
-from app.observability.records import RequestRecord
 from app.observability.telemetry import Telemetry
 from model.features import EXAMPLE_PATIENT
 from tests.conftest import HIGH_RISK_PATIENT
@@ -217,7 +217,7 @@ def test_request_log_writes_whole_lines_in_batches_below_pipe_buf(
 
     monkeypatch.setattr("sys.stderr", Stderr())
     write_request_lines(
-        RequestRecord(time.time(), "POST", "/predict", 200, 0.0012, f"id-{i}", None)
+        RequestEvent(time.time(), "POST", "/predict", 200, 0.0012, f"id-{i}", None)
         for i in range(100)
     )
     lines = "".join(writes).splitlines()
@@ -230,23 +230,23 @@ def test_telemetry_is_flushed_when_full_or_old(monkeypatch: pytest.MonkeyPatch) 
     flushed: list[tuple[str, list[str]]] = []
     telemetry = Telemetry(
         sinks=[
-            lambda records: flushed.append(("metrics", [r.request_id for r in records])),
-            lambda records: flushed.append(("log", [r.request_id for r in records])),
+            lambda events: flushed.append(("metrics", [r.request_id for r in events])),
+            lambda events: flushed.append(("log", [r.request_id for r in events])),
         ]
     )
     now = 1000.0
     monkeypatch.setattr("app.observability.telemetry.time.time", lambda: now)
-    full = Telemetry.MAX_RECORDS
+    full = Telemetry.MAX_EVENTS
     for i in range(full - 1):
-        telemetry.record("GET", "/health", 200, 0.001, f"id-{i}", None)
+        telemetry.observe("GET", "/health", 200, 0.001, f"id-{i}", None)
     assert flushed == []  # nothing counted or written on the request path
-    telemetry.record("GET", "/health", 200, 0.001, "last", None)
+    telemetry.observe("GET", "/health", 200, 0.001, "last", None)
     ids = [f"id-{i}" for i in range(full - 1)] + ["last"]
     assert flushed == [("metrics", ids), ("log", ids)]
     flushed.clear()
-    telemetry.record("GET", "/health", 200, 0.001, "a", None)
+    telemetry.observe("GET", "/health", 200, 0.001, "a", None)
     now += Telemetry.MAX_DELAY  # the pending record is now old enough
-    telemetry.record("GET", "/health", 200, 0.001, "b", None)
+    telemetry.observe("GET", "/health", 200, 0.001, "b", None)
     assert flushed == [("metrics", ["a", "b"]), ("log", ["a", "b"])]
     telemetry.flush()  # nothing pending: nothing done
     assert len(flushed) == 2
@@ -258,12 +258,12 @@ def test_telemetry_flushes_periodically_and_at_stop() -> None:
     flushed: list[str] = []
 
     async def scenario() -> None:
-        telemetry = Telemetry(sinks=[lambda records: flushed.extend(r.route for r in records)])
+        telemetry = Telemetry(sinks=[lambda events: flushed.extend(r.route for r in events)])
         await telemetry.start()
-        telemetry.record("GET", "/idle", 200, 0.001, "a", None)
+        telemetry.observe("GET", "/idle", 200, 0.001, "a", None)
         await asyncio.sleep(Telemetry.MAX_DELAY * 2.5)
         assert flushed == ["/idle"]  # written without a new request coming
-        telemetry.record("GET", "/last", 200, 0.001, "b", None)
+        telemetry.observe("GET", "/last", 200, 0.001, "b", None)
         await telemetry.stop()
 
     asyncio.run(scenario())

@@ -14,7 +14,7 @@ from fastapi import FastAPI
 
 from app.config import Settings
 from app.main import create_app
-from app.observability.records import RequestRecord
+from app.observability.events import RequestEvent
 from benchmarks.asgi import request_scope
 from model.features import EXAMPLE_PATIENT
 
@@ -74,24 +74,24 @@ def _serve_once(app: FastAPI, path: str, messages: list[dict[str, Any]]) -> list
 
 
 @pytest.fixture
-def recorded(artifact_path: Path) -> Iterator[tuple[FastAPI, list[RequestRecord]]]:
+def observed(artifact_path: Path) -> Iterator[tuple[FastAPI, list[RequestEvent]]]:
     app = create_app(Settings(model_path=artifact_path))
-    records: list[RequestRecord] = []
-    app.state.telemetry.sinks = (*app.state.telemetry.sinks, records.extend)
-    yield app, records
+    events: list[RequestEvent] = []
+    app.state.telemetry.sinks = (*app.state.telemetry.sinks, events.extend)
+    yield app, events
 
 
 @pytest.mark.parametrize("path", ["/predict", "/predict/batch", "/explain", "/explain/batch"])
 def test_a_client_gone_before_its_body_is_499_at_info_without_traceback(
-    recorded: tuple[FastAPI, list[RequestRecord]],
+    observed: tuple[FastAPI, list[RequestEvent]],
     path: str,
     capfd: pytest.CaptureFixture[str],
 ) -> None:
-    app, records = recorded
+    app, events = observed
     half_a_body = {"type": "http.request", "body": b'{"age": 5', "more_body": True}
     sent = _serve_once(app, path, [half_a_body, {"type": "http.disconnect"}])
     assert sent[0]["type"] == "http.response.start" and sent[0]["status"] == 499
-    assert [(r.route, r.status) for r in records] == [(path, 499)]
+    assert [(r.route, r.status) for r in events] == [(path, 499)]
     lines = [json.loads(line) for line in capfd.readouterr().err.splitlines() if line[:1] == "{"]
     closed = [line for line in lines if "client closed" in line["message"]]
     assert len(closed) == 1 and closed[0]["level"] == "info" and "exception" not in closed[0]
