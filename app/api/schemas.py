@@ -237,7 +237,7 @@ def validate_json(model: type[BaseModel], body: bytes, max_items: int | None = N
     if max_items is not None and braces - 1 > max_items:  # more objects than patients allowed
         raise TooManyProblemsError([too_long(max_items, None)], 1)
     if len(body) > MAX_BYTES_PER_FIELD * max(colons, 1) + 4096 and parses(body):
-        # a value far longer than any valid one (a 1 MB string costs pydantic-core ~10 ms;
+        # a value far longer than any valid one (costly for pydantic-core: docs/performance.md;
         # what is not JSON at all is left to pydantic, which says so at once: 400)
         message = f"The body holds {len(body)} bytes for {colons} fields: a value is too long"
         raise TooManyProblemsError([{"type": "value_too_long", "loc": (), "msg": message}], 1)

@@ -1,10 +1,10 @@
 """Bodies built to be expensive: what `app.api.schemas.validate_json` looks at
 before pydantic validates a body that is not plainly valid.
 
-pydantic builds one error per problem (about 4 us each), so a hostile
-1 MiB body of 60,000 unknown keys cost a second of CPU and a 5 MB answer.
-These checks read the bytes, or the body as plain JSON (jiter), and answer
-such bodies with the first MAX_REPORTED problems and a count of the rest.
+pydantic builds one error per problem, so a hostile body of many unknown
+keys would cost a second of CPU and a megabytes-long answer. These checks
+read the bytes, or the body as plain JSON (jiter), and answer such bodies
+with the first MAX_REPORTED problems and a count of the rest.
 Figures: docs/performance.md ("Hostile bodies").
 """
 
@@ -37,7 +37,7 @@ class TooManyProblemsError(ValueError):
 
 
 def parses(body: bytes) -> bool:
-    """Whether `body` is JSON at all (jiter: ~0.1 ms for 1 MB of string)."""
+    """Whether `body` is JSON at all (parsed by jiter, pydantic's JSON reader)."""
     try:
         from_json(body)
     except ValueError:

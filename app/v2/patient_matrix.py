@@ -53,8 +53,8 @@ def validated_matrix(matrix: np.ndarray) -> np.ndarray:
     valid `Patient`, else RowError for the first row that is not, with
     Patient's own message.
 
-    Patient is the authority; validating each row with it costs ~10 us a
-    row, so a quick check (ranges, whole numbers, codes; vectorised, or in
+    Patient is the authority; validating each row with it is slow
+    (docs/performance.md), so a quick check (ranges, whole numbers, codes; vectorised, or in
     plain Python for one row, where NumPy's per-call cost dominates) clears
     the rows first, and only a row it doubts is given to Patient. The check
     never passes a row Patient refuses (tests/app/test_schemas.py holds the

@@ -56,8 +56,8 @@ def _model(request: Request) -> tuple[Any, JSONResponse | None]:
     404/503 answer.
 
     The endpoints read their path parameters from `request.path_params`
-    rather than declaring them: FastAPI's per-request parameter handling
-    cost ~40 us of a ~300 us V2 request (docs/performance.md); OpenAPI gets
+    rather than declaring them, which skips FastAPI's per-request parameter
+    handling (its cost: docs/performance.md); OpenAPI gets
     them from `path_parameters` instead.
     """
     settings, state = request.app.state.settings, request.app.state
