@@ -44,7 +44,7 @@ RUN useradd --uid 10001 --no-create-home --shell /usr/sbin/nologin app \
 COPY --from=build /opt/venv /opt/venv
 COPY --from=build /opt/artifacts /opt/artifacts
 WORKDIR /tmp
-# The record of answers (docs/operations.md): mount a persistent volume here.
+# The record of answers (docs/record.md, docs/deployment.md): mount a persistent volume here.
 VOLUME /var/lib/heart-risk
 USER 10001
 EXPOSE 8000

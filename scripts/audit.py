@@ -1,5 +1,5 @@
 """Reading and checking the record (`AUDIT_DSN`, the same file the service
-writes; see docs/operations.md).
+writes; see docs/record.md).
 
     python -m scripts.audit export [--format jsonl|csv] [--since T] [--until T]
     python -m scripts.audit verify [--artifact PATH]

@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -173,3 +174,63 @@ def test_security_table_is_every_routes_own_policy(artifact_path: Path) -> None:
     shown = {tuple(c.strip() for c in line.strip("|").split("|"))
              for line in table.splitlines()[2:] if line.startswith("| `")}  # fmt: skip
     assert shown == declared
+
+
+def _needs(column: int) -> dict[str, str]:
+    """docs/deployment.md's "What each needs": row name -> the column's cell."""
+    rows = _table_rows(_section(_page("deployment.md"), "What each needs"))
+    return {row[0]: row[column] for row in rows[1:]}
+
+
+def _container_spec(path: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(the pod spec, its one container) of a shipped manifest."""
+    import yaml
+
+    (doc,) = [d for d in yaml.safe_load_all((ROOT / path).read_text()) if d]
+    spec = doc["spec"]["template"]["spec"] if doc["kind"] == "Deployment" else doc["spec"]
+    (container,) = spec["containers"]
+    return spec, container
+
+
+def test_the_deployment_page_says_what_the_image_declares() -> None:
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    needs = _needs(1)
+    (volume,) = re.findall(r"^VOLUME (\S+)$", dockerfile, flags=re.MULTILINE)
+    (user,) = re.findall(r"^USER (\d+)$", dockerfile, flags=re.MULTILINE)
+    (port,) = re.findall(r"^EXPOSE (\d+)$", dockerfile, flags=re.MULTILINE)
+    assert re.findall(r"`(/[\w/-]+)`", needs["writable paths"]) == ["/tmp", volume]
+    assert f"`{volume}/audit.sqlite3`" in needs["the record"]
+    assert f"uid {user}" == needs["user"] and needs["port"].startswith(port)
+    assert "/health" in needs["health"] and "HEALTHCHECK" in dockerfile
+
+
+MANIFESTS = [(2, "deploy/deployment.yaml"), (3, "deploy/kserve/servingruntime.yaml")]
+"""Each shipped manifest with a pod, and its column in "What each needs"."""
+
+
+@pytest.mark.parametrize(("column", "path"), MANIFESTS)
+def test_the_deployment_page_says_what_each_manifest_mounts_and_needs(
+    column: int, path: str
+) -> None:
+    needs = {k: v.replace("as Kubernetes", _needs(2)[k]) for k, v in _needs(column).items()}
+    spec, container = _container_spec(path)
+    writable = [m["mountPath"] for m in container["volumeMounts"] if not m.get("readOnly")]
+    assert re.findall(r"`(/[\w/-]+)`", needs["writable paths"]) == writable
+    secrets = {v["secret"]["secretName"] for v in spec["volumes"] if "secret" in v}
+    secrets |= {
+        e["valueFrom"]["secretKeyRef"]["name"] for e in container["env"] if "valueFrom" in e
+    }
+    assert secrets == set(
+        re.findall(r"Secret `([\w-]+)`", needs["the record"] + needs["credentials"])
+    )
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    assert f"`{env['AUDIT_SPOOL']}`" in needs["the record"]
+    assert needs["port"].startswith(str(container["ports"][0]["containerPort"]))
+    user = (
+        spec.get("securityContext", {}).get("runAsUser")
+        or container["securityContext"]["runAsUser"]
+    )
+    assert needs["user"] == f"uid {user}"
+    if "livenessProbe" in container:  # KServe's probes are in the InferenceService
+        probes = [container[p]["httpGet"]["path"] for p in ("livenessProbe", "readinessProbe")]
+        assert all(f"`{p}`" in needs["health"] for p in probes)

@@ -1,6 +1,6 @@
 """`app/` in rooms: each package's `FORBIDDEN` imports are never imported by
 any of its modules (at the top or inside a function), `app.errors` imports
-nothing of the app, and the README's layout names every package and module."""
+nothing of the app, and docs/layout.md names every package and module."""
 
 from __future__ import annotations
 
@@ -60,9 +60,9 @@ def test_shared_leaves_import_nothing_of_the_app(leaf: str) -> None:
     assert {m for m in _imports(APP / f"{leaf}.py") if m.split(".")[0] == "app"} == set()
 
 
-def test_readme_layout_names_every_package_and_module() -> None:
-    readme = (ROOT / "README.md").read_text()
-    layout = readme[readme.index("\n## Layout\n") :]
+def test_the_layout_page_names_every_package_and_module() -> None:
+    page = (ROOT / "docs" / "layout.md").read_text()
+    layout = page[page.index("\n## Layout\n") :]
     layout = layout[: layout.find("\n## ", 1)]
     rows = {
         line.split("|")[1].strip(): line

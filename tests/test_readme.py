@@ -1,5 +1,7 @@
-"""The README's quickstart: the two commands, the documented example patient,
-and an answer every machine gives (the reference pages: tests/test_docs.py)."""
+"""The README's quickstart (the two commands, the documented example patient,
+an answer every machine gives) and the examples the pages show beside it
+(docs/api.md's Python, docs/answers.md's answer, docs/clinical.md's card):
+each is what the service answers (the reference tables: tests/test_docs.py)."""
 
 from __future__ import annotations
 
@@ -18,6 +20,7 @@ from tests.tolerances import ACROSS_MACHINES, assert_probabilities_close
 
 ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"
+DOCS = ROOT / "docs"
 
 
 def _section(text: str, title: str) -> str:
@@ -44,7 +47,8 @@ def test_readme_examples_send_the_documented_example_patient() -> None:
     curl_body = re.search(r"-d '(\{.*?\})'", quickstart, flags=re.DOTALL)
     assert curl_body is not None
     assert json.loads(curl_body.group(1)) == EXAMPLE_PATIENT
-    python_patient = re.search(r"patient = (\{.*?\n\})", quickstart, flags=re.DOTALL)
+    from_python = _section((DOCS / "api.md").read_text(), "From Python")
+    python_patient = re.search(r"patient = (\{.*?\n\})", from_python, flags=re.DOTALL)
     assert python_patient is not None
     assert ast.literal_eval(python_patient.group(1)) == EXAMPLE_PATIENT
     answer = re.search(r"^# (\{.*\})$", quickstart, flags=re.MULTILINE)
@@ -77,8 +81,8 @@ def test_readme_shows_a_real_answer(client: TestClient) -> None:
 def test_readme_shows_a_real_answer_with_measurements_missing(client: TestClient) -> None:
     """The answer shown for the example patient without slope, vessels and
     thal is the service's, to the 3 decimals shown."""
-    section = _section(README.read_text(), "Reading an answer")
-    block = re.search(r"### With measurements missing.*?```json\n(.*?)```", section, re.DOTALL)
+    section = _section((DOCS / "answers.md").read_text(), "With measurements missing")
+    block = re.search(r"```json\n(.*?)```", section, re.DOTALL)
     assert block is not None
     shown = json.loads(block.group(1))
     missing = ("st_slope", "num_major_vessels", "thal")
@@ -100,9 +104,9 @@ def test_readme_shows_a_real_answer_with_measurements_missing(client: TestClient
 
 @pytest.mark.usefixtures("today_54")
 def test_readme_shows_a_real_card_for_the_example_call(client: TestClient) -> None:
-    """ "From an EHR": the curl names the example call, and the card shown is
-    what the service answers for it (on the day the README says)."""
-    section = _section(README.read_text(), "From an EHR")
+    """docs/clinical.md's example: the curl names the example call, and the
+    card shown is what the service answers for it (on the day the page says)."""
+    section = _section((DOCS / "clinical.md").read_text(), "The example call")
     assert "-d @examples/cds-hooks-call.json" in section
     block = re.search(r"```json\n(.*?)```", section, re.DOTALL)
     assert block is not None
