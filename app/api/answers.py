@@ -1,35 +1,34 @@
-"""The JSON text of the answers to /predict, /explain and their batches.
+"""The answers to /predict, /explain and their batches, as JSON text.
 
-Answers are written as text directly: `app.api.answer_models.Prediction` and
-`Explanation` document their shape (tests/app/test_responses.py parses every
-kind of answer with them), but building and re-validating a model per
-answer would cost more than the prediction itself (docs/performance.md).
-`repr` of a float is valid JSON (every figure here is finite); warnings and
-contributions go through `json.dumps`.
-
-Each function also counts what it answers in Prometheus (`app.observability.metrics`).
+Each answer is a plain dict of its type in `app.api.answer_models`, written
+by pydantic-core from that type's schema (the one the routes publish in
+OpenAPI). Each function also counts what it answers in Prometheus
+(`app.observability.metrics`).
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
-from functools import cache
+from typing import Literal
 
+from pydantic import TypeAdapter
+
+from app.api.answer_models import AnswerWarning, Contribution, Explanation, Prediction
 from app.observability.metrics import count_predictions, count_warnings
 from model.ensemble import LEVEL
 from model.features import CLASS_LABELS, FEATURE_NAMES, THRESHOLD
-from model.missing import MissingRange
 from model.serving import Assessment, Predictor
-from model.typicality import PatientWarning
+
+_PREDICTION: TypeAdapter[Prediction] = TypeAdapter(Prediction)
+_EXPLANATION: TypeAdapter[Explanation] = TypeAdapter(Explanation)
 
 
 def predictions(predictor: Predictor, rows: Sequence[Sequence[float]]) -> list[str]:
     """Each row's /predict answer, as JSON text, in order."""
     assessments = predictor.assess(rows)
     _count(assessments)
-    tails = _tails(predictor.version)
-    return [_prediction(a, tails) for a in assessments]
+    version = predictor.version
+    return [_PREDICTION.dump_json(prediction(a, version)).decode() for a in assessments]
 
 
 def explanations(predictor: Predictor, rows: Sequence[Sequence[float]]) -> list[str]:
@@ -37,51 +36,45 @@ def explanations(predictor: Predictor, rows: Sequence[Sequence[float]]) -> list[
     row: the routes call this in a worker thread)."""
     explained = predictor.explain(rows)
     _count([e.assessment for e in explained])
-    tails = _tails(predictor.version)
     out = []
     for e, row in zip(explained, rows, strict=True):
-        measured = [
-            c for c in zip(FEATURE_NAMES, row, e.contributions, strict=True) if c[1] is not None
+        measured: list[Contribution] = [
+            {"field": name, "value": value, "contribution": c}
+            for name, value, c in zip(FEATURE_NAMES, row, e.contributions, strict=True)
+            if value is not None
         ]
-        contributions = sorted(measured, key=lambda c: -abs(c[2]))
-        listed = ",".join(
-            f'{{"field":"{name}","value":{value!r},"contribution":{c!r}}}'
-            for name, value, c in contributions
+        answer = Explanation(
+            **prediction(e.assessment, predictor.version),
+            base_value=e.base_value,
+            contributions=sorted(measured, key=lambda c: -abs(c["contribution"])),
         )
-        head = _prediction(e.assessment, tails)[:-1]
-        out.append(f'{head},"base_value":{e.base_value!r},"contributions":[{listed}]}}')
+        out.append(_EXPLANATION.dump_json(answer).decode())
     return out
 
 
-_LEVEL = f',"level":{LEVEL!r}}},"warnings":'
-
-
-def _prediction(a: Assessment, tails: tuple[str, str]) -> str:
-    p = a.probability
-    warnings = _warnings(a.warnings) if a.warnings else "[]"
-    missing = f',"missing":[{_missing(a.missing)}]' if a.missing else ""
-    return (
-        f'{{"probability":{p!r},{tails[p >= THRESHOLD]},'
-        f'"interval":{{"low":{a.low!r},"high":{a.high!r}{_LEVEL}{warnings}{missing}}}'
-    )
-
-
-def _missing(ranges: tuple[MissingRange, ...]) -> str:
-    return ",".join(
-        f'{{"field":"{FEATURE_NAMES[r.field]}","if_measured":{{"low":{r.low!r},"high":{r.high!r}}}}}'
-        for r in ranges
-    )
-
-
-def _warnings(warnings: tuple[PatientWarning, ...]) -> str:
-    return json.dumps(
-        [
-            {"code": w.code, "message": w.message}
-            if w.field is None
-            else {"code": w.code, "field": w.field, "message": w.message}
-            for w in warnings
+def prediction(a: Assessment, version: str) -> Prediction:
+    """The /predict answer for one assessment."""
+    c: Literal[0, 1] = 1 if a.probability >= THRESHOLD else 0
+    answer: Prediction = {
+        "probability": a.probability,
+        "class": c,
+        "label": CLASS_LABELS[c],
+        "model_version": version,
+        "interval": {"low": a.low, "high": a.high, "level": LEVEL},
+        "warnings": [_warning(w.code, w.field, w.message) for w in a.warnings],
+    }
+    if a.missing:
+        answer["missing"] = [
+            {"field": FEATURE_NAMES[r.field], "if_measured": {"low": r.low, "high": r.high}}
+            for r in a.missing
         ]
-    )
+    return answer
+
+
+def _warning(code: str, field: str | None, message: str) -> AnswerWarning:
+    if field is None:
+        return {"code": code, "message": message}  # type: ignore[typeddict-item]
+    return {"code": code, "field": field, "message": message}  # type: ignore[typeddict-item]
 
 
 def _count(assessments: Sequence[Assessment]) -> None:
@@ -90,12 +83,3 @@ def _count(assessments: Sequence[Assessment]) -> None:
     for a in assessments:
         if a.warnings:
             count_warnings(w.code for w in a.warnings)
-
-
-@cache
-def _tails(version: str) -> tuple[str, str]:
-    """What follows the probability in an answer of class 0 and of class 1."""
-    quoted = json.dumps(version)
-    return tuple(  # type: ignore[return-value]
-        f'"class":{c},"label":"{CLASS_LABELS[c]}","model_version":{quoted}' for c in (0, 1)
-    )

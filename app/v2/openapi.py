@@ -7,9 +7,16 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import FastAPI
+from pydantic import BaseModel, Field
 
-from app.api.answer_models import V2Error
 from model.features import EXAMPLE_PATIENT, FEATURE_NAMES, FEATURES, Feature
+
+
+class V2Error(BaseModel):
+    """The Open Inference Protocol's error shape."""
+
+    error: str = Field(examples=["row 1, field thal: Input should be one of 3 (normal), ..."])
+
 
 OUTPUTS = {
     "probability": "FP64",
