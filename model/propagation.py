@@ -1,7 +1,9 @@
 """The maths of the two-layer network: initialisation, forward pass, backprop.
 
-Pure functions of explicit arrays, with no scikit-learn import, so that the
-serving path (`model.serving`) runs the very same forward pass as training.
+Pure functions of explicit arrays, with no scikit-learn import. Training
+runs `forward`; serving runs the same arithmetic on the scaler-folded
+weights, stacked with the ensemble (`model.ensemble`), and the tests hold
+the two equal (tests/model/test_serving.py, test_ensemble.py).
 
 Shapes, with n samples, d features and h hidden units:
     X (n, d)   W1 (d, h)   b1 (h,)   Z1, A1 (n, h)   W2 (h, 1)   b2 (1,)   Z2, A2 (n, 1)
