@@ -25,8 +25,8 @@ from pydantic import (
     ValidationError,
     WithJsonSchema,
     create_model,
-    model_validator,
 )
+from pydantic_core import from_json, to_json
 
 from app.clinical.fhir_inputs import MMOL_CHOLESTEROL
 from app.guards.body_limits import (
@@ -43,26 +43,25 @@ from model.features import (
     Feature,
 )
 
-# The checks run inside pydantic-core; the only Python step is one call per
-# patient (`_whole_floats`), not one per field, and `validate_json` skips even
-# that for a body whose integer fields hold integers (docs/performance.md).
+# The checks run inside pydantic-core, with no Python per field or patient.
 # Codes and counts are strict ints (no string, no boolean, no 3.5); since
-# JSON Schema counts 3.0 as an integer, `_whole_floats` turns such floats
-# into ints first. Clear messages for codes come from `explain`.
+# JSON Schema counts 3.0 as an integer, `validate_json` takes a body that
+# holds one again, with such floats made ints (`_whole_numbers`). Clear
+# messages for codes come from `describe_error`.
 WHOLE_NUMBER_FIELDS = frozenset(f.name for f in FEATURES if f.codes is not None or f.integer)
 
 
-def _whole_floats(data: Any) -> Any:
-    """3.0 -> 3 for the integer fields (anything else is left to the schema)."""
-    if isinstance(data, dict):
+def _whole_numbers(patient: Any) -> Any:
+    """3.0 -> 3 in a patient's integer fields (anything else is left to the schema)."""
+    if isinstance(patient, dict):
         whole = {
             k: int(v)
-            for k, v in data.items()
+            for k, v in patient.items()
             if type(v) is float and k in WHOLE_NUMBER_FIELDS and v.is_integer()
         }
         if whole:
-            return {**data, **whole}
-    return data
+            return {**patient, **whole}
+    return patient
 
 
 def _code_type(feature: Feature) -> Any:
@@ -146,11 +145,10 @@ def describe_error(field: str, error_type: str, message: str) -> tuple[str, str]
     return error_type, message
 
 
-def _patient_model(name: str, whole_floats: bool) -> Any:
-    """The patient schema; with `whole_floats`, 3.0 is taken for 3 in the
-    integer fields (one Python step per patient)."""
+def _patient_model() -> Any:
+    """The patient schema, from the table of features."""
     return create_model(  # type: ignore[call-overload]
-        name,
+        "Patient",
         __config__=ConfigDict(
             strict=True,
             extra="forbid",
@@ -158,14 +156,11 @@ def _patient_model(name: str, whole_floats: bool) -> Any:
         ),
         __doc__="One patient's 13 clinical measurements, in heart.dat's column order; "
         "null for one not measured.",
-        __validators__=(
-            {"whole_floats": model_validator(mode="before")(_whole_floats)} if whole_floats else {}
-        ),
         **{f.name: _field(f) for f in FEATURES},
     )
 
 
-Patient = _patient_model("Patient", whole_floats=True)
+Patient = _patient_model()
 
 
 if tuple(Patient.model_fields) != FEATURE_NAMES:  # the order `rows` relies on
@@ -200,30 +195,15 @@ class BatchRequest(BaseModel):
     )
 
 
-# The same schemas without the Python step: they accept a subset of what
-# Patient and BatchRequest accept (no 3.0 for 3), with the same values.
-_IntegerPatient = _patient_model("IntegerPatient", whole_floats=False)
-
-
-class _IntegerBatch(BatchRequest):
-    patients: list[_IntegerPatient] = Field(min_length=1, fail_fast=True)  # type: ignore[valid-type]
-
-
-_WITHOUT_PYTHON: dict[type[BaseModel], type[BaseModel]] = {
-    Patient: _IntegerPatient,
-    BatchRequest: _IntegerBatch,
-}
-
-
 def validate_json(model: type[BaseModel], body: bytes, max_items: int | None = None) -> Any:
     """`body` (JSON bytes) validated as `model` (Patient or BatchRequest), or
     pydantic's ValidationError, or TooManyProblemsError.
 
     pydantic-core parses the bytes itself, with no `json.loads` and no Python
-    dict. It tries first the schema without the whole-float step, which
-    answers nearly every request (clients send 3, not 3.0) without a line of
-    Python; only a body it refuses is validated again by `model`, whose
-    errors are the ones reported (measured effect: docs/performance.md).
+    dict, which answers nearly every request (clients send 3, not 3.0).
+    A body refused where it may hold 3.0 for a 3 is read as plain JSON and
+    validated again with such floats made ints; its errors are then the ones
+    reported.
 
     pydantic builds one error per unknown key, which for a hostile body of
     60,000 keys costs a second of CPU. So a body with more keys than objects
@@ -244,12 +224,19 @@ def validate_json(model: type[BaseModel], body: bytes, max_items: int | None = N
     many_keys = colons > 14 * max(1, braces)
     if not many_keys:
         try:
-            return _WITHOUT_PYTHON[model].model_validate_json(body)
+            return model.model_validate_json(body)
         except ValidationError as exc:
             if not _may_be_whole_floats(exc):
-                raise  # the public schema would say the same: no second pass
+                raise
     refuse_many_unknown_keys(body, model is not Patient, many_keys, colons)
-    return model.model_validate_json(body)
+    if many_keys:
+        return model.model_validate_json(body)  # a refusal, whose errors are reported
+    data = from_json(body)  # it parsed above: the refusal was of a value
+    if model is Patient:
+        data = _whole_numbers(data)
+    elif isinstance(data, dict) and isinstance(data.get("patients"), list):
+        data = {**data, "patients": [_whole_numbers(p) for p in data["patients"]]}
+    return model.model_validate_json(to_json(data))  # JSON's rules, 3.0 now 3
 
 
 def _may_be_whole_floats(exc: ValidationError) -> bool:
