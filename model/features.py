@@ -14,6 +14,7 @@ is far more likely a unit mistake or a typo than a real patient.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any, Literal
 
 
@@ -39,16 +40,36 @@ class Feature:
     def is_coded(self) -> bool:
         return self.codes is not None
 
+    @cached_property
+    def whole(self) -> bool:
+        """Whether a value must be a whole number (a code or a count)."""
+        return self.codes is not None or self.integer
+
+    @cached_property
+    def bounds(self) -> tuple[float, float]:
+        """The lowest and highest value accepted (the codes' ends, for a coded one)."""
+        if self.codes is not None:
+            return float(min(self.codes)), float(max(self.codes))
+        return float(self.minimum), float(self.maximum)  # type: ignore[arg-type]
+
+    @cached_property
+    def gaps(self) -> bool:
+        """Whether a coded feature's codes leave gaps (3, 6, 7), so that its
+        bounds alone do not say which values it takes."""
+        low, high = self.bounds
+        return self.codes is not None and len(self.codes) != high - low + 1
+
     def accepts(self, value: float) -> bool:
         """Whether the API would take `value` (a number) for this feature: one
-        of its codes, or a number in its range (whole, for a count)."""
-        if value != value:  # NaN
+        of its codes, or a number in its range (whole, for a count). The one
+        statement of a field's rules; every reader derives its checks from it
+        and from the properties above."""
+        low, high = self.bounds
+        if not low <= value <= high:  # NaN too
             return False
-        if self.codes is not None:
-            return value in self.codes
-        if self.integer and not float(value).is_integer():
+        if self.whole and not float(value).is_integer():
             return False
-        return bool(self.minimum <= value <= self.maximum)  # type: ignore[operator]
+        return not self.gaps or value in self.codes  # type: ignore[operator]
 
 
 FEATURES: tuple[Feature, ...] = (

@@ -48,7 +48,7 @@ from model.features import (
 # JSON Schema counts 3.0 as an integer, `validate_json` takes a body that
 # holds one again, with such floats made ints (`_whole_numbers`). Clear
 # messages for codes come from `describe_error`.
-WHOLE_NUMBER_FIELDS = frozenset(f.name for f in FEATURES if f.codes is not None or f.integer)
+WHOLE_NUMBER_FIELDS = frozenset(f.name for f in FEATURES if f.whole)
 
 
 def _whole_numbers(patient: Any) -> Any:
@@ -66,11 +66,12 @@ def _whole_numbers(patient: Any) -> Any:
 
 def _code_type(feature: Feature) -> Any:
     codes = sorted(feature.codes or {})
-    if codes == list(range(codes[0], codes[-1] + 1)):  # contiguous: a range
+    if not feature.gaps:  # contiguous: a range
+        low, high = feature.bounds
         return Annotated[
             int,
             Strict(),
-            Field(ge=codes[0], le=codes[-1]),
+            Field(ge=int(low), le=int(high)),
             WithJsonSchema({"type": "integer", "enum": codes}),
         ]
     if 0 in codes or 1 in codes:  # Literal would take true/false for 1/0

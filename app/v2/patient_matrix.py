@@ -4,13 +4,11 @@ one patient schema (`app.api.schemas`), quickly."""
 
 from __future__ import annotations
 
-from typing import NamedTuple
-
 import numpy as np
 from pydantic import ValidationError
 
-from app.api.schemas import WHOLE_NUMBER_FIELDS, Patient, describe_error
-from model.features import FEATURE_NAMES, FEATURES, Feature
+from app.api.schemas import Patient, describe_error
+from model.features import FEATURE_NAMES, FEATURES
 
 
 class RowError(ValueError):
@@ -21,31 +19,12 @@ class RowError(ValueError):
         self.row, self.field, self.message = row, field, message
 
 
-class _Column(NamedTuple):
-    low: float
-    high: float
-    whole: bool
-    codes: frozenset[float] | None  # only for codes with gaps (else the range says it)
-
-
-def _column(f: Feature) -> _Column:
-    codes = sorted(f.codes or ())
-    contiguous = codes == list(range(codes[0], codes[-1] + 1)) if codes else True
-    low = codes[0] if codes else f.minimum
-    high = codes[-1] if codes else f.maximum
-    return _Column(
-        -np.inf if low is None else float(low),
-        np.inf if high is None else float(high),
-        f.name in WHOLE_NUMBER_FIELDS,
-        None if contiguous else frozenset(map(float, codes)),
-    )
-
-
-_COLUMNS = tuple(_column(f) for f in FEATURES)
-_LOW = np.array([c.low for c in _COLUMNS])
-_HIGH = np.array([c.high for c in _COLUMNS])
-_WHOLE = np.array([c.whole for c in _COLUMNS])
-_GAPPED = [(i, np.array(sorted(c.codes))) for i, c in enumerate(_COLUMNS) if c.codes]
+_LOW = np.array([f.bounds[0] for f in FEATURES])
+_HIGH = np.array([f.bounds[1] for f in FEATURES])
+_WHOLE = np.array([f.whole for f in FEATURES])
+_GAPPED = [
+    (i, np.array(sorted(f.codes or ()), dtype=float)) for i, f in enumerate(FEATURES) if f.gaps
+]
 
 
 def validated_matrix(matrix: np.ndarray) -> np.ndarray:
@@ -54,15 +33,16 @@ def validated_matrix(matrix: np.ndarray) -> np.ndarray:
     Patient's own message.
 
     Patient is the authority; validating each row with it is slow
-    (docs/performance.md), so a quick check (ranges, whole numbers, codes; vectorised, or in
-    plain Python for one row, where NumPy's per-call cost dominates) clears
-    the rows first, and only a row it doubts is given to Patient. The check
-    never passes a row Patient refuses (tests/app/test_schemas.py holds the
-    two equal on random and edge-case rows).
+    (docs/performance.md), so the features' own rules (`Feature.accepts`,
+    vectorised from its bounds, wholeness and codes; in plain Python for one
+    row, where NumPy's per-call cost dominates) clear the rows first, and
+    only a row they doubt is given to Patient, whose message is reported
+    (tests/app/test_schemas.py holds the two equal on random and edge-case
+    rows).
     """
     if len(matrix) == 1:
         values = matrix[0].tolist()
-        if not _plausible(values):
+        if not all(f.accepts(v) for f, v in zip(FEATURES, values, strict=True)):
             _check_row(0, values)
         return matrix
     with np.errstate(invalid="ignore"):
@@ -73,14 +53,6 @@ def validated_matrix(matrix: np.ndarray) -> np.ndarray:
     for i in np.flatnonzero(~ok).tolist():
         _check_row(i, matrix[i].tolist())
     return matrix
-
-
-def _plausible(values: list[float]) -> bool:
-    """The quick check of `validated_matrix`, for one row."""
-    return all(
-        c.low <= v <= c.high and (not c.whole or v == int(v)) and (c.codes is None or v in c.codes)
-        for v, c in zip(values, _COLUMNS, strict=True)
-    )
 
 
 def _check_row(i: int, values: list[float]) -> None:
