@@ -20,16 +20,22 @@ def relu_grad(z: np.ndarray) -> np.ndarray:
     return (z > 0).astype(z.dtype)
 
 
-def sigmoid(z: np.ndarray) -> np.ndarray:
-    """1 / (1 + exp(-z)), computed without overflow for any finite z.
+def sigmoid(z: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """1 / (1 + exp(-z)), elementwise, for any z (infinities included).
 
-    Written as exp(-log(1 + exp(-z))) = exp(-logaddexp(0, -z)): logaddexp is
-    NumPy's overflow-free log(exp(a) + exp(b)), and exp is then only taken of
-    a non-positive number, so it never overflows either (for very negative z
-    it underflows to 0, the right answer). Two ufunc calls, which matters on
-    the serving path.
+    The sigmoid of every array here: training, the ensemble, the Shapley
+    values and a site's recalibration (the single-patient path applies the
+    same formula to plain floats, `model.ensemble`). z is clipped to
+    [-700, 700] first, where exp stays finite and the answer is already 0
+    or 1 to within 1e-300, so nothing overflows or warns. With `out` (which
+    may be z itself) the result is written there; otherwise z is untouched.
     """
-    return np.exp(-np.logaddexp(0.0, -np.asarray(z, dtype=np.float64)))
+    z = np.clip(z, -700.0, 700.0, out=np.empty(np.shape(z)) if out is None else out)
+    np.negative(z, out=z)
+    np.exp(z, out=z)
+    z += 1.0
+    np.reciprocal(z, out=z)
+    return z
 
 
 def sigmoid_grad(a: np.ndarray) -> np.ndarray:

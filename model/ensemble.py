@@ -16,9 +16,11 @@ default), computed here for any number of rows at once.
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 
+from model.activations import sigmoid
 from model.propagation import Params
 
 LEVEL = 0.9
@@ -65,7 +67,7 @@ class WideNetwork:
         z += self.b2
         extra = X @ self._W_extra  # (n, k)
         extra += self._b_extra
-        return sigmoid_in_place(z), extra
+        return sigmoid(z, out=z), extra
 
     def forward_one(self, row: list[float]) -> tuple[list[float], list[float]]:
         """`forward` for one row, in as few NumPy calls as possible (each has
@@ -77,21 +79,9 @@ class WideNetwork:
         return [_sigmoid(v) for v in z], pre[self._units :].tolist()
 
 
-def sigmoid_in_place(z: np.ndarray) -> np.ndarray:
-    """1 / (1 + exp(-z)), overwriting z: four in-place ufuncs after a clip
-    that keeps exp finite (|z| > 700 is 0 or 1 to within 1e-300). The same
-    formula as `_sigmoid` for one value; faster than
-    `model.activations.sigmoid` (which training keeps) on many values."""
-    np.clip(z, -700.0, 700.0, out=z)
-    np.negative(z, out=z)
-    np.exp(z, out=z)
-    z += 1.0
-    np.reciprocal(z, out=z)
-    return z
-
-
 def _sigmoid(z: float) -> float:
-    """1 / (1 + exp(-z)) without overflow (exp of a non-positive number only)."""
+    """`model.activations.sigmoid` of one float, without overflow (exp of a
+    non-positive number only)."""
     if z >= 0.0:
         return 1.0 / (1.0 + math.exp(-z))
     e = math.exp(z)
@@ -110,23 +100,18 @@ def _quantile_positions(m: int, level: float) -> list[tuple[int, float]]:
     return positions
 
 
-def percentile_interval(members: np.ndarray, level: float = LEVEL) -> tuple[np.ndarray, np.ndarray]:
-    """(low, high), each (n,): the (1 - level) / 2 and (1 + level) / 2
-    quantiles of each row of `members` (n, m), linearly interpolated."""
+def percentile_interval(members: Any, level: float = LEVEL) -> tuple[Any, Any]:
+    """(low, high): the (1 - level) / 2 and (1 + level) / 2 quantiles of the
+    members' probabilities, linearly interpolated. For `members` (n, m), two
+    (n,) arrays; for one row as a list of floats (the single-patient path),
+    two floats, from the same arithmetic in plain Python (`sorted`), without
+    NumPy's per-call cost."""
+    if isinstance(members, list):
+        one = sorted(members)
+        (i, t), (j, u) = _quantile_positions(len(one), level)
+        return one[i] + (one[i + 1] - one[i]) * t, one[j] + (one[j + 1] - one[j]) * u
     ordered = np.sort(members, axis=1)
     (i, t), (j, u) = _quantile_positions(ordered.shape[1], level)
     low = ordered[:, i] + (ordered[:, i + 1] - ordered[:, i]) * t
     high = ordered[:, j] + (ordered[:, j + 1] - ordered[:, j]) * u
     return low, high
-
-
-def percentile_interval_one(members: list[float], level: float = LEVEL) -> tuple[float, float]:
-    """`percentile_interval` for one row, in plain Python (the same
-    arithmetic, so the same result to the bit, without NumPy's per-call
-    cost on the single-patient path)."""
-    ordered = sorted(members)
-    (i, t), (j, u) = _quantile_positions(len(ordered), level)
-    return (
-        ordered[i] + (ordered[i + 1] - ordered[i]) * t,
-        ordered[j] + (ordered[j + 1] - ordered[j]) * u,
-    )

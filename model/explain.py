@@ -34,7 +34,7 @@ from functools import cache
 
 import numpy as np
 
-from model.ensemble import sigmoid_in_place
+from model.activations import sigmoid
 from model.propagation import Params
 
 N_FEATURES = 13
@@ -108,7 +108,7 @@ class ShapleyExplainer:
         np.maximum(pre, 0.0, out=pre)  # ReLU
         z = pre.reshape(-1, h) @ self.w2  # (8192 K,) logits
         z += self.b2
-        values = sigmoid_in_place(z).reshape(2**d, K).mean(axis=1)  # v(S) for every coalition
+        values = sigmoid(z, out=z).reshape(2**d, K).mean(axis=1)  # v(S) for every coalition
         if transform is not None:
             values = transform(values)
         return float(values[0]), self._weights @ values
@@ -154,7 +154,7 @@ class ShapleyExplainer:
             np.maximum(pre, 0.0, out=pre)
             z = pre.reshape(-1, h) @ self.w2
             z += self.b2
-            values += w * sigmoid_in_place(z).reshape(2**d, K).mean(axis=1)  # v(S), this donor
+            values += w * sigmoid(z, out=z).reshape(2**d, K).mean(axis=1)  # v(S), this donor
         if transform is not None:
             values = transform(values)
         contributions = np.zeros(N_FEATURES)

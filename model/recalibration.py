@@ -20,6 +20,8 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from model.activations import sigmoid
+
 
 class Recalibration(NamedTuple):
     intercept: float
@@ -37,15 +39,15 @@ class Recalibration(NamedTuple):
         return cls(a, b)
 
     def one(self, p: float) -> float:
-        if p <= 0.0 or p >= 1.0:
-            return p  # logit is infinite: 0 and 1 stay where they are (b > 0)
-        z = self.intercept + self.slope * (math.log(p) - math.log1p(-p))
-        return 1.0 / (1.0 + math.exp(-z)) if z >= 0 else math.exp(z) / (1.0 + math.exp(z))
+        """`many` of one probability."""
+        return float(self.many(np.array([p]))[0])
 
     def many(self, p: np.ndarray) -> np.ndarray:
+        """sigmoid(a + b logit(p)) of each probability (an array): 1 stays 1
+        (b > 0), and none goes below sigmoid(-700), as from the network."""
         with np.errstate(divide="ignore"):
             z = self.intercept + self.slope * (np.log(p) - np.log1p(-p))
-        return 0.5 * (1.0 + np.tanh(0.5 * z))  # type: ignore[no-any-return]
+        return sigmoid(z, out=z)
 
     @classmethod
     def fit(cls, y: np.ndarray, p: np.ndarray) -> Recalibration:

@@ -12,7 +12,7 @@ served network's probability, the bootstrap ensemble's 90% interval and the
 typicality warnings, all from one wide matrix product (`model.ensemble`).
 `Predictor.explain(rows)` adds exact Shapley contributions
 (`model.explain`). `Predictor.probabilities(rows)` is the served network
-alone (`model.propagation.forward`, with in-place updates). Figures:
+alone (training's `model.propagation.forward`). Figures:
 docs/performance.md.
 """
 
@@ -24,13 +24,12 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from model.activations import sigmoid
 from model.artifact import Artifact, ArtifactError
-from model.ensemble import LEVEL, WideNetwork, percentile_interval, percentile_interval_one
+from model.ensemble import LEVEL, WideNetwork, percentile_interval
 from model.explain import ShapleyExplainer
 from model.features import EXAMPLE_PATIENT, FEATURE_NAMES, FEATURES
 from model.missing import Donors, MissingRange, MissingValues
-from model.propagation import Params
+from model.propagation import Params, forward
 from model.recalibration import Recalibration
 from model.typicality import MISSING_INPUT, Checks, PatientWarning, whitening
 
@@ -75,8 +74,6 @@ class Predictor:
         mean, scale = artifact.scaler_mean, artifact.scaler_scale
         self.weights = fold_scaler(artifact.weights, mean, scale)
         members = [fold_scaler(m, mean, scale) for m in artifact.members]
-        self._W1, self._b1 = self.weights["W1"], self.weights["b1"]
-        self._w2, self._b2 = self.weights["W2"][:, 0], float(self.weights["b2"][0])
         self._wide = WideNetwork([self.weights, *members], whitening(artifact.reference))
         self._checks = Checks(artifact.reference)
         self._explainer = ShapleyExplainer.for_network(self.weights, artifact.background)
@@ -106,13 +103,9 @@ class Predictor:
         return (r.many(p) if r else p).tolist()  # type: ignore[no-any-return]
 
     def _network(self, X: np.ndarray) -> np.ndarray:
-        """The served network's probabilities (n,) for raw rows X (n, 13)."""
-        h = X @ self._W1  # (n, h)
-        h += self._b1
-        np.maximum(h, 0.0, out=h)  # ReLU
-        z = h @ self._w2  # (n,)
-        z += self._b2
-        return sigmoid(z)  # type: ignore[no-any-return]
+        """The served network's probabilities (n,) for raw rows X (n, 13):
+        training's forward pass, on the weights with the scaler folded in."""
+        return forward(self.weights, X)[0][:, 0]
 
     def assess(self, rows: Rows) -> list[Assessment]:
         """Probability, interval and warnings for each row, in order.
@@ -129,7 +122,7 @@ class Predictor:
                 return self._partials(np.array(rows, dtype=np.float64))
             row = [float(v) for v in rows[0]]  # type: ignore[arg-type]  # no None: checked above
             (served, *members), whitened_one = self._wide.forward_one(row)
-            low, high = percentile_interval_one(members)
+            low, high = percentile_interval(members)
             if self.recalibration:
                 served, low, high = map(self.recalibration.one, (served, low, high))
             distance = math.sqrt(math.fsum(u * u for u in whitened_one))

@@ -67,3 +67,18 @@ def test_binary_log_loss_is_finite_for_certain_wrong_answers() -> None:
         loss = binary_log_loss(np.array([1, 0]), np.array([0.0, 1.0]))
     assert np.isfinite(loss)
     assert loss > 30  # -log(eps) is about 36
+
+
+def test_sigmoid_matches_scipy_and_writes_only_where_told() -> None:
+    """The sigmoid against an independent oracle (scipy's expit) over the
+    range where neither is 0 or 1, and its `out` contract."""
+    from scipy.special import expit
+
+    z = np.linspace(-700, 700, 14001)
+    np.testing.assert_allclose(sigmoid(z), expit(z), rtol=1e-13, atol=0)
+    before = z.copy()
+    sigmoid(z)
+    assert np.array_equal(z, before)  # without out, the input stays
+    out = sigmoid(z, out=z)
+    assert out is z and np.array_equal(z, sigmoid(before))
+    assert sigmoid(np.array([np.inf, -np.inf])).tolist() == [1.0, sigmoid(np.array([-700.0]))[0]]

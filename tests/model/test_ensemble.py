@@ -59,6 +59,8 @@ def test_percentile_interval_matches_numpy(m: int) -> None:
     low, high = percentile_interval(members)
     np.testing.assert_allclose(low, np.percentile(members, 5, axis=1), rtol=1e-13, atol=1e-15)
     np.testing.assert_allclose(high, np.percentile(members, 95, axis=1), rtol=1e-13, atol=1e-15)
+    for i in range(3):  # one row as a list takes the plain-Python arithmetic, to the bit
+        assert percentile_interval(members[i].tolist()) == (low[i], high[i])
 
 
 def test_distances_ride_in_the_wide_product_and_equal_an_independent_oracle(
