@@ -1,16 +1,16 @@
-"""The served network and its bootstrap ensemble as one wide network.
+"""The served network and its bootstrap ensemble as one stacked network.
 
 Every network here has the same shape (13 -> h ReLU -> 1 sigmoid), with the
 scaler folded into its first layer. Their first layers are put side by side
 into one (13, (m + 1) h) matrix, and their second layers into one
-block-diagonal ((m + 1) h, m + 1) matrix, so that the served network and
-its m members cost two matrix products in all, not m + 1 forward passes.
-Extra linear outputs (the Mahalanobis whitening of `model.typicality`)
-ride in the same first product.
+block-diagonal ((m + 1) h, m + 1) matrix: one network with m + 1 outputs,
+which training's forward pass (`model.propagation.forward`) scores in two
+matrix products, not m + 1 forward passes. Extra linear outputs (the
+Mahalanobis whitening of `model.typicality`) come with it.
 
 The interval is the 5th and 95th percentiles of the members' probabilities
 (linear interpolation between order statistics, as `np.percentile`'s
-default), computed here for any number of rows at once.
+default).
 """
 
 from __future__ import annotations
@@ -20,63 +20,58 @@ from typing import Any
 
 import numpy as np
 
-from model.activations import sigmoid
-from model.propagation import Params
+from model.propagation import Params, forward
 
 LEVEL = 0.9
 """The interval holds the central 90% of the members' probabilities."""
 
 
 class WideNetwork:
-    """Networks[0] is the served network, the rest the ensemble members."""
+    """Networks[0] is the served network, the rest the ensemble members,
+    stacked into one network (`params`), with extra linear outputs."""
 
     def __init__(self, networks: list[Params], extra: tuple[np.ndarray, np.ndarray]) -> None:
-        hidden = networks[0]["W1"].shape[1]
-        n = len(networks)
-        A, c = extra  # (13, k), (k,): extra outputs x @ A - c
-        self.W = np.hstack([net["W1"] for net in networks] + [A])  # (13, n h + k)
-        self.b = np.concatenate([net["b1"] for net in networks] + [-c])  # (n h + k,)
-        self.W2 = np.zeros((n * hidden, n))  # block diagonal
+        hidden, n = networks[0]["W1"].shape[1], len(networks)
+        W2 = np.zeros((n * hidden, n))  # block diagonal
         for i, net in enumerate(networks):
-            self.W2[i * hidden : (i + 1) * hidden, i] = net["W2"][:, 0]
-        self.b2 = np.array([float(net["b2"][0]) for net in networks])  # (n,)
-        self.n_hidden = n * hidden
-        self._W_hidden, self._W_extra = self.W[:, : self.n_hidden].copy(), A
-        self._b_hidden, self._b_extra = self.b[: self.n_hidden].copy(), -c
-        # For one row: the biases as a last input row (the row gets a 1
-        # appended), and a constant hidden unit right after the others
-        # (pre-activation 1, kept by the ReLU) whose output weights are the
-        # b2s: two products and a ReLU, no additions, no copies.
-        k = self.W.shape[1] - self.n_hidden
-        constant = np.zeros((len(self.W) + 1, 1))
+            W2[i * hidden : (i + 1) * hidden, i] = net["W2"][:, 0]
+        self.params: Params = {
+            "W1": np.hstack([net["W1"] for net in networks]),  # (13, n h)
+            "b1": np.concatenate([net["b1"] for net in networks]),  # (n h,)
+            "W2": W2,  # (n h, n)
+            "b2": np.concatenate([net["b2"] for net in networks]),  # (n,)
+        }
+        A, c = extra  # (13, k), (k,): extra outputs x @ A - c
+        self._A, self._c = A, c
+        # For one row: the first layer, the extra outputs and every bias in
+        # one product (the row gets a 1 appended), with a constant hidden
+        # unit after the others (pre-activation 1, kept by the ReLU) whose
+        # output weights are the b2s: two products and a ReLU in all.
+        W1, b1 = self.params["W1"], self.params["b1"]
+        constant = np.zeros((len(W1) + 1, 1))
         constant[-1] = 1.0
-        W_biased = np.vstack([self.W, self.b])  # (14, n h + k)
-        self._W_one = np.hstack(
-            [W_biased[:, : self.n_hidden], constant, W_biased[:, self.n_hidden :]]
-        )
-        self._W2_one = np.vstack([self.W2, self.b2])  # (n h + 1, n)
-        self._units = self.n_hidden + 1
-        assert self._W_one.shape[1] == self._units + k
+        self._W_one = np.hstack([np.vstack([W1, b1]), constant, np.vstack([A, -c])])
+        self._W2_one = np.vstack([W2, self.params["b2"]])  # (n h + 1, n)
+        self._units = n * hidden + 1
 
-    def forward(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(probabilities (n, networks), extra outputs (n, k)) for raw rows X (n, 13)."""
-        hidden = X @ self._W_hidden  # (n, networks h), contiguous for the next product
-        hidden += self._b_hidden
-        np.maximum(hidden, 0.0, out=hidden)  # ReLU
-        z = hidden @ self.W2  # (n, networks)
-        z += self.b2
-        extra = X @ self._W_extra  # (n, k)
-        extra += self._b_extra
-        return sigmoid(z, out=z), extra
+    def forward(self, X: Any) -> tuple[Any, Any]:
+        """(probabilities (rows, networks), extra outputs (rows, k)) for raw
+        rows X (rows, 13): training's forward pass (`model.propagation`)
+        over the stacked weights, and the extra product.
 
-    def forward_one(self, row: list[float]) -> tuple[list[float], list[float]]:
-        """`forward` for one row, in as few NumPy calls as possible (each has
-        a fixed cost that, for one row, outweighs its arithmetic)."""
-        pre = np.array([*row, 1.0]) @ self._W_one  # (n h + 1 + k,)
-        hidden = pre[: self._units]
-        np.maximum(hidden, 0.0, out=hidden)  # ReLU; the constant unit stays 1
-        z = (hidden @ self._W2_one).tolist()
-        return [_sigmoid(v) for v in z], pre[self._units :].tolist()
+        One row given as a list of floats (the single-patient path) gives
+        lists: the same arithmetic in two products, a ReLU and plain-Python
+        sigmoids, since for one row NumPy's fixed cost per call outweighs
+        the work."""
+        if isinstance(X, list):
+            pre = np.array([*X, 1.0]) @ self._W_one  # (n h + 1 + k,)
+            hidden = pre[: self._units]
+            np.maximum(hidden, 0.0, out=hidden)  # ReLU; the constant unit stays 1
+            z = (hidden @ self._W2_one).tolist()
+            return [_sigmoid(v) for v in z], pre[self._units :].tolist()
+        extra = X @ self._A  # (rows, k)
+        extra -= self._c
+        return forward(self.params, X)[0], extra
 
 
 def _sigmoid(z: float) -> float:

@@ -1,9 +1,10 @@
 """The maths of the two-layer network: initialisation, forward pass, backprop.
 
-Pure functions of explicit arrays, with no scikit-learn import. Training
-runs `forward`; serving runs the same arithmetic on the scaler-folded
-weights, stacked with the ensemble (`model.ensemble`), and the tests hold
-the two equal (tests/model/test_serving.py, test_ensemble.py).
+Pure functions of explicit arrays, with no scikit-learn import. `forward`
+is the one forward pass of training and of serving, which runs it on the
+scaler-folded weights, the served network and its ensemble stacked into one
+network (`model.ensemble`); only one patient alone takes a plain-Python
+form of it there.
 
 Shapes, with n samples, d features and h hidden units:
     X (n, d)   W1 (d, h)   b1 (h,)   Z1, A1 (n, h)   W2 (h, 1)   b2 (1,)   Z2, A2 (n, 1)
@@ -40,10 +41,12 @@ def forward(params: Params, X: np.ndarray) -> tuple[np.ndarray, dict[str, np.nda
     intermediate arrays for backprop; the cache is separate from `params`
     so that nothing computed from patients' records is ever stored with
     the weights."""
-    Z1 = X @ params["W1"] + params["b1"]  # (n, h)
+    Z1 = X @ params["W1"]  # (n, h)
+    Z1 += params["b1"]
     A1 = relu(Z1)  # (n, h)
-    Z2 = A1 @ params["W2"] + params["b2"]  # (n, 1)
-    A2 = sigmoid(Z2)  # (n, 1)
+    Z2 = A1 @ params["W2"]  # (n, 1), or (n, networks) for networks stacked (`model.ensemble`)
+    Z2 += params["b2"]
+    A2 = sigmoid(Z2, out=Z2)
     return A2, {"X": X, "Z1": Z1, "A1": A1}
 
 

@@ -121,7 +121,7 @@ class Predictor:
             if has_missing(rows[0]):
                 return self._partials(np.array(rows, dtype=np.float64))
             row = [float(v) for v in rows[0]]  # type: ignore[arg-type]  # no None: checked above
-            (served, *members), whitened_one = self._wide.forward_one(row)
+            (served, *members), whitened_one = self._wide.forward(row)
             low, high = percentile_interval(members)
             if self.recalibration:
                 served, low, high = map(self.recalibration.one, (served, low, high))
