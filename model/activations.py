@@ -23,14 +23,14 @@ def relu_grad(z: np.ndarray) -> np.ndarray:
 def sigmoid(z: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
     """1 / (1 + exp(-z)), elementwise, for any z (infinities included).
 
-    The sigmoid of every array here: training, the ensemble, the Shapley
-    values and a site's recalibration (the single-patient path applies the
-    same formula to plain floats, `model.ensemble`). z is clipped to
+    The one sigmoid of the project: training, serving (the ensemble, one
+    patient or many), the Shapley values and a site's recalibration. z is clipped to
     [-700, 700] first, where exp stays finite and the answer is already 0
     or 1 to within 1e-300, so nothing overflows or warns. With `out` (which
     may be z itself) the result is written there; otherwise z is untouched.
     """
-    z = np.clip(z, -700.0, 700.0, out=np.empty(np.shape(z)) if out is None else out)
+    z = np.maximum(z, -700.0, out=np.empty(np.shape(z)) if out is None else out)
+    np.minimum(z, 700.0, out=z)  # the clip, as two ufuncs: np.clip costs more on few values
     np.negative(z, out=z)
     np.exp(z, out=z)
     z += 1.0

@@ -15,11 +15,11 @@ default).
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import numpy as np
 
+from model.activations import sigmoid
 from model.propagation import Params, forward
 
 LEVEL = 0.9
@@ -60,27 +60,17 @@ class WideNetwork:
         over the stacked weights, and the extra product.
 
         One row given as a list of floats (the single-patient path) gives
-        lists: the same arithmetic in two products, a ReLU and plain-Python
-        sigmoids, since for one row NumPy's fixed cost per call outweighs
-        the work."""
+        lists: the same arithmetic in two products, a ReLU and the sigmoid,
+        since for one row NumPy's fixed cost per call outweighs the work."""
         if isinstance(X, list):
             pre = np.array([*X, 1.0]) @ self._W_one  # (n h + 1 + k,)
             hidden = pre[: self._units]
             np.maximum(hidden, 0.0, out=hidden)  # ReLU; the constant unit stays 1
-            z = (hidden @ self._W2_one).tolist()
-            return [_sigmoid(v) for v in z], pre[self._units :].tolist()
+            z = hidden @ self._W2_one
+            return sigmoid(z, out=z).tolist(), pre[self._units :].tolist()
         extra = X @ self._A  # (rows, k)
         extra -= self._c
         return forward(self.params, X)[0], extra
-
-
-def _sigmoid(z: float) -> float:
-    """`model.activations.sigmoid` of one float, without overflow (exp of a
-    non-positive number only)."""
-    if z >= 0.0:
-        return 1.0 / (1.0 + math.exp(-z))
-    e = math.exp(z)
-    return e / (1.0 + e)
 
 
 def _quantile_positions(m: int, level: float) -> list[tuple[int, float]]:
