@@ -92,11 +92,13 @@ def percentile_interval(members: Any, level: float = LEVEL) -> tuple[Any, Any]:
     two floats, from the same arithmetic in plain Python (`sorted`), without
     NumPy's per-call cost."""
     if isinstance(members, list):
-        one = sorted(members)
-        (i, t), (j, u) = _quantile_positions(len(one), level)
-        return one[i] + (one[i + 1] - one[i]) * t, one[j] + (one[j + 1] - one[j]) * u
-    ordered = np.sort(members, axis=1)
-    (i, t), (j, u) = _quantile_positions(ordered.shape[1], level)
-    low = ordered[:, i] + (ordered[:, i + 1] - ordered[:, i]) * t
-    high = ordered[:, j] + (ordered[:, j + 1] - ordered[:, j]) * u
-    return low, high
+        ordered: Any = sorted(members)
+        m, column = len(ordered), ordered.__getitem__
+    else:
+        ordered = np.sort(members, axis=1)
+        m, column = ordered.shape[1], lambda k: ordered[:, k]
+    (i, t), (j, u) = _quantile_positions(m, level)
+    return (
+        column(i) + (column(i + 1) - column(i)) * t,
+        column(j) + (column(j + 1) - column(j)) * u,
+    )

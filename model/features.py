@@ -36,10 +36,6 @@ class Feature:
     integer: bool = False
     codes: dict[int, str] | None = None
 
-    @property
-    def is_coded(self) -> bool:
-        return self.codes is not None
-
     @cached_property
     def whole(self) -> bool:
         """Whether a value must be a whole number (a code or a count)."""

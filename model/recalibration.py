@@ -76,7 +76,7 @@ def _newton(A: np.ndarray, y: np.ndarray, offset: np.ndarray, steps: int = 100) 
     """Maximum-likelihood coefficients of y ~ A beta + offset (logistic)."""
     beta = np.zeros(A.shape[1])
     for _ in range(steps):
-        mu = 1.0 / (1.0 + np.exp(-(A @ beta + offset)))
+        mu = sigmoid(A @ beta + offset)
         gradient = A.T @ (y - mu)
         hessian = (A * (mu * (1 - mu))[:, None]).T @ A
         step = np.linalg.solve(hessian + 1e-12 * np.eye(A.shape[1]), gradient)

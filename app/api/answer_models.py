@@ -18,7 +18,7 @@ _EXAMPLE_ANSWER: dict[str, Any] = {
     "probability": 0.4104865205544248,
     "class": 0,
     "label": "absence",
-    "model_version": "0.1.0+8f9ad41e41fb",
+    "model_version": "0.1.0+78900259c092",
     "interval": {"low": 0.271515145433602, "high": 0.4937674585168144, "level": 0.9},
     "warnings": [],
 }
@@ -142,7 +142,7 @@ Prediction = TypedDict(  # functional syntax: "class" is a keyword
                 description="The model's recipe: the package version + a digest of the "
                 "training data, settings, seeds and code (the same on every machine that "
                 "trains it; `artifact_sha256` in /model is the identity of the trained bits).",
-                examples=["0.1.0+8f9ad41e41fb"],
+                examples=[_EXAMPLE_ANSWER["model_version"]],
             ),
         ],
         "interval": Annotated[

@@ -28,7 +28,7 @@ def predictions(predictor: Predictor, rows: Sequence[Sequence[float]]) -> list[s
     assessments = predictor.assess(rows)
     _count(assessments)
     version = predictor.version
-    return [_PREDICTION.dump_json(prediction(a, version)).decode() for a in assessments]
+    return [_PREDICTION.dump_json(_prediction(a, version)).decode() for a in assessments]
 
 
 def explanations(predictor: Predictor, rows: Sequence[Sequence[float]]) -> list[str]:
@@ -44,7 +44,7 @@ def explanations(predictor: Predictor, rows: Sequence[Sequence[float]]) -> list[
             if value is not None
         ]
         answer = Explanation(
-            **prediction(e.assessment, predictor.version),
+            **_prediction(e.assessment, predictor.version),
             base_value=e.base_value,
             contributions=sorted(measured, key=lambda c: -abs(c["contribution"])),
         )
@@ -52,7 +52,7 @@ def explanations(predictor: Predictor, rows: Sequence[Sequence[float]]) -> list[
     return out
 
 
-def prediction(a: Assessment, version: str) -> Prediction:
+def _prediction(a: Assessment, version: str) -> Prediction:
     """The /predict answer for one assessment."""
     c: Literal[0, 1] = 1 if a.probability >= THRESHOLD else 0
     answer: Prediction = {
