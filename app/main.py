@@ -13,6 +13,7 @@ from typing import Any
 
 from fastapi import FastAPI
 
+from app import heap
 from app.api import audit, docs, explain, handlers, health, model_info, predict, scoring
 from app.api.recording import inputs_kept
 from app.clinical import cds_routes
@@ -87,9 +88,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.readiness_problem = "the model is loading"
         try:
-            keys.load()
-            cds_clients.load()
-            smart_clients.load()
+            for source in (keys, cds_clients, smart_clients):  # files the reloader watches
+                source.load()
             predictor, problem = load_checked(settings.model_path)
             recorder.open()  # last: nothing left open when a start fails
         except (ArtifactError, KeyFileError, ClientsFileError, StoreError) as exc:
@@ -102,12 +102,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         reloader.install()
         for part in (telemetry, recorder, monitor):
             await part.start()
+        heap.freeze()  # last: what start-up made lives as long as the app
         try:
             yield
         finally:  # also when the server is torn down by an error
-            await monitor.stop()
-            await recorder.stop()
-            await telemetry.stop()
+            heap.thaw()
+            for part in (monitor, recorder, telemetry):  # the order they started, reversed
+                await part.stop()
             await app.state.fhir_reader.close()
             await app.state.smart.close()
             reloader.uninstall()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from pathlib import Path
 from typing import Any
 
@@ -84,3 +85,15 @@ def test_real_server_answers_predict(live_server: Any) -> None:
         r = httpx.post(f"{server.url}/predict", json=EXAMPLE_PATIENT, timeout=5)
     assert r.status_code == 200
     assert 0 <= r.json()["probability"] <= 1
+
+
+def test_the_start_up_heap_is_frozen_while_serving_and_thawed_at_shutdown(
+    artifact_path: Path,
+) -> None:
+    """Full collections under load walk only what requests made (app.heap)."""
+    assert gc.get_freeze_count() == 0
+    with TestClient(create_app(Settings(model_path=artifact_path, audit="off"))) as client:
+        frozen = gc.get_freeze_count()
+        assert frozen > 10_000  # the libraries', the routes' and the model's objects
+        assert client.post("/predict", json=EXAMPLE_PATIENT).status_code == 200
+    assert gc.get_freeze_count() == 0  # collectable again: the app is gone
