@@ -6,14 +6,15 @@ writes; see docs/record.md).
     python -m scripts.audit prune --older-than DAYS [--force]
     python -m scripts.audit report [--artifact PATH] [--window N] [--out FILE]
 
-`export` writes every row (oldest first) to standard output: JSON lines by
-default, or CSV; `--since`/`--until` take ISO 8601 times (UTC when no zone
-is given). `verify` walks the hash chain and exits 1 at the first row
-altered, or following a deleted one, naming it; with `--artifact`, it
-also scores again every recorded answer of that artifact's model version
-whose values were kept, and exits 1 at the first whose stored probability
-the model does not reproduce (to SELF_TEST_TOLERANCE, the tolerance of a
-model's answers across machines). `prune` deletes the rows answered more than DAYS
+`export` writes every answer (oldest first, one per patient: a batch's
+share their request's row) to standard output: JSON lines by default, or
+CSV; `--since`/`--until` take ISO 8601 times (UTC when no zone is given).
+`verify` walks the hash chain and exits 1 at the first row altered, or
+following a deleted one, naming it; with `--artifact`, it also scores
+again every recorded answer of that artifact's model version whose values
+were kept, and exits 1 at the first whose stored probability the model
+does not reproduce (to SELF_TEST_TOLERANCE, the tolerance of a model's
+answers across machines). `prune` deletes the rows answered more than DAYS
 days ago; under MIN_RETENTION_DAYS (about six months, what the EU AI Act
 asks deployers to keep, Art. 19 and 26) it refuses without `--force`. The
 prune is itself a row of the record, and `verify` checks the rest from the
@@ -31,8 +32,10 @@ import sys
 import time
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from app.config import get_settings
+from app.record.answers import every, recent
 from app.record.backends import store_for
 from app.record.monitor import report
 from app.record.rows import answer_of, values_of
@@ -54,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--dsn", help="the record (default: AUDIT_DSN, as the service reads it)")
     commands = parser.add_subparsers(dest="command", required=True)
-    export = commands.add_parser("export", help="every row to standard output")
+    export = commands.add_parser("export", help="every answer to standard output")
     export.add_argument("--format", choices=("jsonl", "csv"), default="jsonl")
     export.add_argument("--since", type=_when)
     export.add_argument("--until", type=_when)
@@ -101,13 +104,13 @@ def _prune(store: Store, days: float, force: bool) -> int:
         )
         return 2
     deleted = store.prune(time.time() - days * 86400)
-    print(f"{deleted} rows older than {days:g} days deleted; the prune is recorded")
+    print(f"{deleted} answers older than {days:g} days deleted; the prune is recorded")
     return 0
 
 
 def _report(store: Store, artifact: Path, window: int, out: Path | None) -> None:
     model = load_artifact(artifact)
-    rows, outcomes = store.recent(window)
+    rows, outcomes = recent(store, window)
     version = str(model.metadata.get("model_version", "unknown"))
     page = render(report(rows, model.donors, outcomes), version)
     if out is None:
@@ -122,7 +125,7 @@ def _reproduce(store: Store, artifact: Path) -> int:
     were kept; 1 at the first not reproduced."""
     predictor = Predictor(load_artifact(artifact))
     checked = others = 0
-    for row in store.rows():
+    for row in every(store):
         stored = answer_of(row["outputs"]).get("probability")
         values = values_of(row["inputs"])
         if row["model_version"] != predictor.version or stored is None or values is None:
@@ -141,7 +144,8 @@ def _reproduce(store: Store, artifact: Path) -> int:
 
 def _export(store: Store, form: str, since: float | None, until: float | None) -> None:
     writer = None
-    for row in store.rows(since, until):
+    for answer in every(store, since, until):
+        row = {**answer, "inputs": _text(answer["inputs"]), "outputs": _text(answer["outputs"])}
         if form == "jsonl":
             sys.stdout.write(json.dumps(row) + "\n")
             continue
@@ -149,6 +153,11 @@ def _export(store: Store, form: str, since: float | None, until: float | None) -
             writer = csv.DictWriter(sys.stdout, fieldnames=list(row))
             writer.writeheader()
         writer.writerow(row)
+
+
+def _text(value: Any) -> str | None:
+    """A value as the export writes it: JSON text (an HMAC as it is)."""
+    return value if value is None or isinstance(value, str) else json.dumps(value)
 
 
 if __name__ == "__main__":

@@ -9,7 +9,6 @@ the last). Queries run in a worker thread, off the event loop.
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
@@ -26,8 +25,9 @@ from app.errors import (
     responses,
 )
 from app.policy import Caller, Policy, declare
+from app.record import answers
+from app.record.answers import START, Cursor
 from app.record.recorder import Recorder
-from app.record.rows import values_of
 
 _UNREADABLE: dict[int | str, dict[str, Any]] = {
     503: {"description": "The record's database cannot be reached (record_unavailable)."}
@@ -53,8 +53,8 @@ class RecordedAnswer(BaseModel):
     error_code: str | None
     inputs: Any = Field(description="The patient's values, or their HMAC (AUDIT_INPUTS=hash).")
     outputs: Any = Field(description="The answer as it was sent.")
-    prev_hash: str
-    row_hash: str
+    prev_hash: str = Field(description="The chain's hash before the request's row.")
+    row_hash: str = Field(description="The request's row's (a batch's answers share one row).")
 
 
 class RecordPage(BaseModel):
@@ -62,25 +62,24 @@ class RecordPage(BaseModel):
     next: str | None = Field(description="The `after` of the next page; null on the last.")
 
 
-def _answer(row: dict[str, Any]) -> RecordedAnswer:
-    values = values_of(row["inputs"])  # None: no values, or their HMAC (kept as it is)
-    inputs = row["inputs"] if values is None else values
+def _answer(answer: dict[str, Any]) -> RecordedAnswer:
+    """One answer (`app.record.answers`) as the audit API shows it."""
     return RecordedAnswer(
-        **{k: row[k] for k in ("id", "request_id", "route", "model_version", "artifact_sha256",
-                               "caller", "status", "error_code", "prev_hash", "row_hash")},
-        received_at=datetime.fromtimestamp(row["received_at"], UTC),
-        answered_at=datetime.fromtimestamp(row["answered_at"], UTC),
-        latency_ms=round((row["answered_at"] - row["received_at"]) * 1000, 3),
-        inputs=inputs,
-        outputs=json.loads(row["outputs"]) if row["outputs"] else None,
+        **{k: answer[k] for k in ("id", "request_id", "route", "model_version", "artifact_sha256",
+                                  "caller", "status", "error_code", "inputs", "outputs",
+                                  "prev_hash", "row_hash")},
+        received_at=datetime.fromtimestamp(answer["received_at"], UTC),
+        answered_at=datetime.fromtimestamp(answer["answered_at"], UTC),
+        latency_ms=round((answer["answered_at"] - answer["received_at"]) * 1000, 3),
     )  # fmt: skip
 
 
-async def _query(request: Request, filters: dict[str, Any], after: int, limit: int) -> list[Any]:
+async def _read(request: Request, reading: Any, *args: Any) -> Any:
+    """`reading(store, *args)`, a function of `app.record.answers`, off the loop."""
     recorder: Recorder = request.app.state.recorder
     if recorder.store is None:
         raise ApiError(NOT_FOUND, "The record is off (AUDIT=off).")
-    return await in_store(recorder.store.query, filters, after, limit)
+    return await in_store(reading, recorder.store, *args)
 
 
 @router.get(
@@ -97,15 +96,13 @@ async def recorded(
     model_version: str | None = None,
     request_id: str | None = None,
     caller: str | None = None,
-    after: Annotated[str | None, Query(pattern=r"^[0-9]{1,18}$")] = None,
+    after: Annotated[str | None, Query(pattern=r"^[0-9]{1,18}(\.[0-9]{1,9})?$")] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> RecordPage:
     filters = {"model_version": model_version, "request_id": request_id, "caller": caller,
                "since": _seconds(since), "until": _seconds(until)}  # fmt: skip
-    rows = await _query(request, filters, int(after or 0), limit + 1)
-    more = len(rows) > limit
-    rows = rows[:limit]
-    return RecordPage(items=[_answer(r) for r in rows], next=str(rows[-1]["seq"]) if more else None)
+    found, more = await _read(request, answers.page, filters, Cursor.parse(after), limit)
+    return RecordPage(items=[_answer(a) for a in found], next=None if more is None else str(more))
 
 
 @router.get(
@@ -116,10 +113,10 @@ async def recorded(
 )
 @declare(AUDIT)
 async def one_recorded(request: Request, answer_id: str) -> RecordedAnswer:
-    rows = await _query(request, {"id": answer_id}, 0, 1)
-    if not rows:
+    found = await _read(request, answers.find, answer_id)
+    if found is None:
         raise ApiError(NOT_FOUND, f"No recorded answer {answer_id!r}.")
-    return _answer(rows[0])
+    return _answer(found)
 
 
 def _seconds(moment: datetime | None) -> float | None:
@@ -170,10 +167,11 @@ class OutcomeRecorded(BaseModel):
 )  # fmt: skip
 @declare(AUDIT)
 async def outcome(request: Request, found: OutcomeIn) -> OutcomeRecorded:
-    filters = (
-        {"id": found.prediction_id} if found.prediction_id else {"request_id": found.request_id}
-    )
-    rows = await _query(request, filters, 0, 2)
+    if found.prediction_id is not None:
+        one = await _read(request, answers.find, found.prediction_id)
+        rows = [] if one is None else [one]
+    else:
+        rows, _ = await _read(request, answers.page, {"request_id": found.request_id}, START, 2)
     if not rows:
         raise ApiError(NOT_FOUND, "No recorded answer with that id.")
     if len(rows) > 1:

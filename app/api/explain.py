@@ -40,7 +40,7 @@ async def explain(request: Request) -> Response:
     patient = await read_body(request, Patient)
     inputs = rows([patient])
     texts = await _explained(request, predictor, inputs)
-    await record_answers(request, predictor, inputs, texts)
+    await record_answers(request, predictor, inputs, texts, await request.body())
     return json_response(texts[0])
 
 
@@ -51,7 +51,7 @@ async def explain_batch(request: Request) -> Response:
     batch = await read_body(request, BatchRequest, most, "MAX_EXPLAIN_BATCH")
     inputs = rows(batch.patients)
     texts = await _explained(request, predictor, inputs)
-    await record_answers(request, predictor, inputs, texts)
+    await record_answers(request, predictor, inputs, texts, await request.body())
     return json_response(f'{{"explanations":[{",".join(texts)}]}}')
 
 

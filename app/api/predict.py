@@ -22,7 +22,7 @@ async def predict(request: Request) -> Response:
     inputs = rows([patient])
     work = partial(answers.predictions, predictor, inputs)
     answer = await scored(request.app.state, inputs, work)
-    await record_answers(request, predictor, inputs, answer)
+    await record_answers(request, predictor, inputs, answer, await request.body())
     return json_response(answer[0])
 
 
@@ -34,7 +34,7 @@ async def predict_batch(request: Request) -> Response:
     inputs = rows(batch.patients)
     work = partial(answers.predictions, predictor, inputs)
     answered = await scored(request.app.state, inputs, work)
-    await record_answers(request, predictor, inputs, answered)
+    await record_answers(request, predictor, inputs, answered, await request.body())
     listed = ",".join(answered)
     return json_response(f'{{"predictions":[{listed}]}}')
 

@@ -1,9 +1,10 @@
 """Recording the answers of the scoring routes (/predict, /explain, their
-batches, the CDS Hooks card) in `app.record`: one row per patient, with the
-request id, the caller's name (API key or JWT issuer), the model, the
-inputs and the answer as sent; the route waits until the rows are
-durable, and answers 503 `record_unavailable` if they cannot be made so.
-The risk page's caller is its SMART launch's fhirUser, else its iss."""
+batches, V2, FHIR, the CDS Hooks card, the page) in `app.record`: one row
+per request, holding every patient it answered, with the request id, the
+caller's name (API key or JWT issuer), the model, the inputs and the
+answers as sent; the route waits until the row is durable, and answers 503
+`record_unavailable` if it cannot be made so. The risk page's caller is its
+SMART launch's fhirUser, else its iss."""
 
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ from fastapi import Request
 from app.config import Settings
 from app.errors import RECORD_UNAVAILABLE, RETRY_AFTER, ApiError
 from app.record.recorder import Recorder, RecordUnavailableError
-from app.record.rows import HASHED, Row, uuid7
+from app.record.rows import HASHED, Row, patient_ids, uuid7
 from app.record.store import StoreError
 from model.features import FEATURE_NAMES
 from model.serving import Predictor
@@ -36,24 +37,25 @@ async def record_answers(
     predictor: Predictor,
     rows: Sequence[Sequence[float | None]],
     answers: Sequence[str],
+    body: bytes | None = None,
 ) -> list[str]:
-    """One row per patient (`rows[i]` answered `answers[i]`), under the path
-    called; 503 `record_unavailable` if they cannot be made durable. The
-    rows' ids (none with AUDIT=off)."""
+    """One row for the request, under the path called: its patients'
+    values (`rows[i]` answered `answers[i]`, as JSON text); `body`, when the
+    request's body is those patients as validated (a Patient or a
+    BatchRequest), is kept as it came rather than written again. 503
+    `record_unavailable` if the row cannot be made durable. Each patient's
+    id (none with AUDIT=off)."""
     recorder: Recorder = request.app.state.recorder
-    if not recorder.enabled:
+    if not recorder.enabled or not rows:
         return []
     kept = request.app.state.kept_inputs  # inputs_kept(settings), made at start-up
-    now = time.time()
-    records = [
-        _row(request, predictor, now, 200, None, kept(row), answer)
-        for row, answer in zip(rows, answers, strict=True)
-    ]
+    outputs = answers[0] if len(answers) == 1 else f"[{','.join(answers)}]"
+    row = _row(request, predictor, time.time(), 200, None, kept(rows, body), outputs, len(rows))
     try:
-        await recorder.record(records)
+        await recorder.record([row])
     except RecordUnavailableError:
         raise ApiError(RECORD_UNAVAILABLE, headers={"Retry-After": RETRY_AFTER}) from None
-    return [r.id for r in records]
+    return patient_ids(row.id, row.patients)
 
 
 async def record_refusal(request: Request, status: int, code: str) -> None:
@@ -89,11 +91,12 @@ def _row(
     code: str | None,
     inputs: str | None,
     outputs: str | None,
+    patients: int = 1,
 ) -> Row:
     """A row of the record for `request`: who asked, when, where, which model."""
     state = request.scope.get("state", {})
     return Row(
-        id=uuid7(now),
+        id=uuid7(now, patients),
         request_id=state.get("request_id"),
         received_at=state.get("received_at", now),
         answered_at=now,
@@ -105,6 +108,7 @@ def _row(
         error_code=code,
         inputs=inputs,
         outputs=outputs,
+        patients=patients,
     )
 
 
@@ -123,15 +127,16 @@ def patient_json(row: Values) -> str:
     )
 
 
-def inputs_kept(settings: Settings) -> Callable[[Values], str]:
-    """How a patient's values (FEATURE_NAMES order) are kept: their JSON
-    (AUDIT_INPUTS=full, `patient_json`), or `hmac-sha256:<hex>` with
-    AUDIT_HMAC_KEY (hash) of their canonical JSON (FEATURE_NAMES order,
-    every value a float or null, `json.dumps`'s default separators): the
-    same values give the same digest, so a site holding them can find their
-    rows, and nobody can read them back."""
+def inputs_kept(settings: Settings) -> Callable[[Sequence[Values], bytes | None], str]:
+    """How a request's patients' values (FEATURE_NAMES order) are kept, as
+    `Row.inputs` says: with AUDIT_INPUTS=full, their JSON (the request's
+    body as validated, when given; else `patient_json`'s); with hash and
+    AUDIT_HMAC_KEY, `hmac-sha256:<hex>` of each one's canonical JSON
+    (FEATURE_NAMES order, every value a float or null, `json.dumps`'s
+    default separators): the same values give the same digest, so a site
+    holding them can find their rows, and nobody can read them back."""
     if settings.audit_inputs == "full" or settings.audit_hmac_key is None:
-        return patient_json
+        return _values_json
     key = settings.audit_hmac_key.get_secret_value().encode()
 
     def digest(row: Values) -> str:
@@ -139,4 +144,15 @@ def inputs_kept(settings: Settings) -> Callable[[Values], str]:
         text = json.dumps(dict(zip(FEATURE_NAMES, canonical, strict=True))).encode()
         return HASHED + hmac.new(key, text, hashlib.sha256).hexdigest()
 
-    return digest
+    def digests(rows: Sequence[Values], body: bytes | None) -> str:
+        return digest(rows[0]) if len(rows) == 1 else json.dumps([digest(r) for r in rows])
+
+    return digests
+
+
+def _values_json(rows: Sequence[Values], body: bytes | None) -> str:
+    if body is not None:
+        return body.decode()
+    if len(rows) == 1:
+        return patient_json(rows[0])
+    return f"[{','.join(map(patient_json, rows))}]"

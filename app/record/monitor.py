@@ -29,6 +29,7 @@ import anyio
 import numpy as np
 
 from app.observability.metrics import DRIFT_P, DRIFT_PSI
+from app.record.answers import recent
 from app.record.rows import answer_of, values_of
 from app.record.store import Store, StoreError
 from model.features import FEATURE_NAMES, FEATURES, THRESHOLD
@@ -54,7 +55,8 @@ def _stats() -> Any:
 def report(
     rows: list[dict[str, Any]], reference: np.ndarray, outcomes: dict[str, int]
 ) -> dict[str, Any]:
-    """The monitoring report of `rows` (the record's, newest last) against
+    """The monitoring report of `rows` (the record's answers, one per
+    patient, newest last: `app.record.answers.recent`) against
     `reference` (the training rows, FEATURE_NAMES order); `outcomes` maps
     recorded answer ids to what was later found."""
     inputs, probabilities, warnings, ids = _parsed(rows)
@@ -196,7 +198,7 @@ class Monitor:
         reference = self.reference()
         if self.store is None or reference is None:
             raise ValueError("no record, or no model in service")
-        rows, outcomes = await anyio.to_thread.run_sync(self.store.recent, self.window)
+        rows, outcomes = await anyio.to_thread.run_sync(recent, self.store, self.window)
         latest = await anyio.to_thread.run_sync(report, rows, reference, outcomes)
         latest["window"] = self.window
         self.latest = latest

@@ -10,8 +10,9 @@ several workers and several replicas write one record, one hash chain.
   (statement_timeout); a connection is given CONNECT_TIMEOUT_S to open and
   TCP gives up on a silent server after about the same time, so that a
   stopped or unreachable server sends rows to the spool within seconds.
-- The schema is created once, under the same lock (two replicas starting
-  together do not race), and its version is the table `record_schema`.
+- The schema is created, or migrated from an earlier version, under the
+  same lock (two replicas starting together do not race); its version is
+  the table `record_schema`.
 
 psycopg 3 with its bundled libpq (`psycopg[binary]`): nothing to install on
 the host or in the image.
@@ -24,7 +25,7 @@ from typing import Any
 import psycopg
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-from app.record.schema import SCHEMA_VERSION, TABLES
+from app.record.schema import MIGRATIONS, SCHEMA_VERSION, TABLES
 from app.record.store import BUSY_TIMEOUT_MS, Store, StoreError
 
 RECORD_LOCK = 0x68656172742D7269  # "heart-ri": the advisory lock's key
@@ -79,11 +80,15 @@ class PostgresStore(Store):
                 db.execute("INSERT INTO record_schema VALUES (%s)", (SCHEMA_VERSION,))
                 return
             found = db.execute("SELECT version FROM record_schema").fetchone()
-        version = found[0] if found else None
-        if version != SCHEMA_VERSION:
-            raise StoreError(
-                f"{self.name}: record schema {version}, this service writes {SCHEMA_VERSION}"
-            )
+            version = found[0] if found else 0
+            if version > SCHEMA_VERSION or version < 1:
+                raise StoreError(
+                    f"{self.name}: record schema {version or 'unknown'}, this service "
+                    f"writes {SCHEMA_VERSION} (and migrates from 1)"
+                )
+            for step in range(version, SCHEMA_VERSION):
+                db.execute(MIGRATIONS[step])
+            db.execute("UPDATE record_schema SET version = %s", (SCHEMA_VERSION,))
 
     def _begin_write(self, db: psycopg.Connection[Any]) -> None:
         db.execute("BEGIN")

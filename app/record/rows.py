@@ -1,6 +1,7 @@
-"""One row of the record (`Row`), its time-ordered id (`uuid7`), its
-place in the hash chain (`row_hash`), and how its stored values and answer
-read back (`values_of`, `answer_of`)."""
+"""One row of the record (`Row`): one request, holding every patient it
+answered; its time-ordered ids (`uuid7`, `patient_ids`), its place in the
+hash chain (`row_hash`), and how it reads back, one answer per patient
+(`answers_in`, `values_of`, `answer_of`)."""
 
 from __future__ import annotations
 
@@ -12,14 +13,18 @@ import time
 from typing import Any, NamedTuple
 
 GENESIS = "0" * 64  # the previous hash of the first row
-HASHED = "hmac-sha256:"  # AUDIT_INPUTS=hash: `inputs` is this and the digest's hex
+HASHED = "hmac-sha256:"  # AUDIT_INPUTS=hash: a patient's inputs are this and the digest's hex
 _CANONICAL = json.JSONEncoder(separators=(",", ":"))  # json.dumps(row, separators=...), built once
 
 
 class Row(NamedTuple):
-    """One answer (one patient), as recorded."""
+    """One request's answers, as recorded. With one patient (or none: a
+    refusal), `inputs` is that patient's values as a JSON object and
+    `outputs` the answer as sent; with several, `inputs` is a JSON array of
+    them, or the request's body `{"patients": [...]}` as validated, and
+    `outputs` the JSON array of the answers, in order."""
 
-    id: str  # UUIDv7: time-ordered
+    id: str  # UUIDv7: time-ordered; the first patient's (patient_ids)
     request_id: str | None
     received_at: float  # seconds since the epoch
     answered_at: float
@@ -29,13 +34,15 @@ class Row(NamedTuple):
     caller: str | None  # the API key's name or the JWT's issuer, never a secret
     status: int
     error_code: str | None
-    inputs: str | None  # JSON of the patient's fields
-    outputs: str | None  # the answer's JSON, as sent
+    inputs: str | None
+    outputs: str | None
+    patients: int = 1  # last, with its default: a row of schema 1 is a Row as it was
 
 
 _last_uuid = 0
 _uuid_lock = threading.Lock()
 _random = b""  # os.urandom's bytes, read 4 KiB at a time (see uuid7)
+_SPARE = (0x3 << 62) | (1 << 61)  # the variant's bits, and the one kept clear for patient_ids
 
 
 def _forget_random() -> None:
@@ -46,10 +53,11 @@ def _forget_random() -> None:
 os.register_at_fork(after_in_child=_forget_random)
 
 
-def uuid7(now: float | None = None) -> str:
-    """A UUIDv7 (RFC 9562): 48 bits of milliseconds, then random bits;
-    increasing within this process even inside one millisecond (a value not
-    above the last one is the last one plus one, RFC 9562 method 3).
+def uuid7(now: float | None = None, count: int = 1) -> str:
+    """The first of `count` consecutive UUIDv7s (RFC 9562: 48 bits of
+    milliseconds, then random bits), the others being `patient_ids`'s;
+    increasing within this process even inside one millisecond (RFC 9562
+    section 6.2, method 2: the random part is incremented).
 
     The random bits come from os.urandom read 4 KiB at a time: one system
     call per 409 ids rather than one per id, which matters on the request
@@ -60,35 +68,69 @@ def uuid7(now: float | None = None) -> str:
         if len(_random) < 10:
             _random = os.urandom(4096)
         bits, _random = _random[:10], _random[10:]
-        value = (ms << 80) | int.from_bytes(bits, "big")
-        if value >> 80 <= _last_uuid >> 80:  # same (or an earlier) millisecond
+        value = (ms << 80) | (int.from_bytes(bits, "big") & ~(0xF << 76) & ~_SPARE)
+        if value <= _last_uuid:  # the same (or an earlier) millisecond
             value = _last_uuid + 1
-        _last_uuid = value
-    value = (value & ~(0xF << 76)) | (0x7 << 76)  # version 7
-    value = (value & ~(0x3 << 62)) | (0x2 << 62)  # variant 10
+        _last_uuid = value + count - 1
+    return _text(value | (0x7 << 76) | (0x2 << 62))  # version 7, variant 10
+
+
+def patient_ids(first: str, count: int) -> list[str]:
+    """The ids of a row's `count` patients: `first` (the row's), then the
+    UUIDs after it. uuid7 keeps bit 61 clear, so that adding up to 2**61
+    never reaches the variant's bits."""
+    if count == 1:
+        return [first]
+    start = int(first.replace("-", ""), 16)
+    return [_text(start + i) for i in range(count)]
+
+
+def _text(value: int) -> str:
     h = f"{value:032x}"
     return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 def row_hash(prev: str, row: Row) -> str:
     """SHA-256 of the previous row's hash and this row's canonical form: the
-    JSON array of its fields, in Row's order."""
-    canonical = _CANONICAL.encode(row)
+    JSON array of its fields, in Row's order, `patients` left out when it
+    is 1 (so that rows of schema 1 verify as they were written)."""
+    canonical = _CANONICAL.encode(row if row.patients != 1 else row[:-1])
     return hashlib.sha256(f"{prev}\n{canonical}".encode()).hexdigest()
 
 
-def values_of(inputs: str | None) -> dict[str, float | None] | None:
-    """A row's patient values; None for a refusal or values kept as an HMAC."""
-    if not inputs or inputs.startswith(HASHED):
-        return None
-    return json.loads(inputs)  # type: ignore[no-any-return]
+def answers_in(stored: dict[str, Any]) -> list[dict[str, Any]]:
+    """A stored row (its columns) as one answer per patient, in order: the
+    row's columns, with the patient's `id`, `index`, `inputs` (their values
+    as a dict, the HMAC's text, or None for a refusal) and `outputs` (the
+    answer as sent, parsed; None for a refusal)."""
+    n = stored.get("patients", 1)
+    inputs, outputs = stored["inputs"], stored["outputs"]
+    if n == 1:
+        hashed = inputs is None or inputs.startswith(HASHED)
+        given = [inputs if hashed else json.loads(inputs)]
+        answered = [json.loads(outputs) if outputs else None]
+    else:
+        given = json.loads(inputs) if inputs is not None else [None] * n
+        given = given["patients"] if isinstance(given, dict) else given
+        answered = json.loads(outputs) if outputs else [None] * n
+    ids = patient_ids(stored["id"], n)
+    return [
+        {**stored, "id": ids[i], "index": i, "inputs": given[i], "outputs": answered[i]}
+        for i in range(n)
+    ]
 
 
-def answer_of(outputs: str | None) -> dict[str, Any]:
-    """A row's answer, with its `probability` at the top: as the service's
-    own routes and V2 store it; a CDS Hooks card's is its RiskAssessment's
-    `probabilityDecimal`. {} for a refusal."""
-    answer: dict[str, Any] = json.loads(outputs) if outputs else {}
+def values_of(inputs: Any) -> dict[str, float | None] | None:
+    """An answer's patient values (`answers_in`'s `inputs`); None for a
+    refusal or values kept as an HMAC."""
+    return inputs if isinstance(inputs, dict) else None
+
+
+def answer_of(outputs: dict[str, Any] | None) -> dict[str, Any]:
+    """An answer (`answers_in`'s `outputs`) with its `probability` at the
+    top: as the service's own routes and V2 store it; a CDS Hooks card's is
+    its RiskAssessment's `probabilityDecimal`. {} for a refusal."""
+    answer = outputs or {}
     if "cards" in answer:
         resource = answer["cards"][0]["suggestions"][0]["actions"][0]["resource"]
         return {"probability": resource["prediction"][0]["probabilityDecimal"]}

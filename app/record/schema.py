@@ -1,8 +1,19 @@
 """The record's tables, the same for both databases (`app.record.sqlite`,
-`app.record.postgres`), and their version: a record of another version is
-refused at start-up, never changed silently."""
+`app.record.postgres`), their version, and how a record of an earlier
+version is brought to this one (`MIGRATIONS`, applied at start-up under the
+record's write lock); a record of a later version is refused, never changed.
 
-SCHEMA_VERSION = 1
+- 1: one row per patient answered.
+- 2: one row per request (`patients` answers in it: a batch is one row).
+  A row of schema 1 is a row of one patient, and its hash is unchanged.
+"""
+
+SCHEMA_VERSION = 2
+
+MIGRATIONS = {
+    1: "ALTER TABLE predictions ADD COLUMN patients INTEGER NOT NULL DEFAULT 1",
+}
+"""The statement taking a record of version v to v + 1, for both databases."""
 
 # The tables, for both databases: {seq} is an auto-increasing row number,
 # {real} a 64-bit float.
@@ -22,7 +33,8 @@ CREATE TABLE IF NOT EXISTS predictions (
     inputs TEXT,
     outputs TEXT,
     prev_hash TEXT NOT NULL,
-    row_hash TEXT NOT NULL
+    row_hash TEXT NOT NULL,
+    patients INTEGER NOT NULL DEFAULT 1
 );
 CREATE INDEX IF NOT EXISTS predictions_answered_at ON predictions (answered_at);
 CREATE INDEX IF NOT EXISTS predictions_request_id ON predictions (request_id);

@@ -7,8 +7,9 @@ rather than failing with "database is locked". Every commit is flushed to
 disk (synchronous=FULL): an answer whose row committed survives a crash of
 the process and of the machine.
 
-The schema version is PRAGMA user_version; a new file gets the schema, an
-existing one is only read (no lock taken at start-up).
+The schema version is PRAGMA user_version; a new file gets the schema, a
+file of an earlier version is migrated under the write lock, and one of
+this version is only read (no lock taken at start-up).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-from app.record.schema import SCHEMA_VERSION, TABLES
+from app.record.schema import MIGRATIONS, SCHEMA_VERSION, TABLES
 from app.record.store import BUSY_TIMEOUT_MS, Store, StoreError
 
 SCHEMA = TABLES.format(seq="INTEGER PRIMARY KEY AUTOINCREMENT", real="REAL")
@@ -55,14 +56,25 @@ class SqliteStore(Store):
         db.execute(f"PRAGMA busy_timeout = {ms}")
 
     def _open_schema(self, db: sqlite3.Connection) -> None:
-        version = db.execute("PRAGMA user_version").fetchone()[0]
-        if version not in (0, SCHEMA_VERSION):
-            raise StoreError(
-                f"{self.path}: record schema {version}, this service writes {SCHEMA_VERSION}"
-            )
+        version = self._version(db)
         if version == 0:
             db.executescript(SCHEMA)
             db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        elif version != SCHEMA_VERSION:
+            with self._transaction(db):
+                version = self._version(db)  # under the lock: another process may have done it
+                for step in range(version, SCHEMA_VERSION):
+                    db.execute(MIGRATIONS[step])
+                db.execute(f"PRAGMA user_version = {max(version, SCHEMA_VERSION)}")
+
+    def _version(self, db: sqlite3.Connection) -> int:
+        version: int = db.execute("PRAGMA user_version").fetchone()[0]
+        if version > SCHEMA_VERSION:
+            raise StoreError(
+                f"{self.path}: record schema {version}, newer than this service's "
+                f"{SCHEMA_VERSION}: run the service that wrote it"
+            )
+        return version
 
     def _begin_write(self, db: sqlite3.Connection) -> None:
         db.execute("BEGIN IMMEDIATE")

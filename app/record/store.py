@@ -1,6 +1,7 @@
-"""Where the record lives, whatever the database: one row per patient
-answered, each row holding the hash of the one before it, so that `verify`
-finds the first row altered or deleted.
+"""Where the record lives, whatever the database: one row per request
+answered (a batch's patients in one row), each row holding the hash of the
+one before it, so that `verify` finds the first row altered or deleted.
+`app.record.answers` reads it back one answer per patient.
 
 `Store` holds the SQL, written once for both databases; a subclass says
 how to connect and how to take the record's write lock:
@@ -127,7 +128,8 @@ class Store:
     def _execute(self, db: Any, query: str, values: tuple[Any, ...] = ()) -> Any:
         return db.execute(self._sql(query), values)
 
-    def _read(self, query: str, values: tuple[Any, ...] = ()) -> list[dict[str, Any]]:
+    def read(self, query: str, values: tuple[Any, ...] = ()) -> list[dict[str, Any]]:
+        """The rows `query` selects, each a dict of its columns."""
         with self._connection("read the record") as db:
             cursor = self._execute(db, query, values)
             names = [d[0] for d in cursor.description]
@@ -184,7 +186,7 @@ class Store:
         read PAGE_ROWS at a time."""
         after = 0
         while True:
-            page = self._read(
+            page = self.read(
                 "SELECT * FROM predictions WHERE seq > ? AND answered_at >= ? "
                 "AND answered_at < ? ORDER BY seq LIMIT ?",
                 (after, since or 0.0, until or float("inf"), PAGE_ROWS),
@@ -193,41 +195,6 @@ class Store:
             if len(page) < PAGE_ROWS:
                 return
             after = page[-1]["seq"]
-
-    def query(
-        self, filters: dict[str, Any], after: int = 0, limit: int = 100
-    ) -> list[dict[str, Any]]:
-        """Up to `limit` rows after row number `after` (oldest first) whose
-        columns equal `filters` (model_version, request_id, caller, id), and
-        answered in [since, until) when `filters` has them."""
-        where, values = ["seq > ?"], [after]
-        for column in ("id", "model_version", "request_id", "caller"):
-            if filters.get(column) is not None:
-                where.append(f"{column} = ?")
-                values.append(filters[column])
-        if filters.get("since") is not None:
-            where.append("answered_at >= ?")
-            values.append(filters["since"])
-        if filters.get("until") is not None:
-            where.append("answered_at < ?")
-            values.append(filters["until"])
-        sql = f"SELECT * FROM predictions WHERE {' AND '.join(where)} ORDER BY seq LIMIT ?"
-        return self._read(sql, (*values, limit))
-
-    def recent(self, n: int) -> tuple[list[dict[str, Any]], dict[str, int]]:
-        """The last `n` answers (oldest first), and the latest outcome of
-        each that has one."""
-        rows = self._read(
-            "SELECT * FROM (SELECT * FROM predictions WHERE route != 'prune' "
-            "ORDER BY seq DESC LIMIT ?) AS latest ORDER BY seq",
-            (n,),
-        )
-        found = self._read(
-            "SELECT prediction_id, outcome FROM outcomes WHERE prediction_id IN "
-            "(SELECT id FROM predictions ORDER BY seq DESC LIMIT ?) ORDER BY recorded_at",
-            (n,),
-        )
-        return rows, {f["prediction_id"]: f["outcome"] for f in found}
 
     def add_outcome(
         self, prediction_id: str, outcome: int, observed_at: float, caller: str | None
@@ -252,10 +219,10 @@ class Store:
         )
 
     def prune(self, before: float, now: float | None = None) -> int:
-        """Delete the rows answered before `before`; how many. The hash of the
-        last one deleted is kept (table `prunes`), so that `verify` still
-        checks the rest from it; the prune itself is appended as a row
-        (route `prune`, outputs `{"deleted": n, "before": ...}`)."""
+        """Delete the rows answered before `before`; how many answers they
+        held. The hash of the last one deleted is kept (table `prunes`), so
+        that `verify` still checks the rest from it; the prune itself is
+        appended as a row (route `prune`, outputs `{"deleted": n, "before": ...}`)."""
         now = time.time() if now is None else now
         with self._connection("prune the record") as db, self._transaction(db):
             last = self._execute(
@@ -266,8 +233,9 @@ class Store:
             ).fetchone()
             deleted = 0
             if last is not None:
-                gone = self._execute(db, "DELETE FROM predictions WHERE seq <= ?", (last[0],))
-                deleted = gone.rowcount
+                counted = "SELECT COALESCE(SUM(patients), 0) FROM predictions WHERE seq <= ?"
+                deleted = int(self._execute(db, counted, (last[0],)).fetchone()[0])
+                self._execute(db, "DELETE FROM predictions WHERE seq <= ?", (last[0],))
                 self._execute(db, "INSERT INTO prunes (at, before, deleted, last_hash) "
                               "VALUES (?, ?, ?, ?)", (now, before, deleted, last[1]))  # fmt: skip
         note = json.dumps({"deleted": deleted, "before": before})
@@ -281,7 +249,7 @@ class Store:
         deleted row; None when the chain is whole). After a prune, the chain
         is checked from the hash of the last row pruned (the prune reaching
         furthest: a later prune of earlier rows deletes none and is not kept)."""
-        kept = self._read("SELECT last_hash FROM prunes ORDER BY before DESC LIMIT 1")
+        kept = self.read("SELECT last_hash FROM prunes ORDER BY before DESC LIMIT 1")
         prev = kept[0]["last_hash"] if kept else GENESIS
         count = 0
         for stored in self.rows():

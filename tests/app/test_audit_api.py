@@ -70,6 +70,10 @@ def test_filters_and_pages(client: TestClient) -> None:
         if after is None:
             break
     assert [r["request_id"] for r in seen] == ids + [batch.headers["x-request-id"]] * 3
+    batched = seen[5:]  # one row in the record, three answers here, each with its own id
+    assert len({r["id"] for r in batched}) == 3 and len({r["row_hash"] for r in batched}) == 1
+    middle = client.get(f"/audit/predictions/{batched[1]['id']}", headers=_as(AUDITOR))
+    assert middle.json() == batched[1]
     by_request = client.get(
         "/audit/predictions", params={"request_id": ids[2]}, headers=_as(AUDITOR)
     )

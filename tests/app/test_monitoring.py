@@ -6,7 +6,6 @@ end to end, computed in the background from the record."""
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
@@ -39,9 +38,9 @@ def training(artifact_path: Path) -> np.ndarray:
 def _rows(X: np.ndarray, p: np.ndarray | None = None) -> list[dict[str, Any]]:
     p = np.full(len(X), 0.3) if p is None else p
     return [
-        {"id": f"r{i}", "inputs": json.dumps({n: (None if np.isnan(v) else float(v))
-                                               for n, v in zip(FEATURE_NAMES, x, strict=True)}),
-         "outputs": json.dumps({"probability": float(q), "warnings": []})}
+        {"id": f"r{i}", "inputs": {n: (None if np.isnan(v) else float(v))
+                                   for n, v in zip(FEATURE_NAMES, x, strict=True)},
+         "outputs": {"probability": float(q), "warnings": []}}
         for i, (x, q) in enumerate(zip(X, p, strict=True))
     ]  # fmt: skip
 

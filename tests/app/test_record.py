@@ -22,6 +22,7 @@ from fastapi.testclient import TestClient
 
 from app.config import Settings
 from app.main import create_app
+from app.record import answers
 from app.record.rows import uuid7
 from app.record.sqlite import SqliteStore, sqlite_path
 from model.features import EXAMPLE_PATIENT
@@ -36,10 +37,11 @@ def _app(artifact_path: Path, db: Path, **settings: Any) -> Any:
 
 
 def _rows(db: Path) -> list[dict[str, Any]]:
+    """The record's answers, one per patient (`app.record.answers`)."""
     store = SqliteStore(db)
     store.open()
     try:
-        return list(store.rows())
+        return list(answers.every(store))
     finally:
         store.close()
 
@@ -69,8 +71,8 @@ def test_each_answer_is_a_row_with_its_request_caller_model_inputs_and_answer(
     assert refusal["request_id"] == refused.headers["x-request-id"] and refusal["inputs"] is None
     first, *batched = rows
     assert first["request_id"] == one.headers["x-request-id"]
-    assert json.loads(first["outputs"]) == one.json()
-    assert json.loads(first["inputs"]) == {k: float(v) for k, v in EXAMPLE_PATIENT.items()}
+    assert first["outputs"] == one.json()
+    assert first["inputs"] == {k: float(v) for k, v in EXAMPLE_PATIENT.items()}
     assert (first["model_version"], first["artifact_sha256"]) == (
         predictor.version,
         predictor.artifact.sha256,
@@ -78,8 +80,8 @@ def test_each_answer_is_a_row_with_its_request_caller_model_inputs_and_answer(
     assert first["caller"] == "default" and KEY not in json.dumps(rows)
     assert first["received_at"] <= first["answered_at"] and first["status"] == 200
     assert {r["request_id"] for r in batched} == {batch.headers["x-request-id"]}
-    assert [json.loads(r["outputs"]) for r in batched] == batch.json()["predictions"]
-    assert json.loads(batched[1]["inputs"])["thal"] is None
+    assert [r["outputs"] for r in batched] == batch.json()["predictions"]
+    assert batched[1]["inputs"]["thal"] is None
     assert first["id"] < batched[0]["id"] < batched[1]["id"]  # UUIDv7: time-ordered
 
 
@@ -170,7 +172,7 @@ def test_rows_the_database_cannot_take_are_spooled_then_replayed_once(
         after = client.post("/predict", json={**EXAMPLE_PATIENT, "age": 62})
         assert after.is_success and not app.state.recorder.spool.waiting
     rows = _rows(db)
-    assert [json.loads(r["inputs"])["age"] for r in rows] == [54, 60, 61, 62]
+    assert [r["inputs"]["age"] for r in rows] == [54, 60, 61, 62]
     store = SqliteStore(db)
     store.open()
     assert store.verify() == (4, None)
@@ -309,10 +311,10 @@ def test_explanations_and_cds_cards_are_recorded_with_the_issuer(
     assert explained.status_code == carded.status_code == 200
     explain_row, card_row = _rows(db)
     assert explain_row["route"] == "/explain"
-    assert json.loads(explain_row["outputs"]) == explained.json()
+    assert explain_row["outputs"] == explained.json()
     assert card_row["route"] == SERVICE and card_row["caller"] == ehr.iss
-    assert json.loads(card_row["outputs"]) == carded.json()
-    assert json.loads(card_row["inputs"])["thal"] == 3.0
+    assert card_row["outputs"] == carded.json()
+    assert card_row["inputs"]["thal"] == 3.0
 
 
 def test_with_audit_inputs_hash_the_values_are_a_keyed_digest(
@@ -365,7 +367,7 @@ def test_prune_keeps_six_months_unless_forced_is_recorded_and_verify_still_holds
     assert refused.returncode == 2 and "183-day" in refused.stderr
     assert len(list(store.rows())) == 3
     done = audit("prune", "--older-than", "190")
-    assert done.returncode == 0 and done.stdout.startswith("2 rows")
+    assert done.returncode == 0 and done.stdout.startswith("2 answers")
     remaining = list(store.rows())
     assert remaining[0]["id"] == ids[2]
     assert remaining[-1]["route"] == "prune"
@@ -392,8 +394,8 @@ def test_v2_infer_answers_and_refusals_are_recorded(artifact_path: Path, tmp_pat
     first, second, refusal = _rows(db)
     probability = answered.json()["outputs"][0]["data"]
     assert first["route"] == url and first["request_id"] == second["request_id"]
-    assert json.loads(first["outputs"])["probability"] == probability[0]
-    assert json.loads(second["inputs"]) == dict(zip(FEATURE_NAMES, row, strict=True))
+    assert first["outputs"]["probability"] == probability[0]
+    assert second["inputs"] == dict(zip(FEATURE_NAMES, row, strict=True))
     assert (refusal["status"], refusal["error_code"]) == (400, "invalid_tensors")
 
 
@@ -406,7 +408,7 @@ def test_async_mode_writes_behind_and_drains_at_shutdown(
         sent = [client.post("/predict", json={**EXAMPLE_PATIENT, "age": 30 + i}) for i in range(20)]
         assert all(r.status_code == 200 for r in sent)
         assert app.state.recorder._queued <= 5  # the queue's bound held
-    ages = [json.loads(r["inputs"])["age"] for r in _rows(db)]
+    ages = [r["inputs"]["age"] for r in _rows(db)]
     assert ages == [30 + i for i in range(20)]  # all written, in order, once
 
 

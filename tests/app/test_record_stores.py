@@ -22,16 +22,20 @@ from fastapi.testclient import TestClient
 
 from app.config import Settings
 from app.main import create_app
+from app.record import answers
 from app.record import store as store_module
+from app.record.answers import Cursor
 from app.record.backends import store_for
 from app.record.postgres import PostgresStore
-from app.record.rows import Row, uuid7
+from app.record.rows import Row, patient_ids, uuid7
+from app.record.schema import SCHEMA_VERSION
 from app.record.spool import Spool
 from app.record.sqlite import SqliteStore
 from app.record.store import Store, StoreError
 from model.features import EXAMPLE_PATIENT
 from tests.conftest import Server, start_server, wait_ready
 from tests.load import Load
+from tests.record_v1 import rows_1, write_postgres_1, write_sqlite_1
 
 AUDITOR = "auditor-key-0123456789abcdef"
 
@@ -81,20 +85,86 @@ def test_queries_outcomes_feedback_and_pages_agree(
 ) -> None:
     now = time.time()
     store.append([_row(now - 30 + i, f"req-{i % 3}", ["a", "b"][i % 2]) for i in range(20)])
-    assert [r["request_id"] for r in store.query({"request_id": "req-1"})] == ["req-1"] * 7
-    by_b = store.query({"caller": "b", "since": now - 25, "until": now - 15})
+    by_request, _ = answers.page(store, {"request_id": "req-1"})
+    assert [r["request_id"] for r in by_request] == ["req-1"] * 7
+    by_b, _ = answers.page(store, {"caller": "b", "since": now - 25, "until": now - 15})
     assert [r["caller"] for r in by_b] == ["b"] * 5
-    first = store.query({}, limit=4)
-    rest = store.query({}, after=first[-1]["seq"], limit=100)
-    assert len(first) + len(rest) == 20 and first[-1]["seq"] < rest[0]["seq"]
+    first, after = answers.page(store, {}, limit=4)
+    rest, end = answers.page(store, {}, after, limit=100)
+    assert len(first) + len(rest) == 20 and end is None and after == Cursor(first[-1]["seq"])
     monkeypatch.setattr(store_module, "PAGE_ROWS", 7)  # rows() reads 7 at a time
-    assert [r["id"] for r in store.rows()] == [r["id"] for r in first + rest]
-    assert len(list(store.rows(since=now - 20))) == 10
+    assert [r["id"] for r in answers.every(store)] == [r["id"] for r in first + rest]
+    assert len(list(answers.every(store, since=now - 20))) == 10
     latest = rest[-1]["id"]
     store.add_outcome(latest, 1, now, "lab")
-    recent, outcomes = store.recent(5)
+    recent, outcomes = answers.recent(store, 5)
     assert [r["id"] for r in recent] == [r["id"] for r in rest[-5:]] and outcomes == {latest: 1}
     store.add_feedback([("card-uuid", "accepted", "{}", now)], "ehr")
+
+
+def _batch(at: float, n: int) -> Row:
+    """One request answering `n` patients, stored as /predict/batch stores it."""
+    inputs = json.dumps({"patients": [{"age": 40 + i} for i in range(n)]})
+    outputs = json.dumps([{"probability": i / n} for i in range(n)])
+    return Row(uuid7(at, n), "batch", at, at, "/predict/batch", "v1", "sha", "clinic", 200,
+               None, inputs, outputs, n)  # fmt: skip
+
+
+def test_a_batch_is_one_row_read_as_one_answer_per_patient(store: Store) -> None:
+    now = time.time()
+    store.append([_row(now - 3), _batch(now - 2, 5), _row(now - 1)])
+    assert store.verify() == (3, None) and len(list(store.rows())) == 3
+    every = list(answers.every(store))
+    ids = [a["id"] for a in every]
+    assert len(set(ids)) == 7 and ids == sorted(ids)  # one id each, time-ordered
+    assert [a["inputs"]["age"] for a in every[1:6]] == [40, 41, 42, 43, 44]
+    assert [a["outputs"]["probability"] for a in every[1:6]] == [0, 0.2, 0.4, 0.6, 0.8]
+    pages, cursor = [], answers.START  # pages of two end inside the batch, and go on from there
+    while True:
+        items, more = answers.page(store, {}, cursor, limit=2)
+        pages.append([a["id"] for a in items])
+        if more is None:
+            break
+        cursor = Cursor.parse(str(more))
+    assert pages == [ids[0:2], ids[2:4], ids[4:6], ids[6:]]
+    assert [answers.find(store, i)["id"] for i in ids] == ids  # type: ignore[index]
+    assert answers.find(store, patient_ids(ids[6], 2)[1]) is None  # no answer has that id
+    assert answers.find(store, "00000000-0000-7000-8000-000000000000") is None
+    with_request, _ = answers.page(store, {"request_id": "batch"}, answers.START, 2)
+    assert len(with_request) == 2  # /outcomes by request_id: ambiguous
+    store.add_outcome(ids[3], 1, now, "lab")
+    recent, outcomes = answers.recent(store, 4)
+    assert [a["id"] for a in recent] == ids[3:] and outcomes == {ids[3]: 1}
+    assert store.prune(now) == 7  # answers, not rows
+
+
+def test_a_record_of_schema_1_is_migrated_and_verifies_unchanged(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    old = rows_1([{"age": 50 + i, "sex": 1} for i in range(3)], time.time() - 60)
+    for kind in ("sqlite", "postgres"):
+        if kind == "sqlite":
+            write_sqlite_1(tmp_path / "v1.sqlite3", old)
+            migrated: Store = SqliteStore(tmp_path / "v1.sqlite3")
+        else:
+            dsn = request.getfixturevalue("postgres_dsn")
+            write_postgres_1(dsn, old)
+            migrated = PostgresStore(dsn)
+        migrated.open()  # migrated at start-up, not refused
+        try:
+            assert migrated.verify() == (3, None)  # the old hashes hold as they were
+            migrated.append([_batch(time.time(), 2)])
+            assert migrated.verify() == (4, None)  # and the chain goes on from them
+            every = list(answers.every(migrated))
+            assert [a["id"] for a in every[:3]] == [r[0] for r in old]
+            assert [a["inputs"]["age"] for a in every] == [50, 51, 52, 40, 41]
+            assert every[0]["outputs"] == json.loads(old[0][11])
+        finally:
+            migrated.close()
+        migrated.open()  # a second start finds version 2: nothing to do
+        migrated.close()
+    with sqlite3.connect(tmp_path / "v1.sqlite3") as db:
+        assert db.execute("PRAGMA user_version").fetchone() == (SCHEMA_VERSION,)
 
 
 def test_replay_skips_rows_already_there_and_prune_keeps_the_chain(store: Store) -> None:
@@ -119,6 +189,14 @@ def test_a_postgres_record_of_another_schema_version_is_refused(postgres_dsn: st
         pg.execute("UPDATE record_schema SET version = 99")
     with pytest.raises(StoreError, match="record schema 99"):
         PostgresStore(postgres_dsn).open()
+
+
+def test_a_sqlite_record_of_a_later_schema_version_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "later.sqlite3"
+    with sqlite3.connect(path) as db:
+        db.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
+    with pytest.raises(StoreError, match=f"record schema {SCHEMA_VERSION + 1}, newer"):
+        SqliteStore(path).open()
 
 
 def test_an_unreachable_server_is_named_without_its_password() -> None:
