@@ -21,6 +21,7 @@ from app.clinical.cds_clients import ClientsFileError
 from app.config import Settings, get_settings
 from app.guards.middleware import (
     ConcurrencyLimit,
+    InFlight,
     JsonBodyGuard,
     OneLineStartupFailure,
     RequestContext,
@@ -154,6 +155,7 @@ def _record(app: FastAPI, settings: Settings) -> tuple[Recorder, Monitor]:
 
     store = store_for(settings.audit_dsn) if settings.audit == "on" else None
     spool = (settings.audit_spool or default_spool(store)) if store is not None else None
+    app.state.in_flight = in_flight = InFlight()
     recorder = Recorder(
         store,
         spool,
@@ -161,6 +163,7 @@ def _record(app: FastAPI, settings: Settings) -> tuple[Recorder, Monitor]:
         queue_rows=settings.audit_queue_rows,
         spool_max_age=settings.audit_spool_max_age,
         queue_bytes=settings.audit_queue_bytes,
+        in_flight=lambda: in_flight.count,
     )
     app.state.recorder = recorder
     app.state.kept_inputs = inputs_kept(settings)  # full, or a keyed HMAC (AUDIT_INPUTS)
@@ -199,7 +202,8 @@ def _add_middleware(
     json_paths = frozenset(route.path for route in scoring_routes) | cds_routes.JSON_PATHS
     json_paths |= page.JSON_PATHS
     app.add_middleware(JsonBodyGuard, max_bytes=settings.max_body_bytes, json_paths=json_paths)
-    app.add_middleware(ConcurrencyLimit, limit=settings.max_concurrency, exempt=rules.never_shed)
+    limit, in_flight = settings.max_concurrency, app.state.in_flight
+    app.add_middleware(ConcurrencyLimit, limit=limit, exempt=rules.never_shed, in_flight=in_flight)
     app.add_middleware(RequestContext, telemetry=telemetry)
     app.add_middleware(TrailingSlash)  # outside the rest: they all see the path without it
     app.add_middleware(OneLineStartupFailure)

@@ -22,7 +22,7 @@ from fastapi import Request
 from app.config import Settings
 from app.errors import RECORD_UNAVAILABLE, RETRY_AFTER, ApiError
 from app.record.recorder import Recorder, RecordUnavailableError
-from app.record.rows import HASHED, Row, patient_ids, uuid7
+from app.record.rows import HASHED, Row, uuid7
 from app.record.store import StoreError
 from model.features import FEATURE_NAMES
 from model.serving import Predictor
@@ -38,16 +38,17 @@ async def record_answers(
     rows: Sequence[Sequence[float | None]],
     answers: Sequence[str],
     body: bytes | None = None,
-) -> list[str]:
+) -> str | None:
     """One row for the request, under the path called: its patients'
     values (`rows[i]` answered `answers[i]`, as JSON text); `body`, when the
     request's body is those patients as validated (a Patient or a
     BatchRequest), is kept as it came rather than written again. 503
-    `record_unavailable` if the row cannot be made durable. Each patient's
-    id (none with AUDIT=off)."""
+    `record_unavailable` if the row cannot be made durable. The row's id,
+    the first patient's (`app.record.rows.patient_ids` gives the others;
+    None with AUDIT=off)."""
     recorder: Recorder = request.app.state.recorder
     if not recorder.enabled or not rows:
-        return []
+        return None
     kept = request.app.state.kept_inputs  # inputs_kept(settings), made at start-up
     outputs = answers[0] if len(answers) == 1 else f"[{','.join(answers)}]"
     row = _row(request, predictor, time.time(), 200, None, kept(rows, body), outputs, len(rows))
@@ -55,7 +56,7 @@ async def record_answers(
         await recorder.record([row])
     except RecordUnavailableError:
         raise ApiError(RECORD_UNAVAILABLE, headers={"Retry-After": RETRY_AFTER}) from None
-    return patient_ids(row.id, row.patients)
+    return row.id
 
 
 async def record_refusal(request: Request, status: int, code: str) -> None:

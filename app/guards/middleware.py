@@ -103,34 +103,49 @@ def _request_id(scope: Scope) -> str:
     return f"{random.getrandbits(128):032x}"
 
 
+class InFlight:
+    """How many requests are inside the app now (this worker), the routes
+    never shed aside: `ConcurrencyLimit` counts them; the record's group
+    commit reads them (`app.record.recorder`)."""
+
+    __slots__ = ("count",)
+
+    def __init__(self) -> None:
+        self.count = 0
+
+
 class ConcurrencyLimit:
     """Answers 503 with Retry-After at once, rather than queueing without
-    bound, while `limit` requests are already inside the app (this worker).
-    The routes in `exempt` (whose policy says they are never shed: probes
-    and scrapes) are never refused, so that an overloaded worker is seen alive.
+    bound, while `limit` requests are already inside the app (this worker,
+    counted in `in_flight`). The routes in `exempt` (whose policy says they
+    are never shed: probes and scrapes) are never refused, so that an
+    overloaded worker is seen alive.
     """
 
-    def __init__(self, app: ASGIApp, limit: int, exempt: frozenset[str]) -> None:
+    def __init__(
+        self, app: ASGIApp, limit: int, exempt: frozenset[str], in_flight: InFlight
+    ) -> None:
         self.app = app
         self.limit = limit
         self.exempt = exempt
-        self.active = 0
+        self.in_flight = in_flight
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["path"] in self.exempt:
             await self.app(scope, receive, send)
             return
-        if self.active >= self.limit:
+        in_flight = self.in_flight
+        if in_flight.count >= self.limit:
             headers = {"retry-after": RETRY_AFTER}
             await error_response(OVERLOADED, headers=headers, path=scope["path"])(
                 scope, receive, send
             )
             return
-        self.active += 1
+        in_flight.count += 1
         try:
             await self.app(scope, receive, send)
         finally:
-            self.active -= 1
+            in_flight.count -= 1
 
 
 class JsonBodyGuard:

@@ -96,8 +96,8 @@ async def _answered(
     patients: Any = [row]  # a value not measured is None, as in every route's rows
     work = partial(answers.explanations, predictor, patients)
     texts = await in_explain_thread(request, 1, work)
-    ids = await record_answers(request, predictor, [row], texts)
-    return render.answer_view(json.loads(texts[0]), ids[0] if ids else None)
+    recorded = await record_answers(request, predictor, [row], texts)
+    return render.answer_view(json.loads(texts[0]), recorded)
 
 
 @router.get("/app/static/{name}")

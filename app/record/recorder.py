@@ -1,10 +1,15 @@
 """Recording answers without a flush per request (group commit), without
 losing any when the database fails (the spool).
 
-A scoring route hands its rows to `Recorder.record`. One flusher task per
-worker takes every row waiting and appends them all in one transaction, in
-a worker thread (`app.record.store`): under load, a commit carries the rows
-of every request that arrived during the previous one.
+A scoring route hands its request's row to `Recorder.record`. One flusher
+task per worker takes every row waiting and appends them all in one
+transaction, in the recorder's own writer thread (`app.record.store`):
+under load, a commit carries the rows of every request that arrived during
+the previous one. In strict mode, while other requests are in the app
+(they will hand their rows soon), the flusher lets rows gather for up to
+STRICT_LINGER first, so that a commit (and its hand-over to the writer
+thread, which costs about as much CPU as the commit) is shared by several
+requests; a lone request is committed at once (docs/performance.md).
 
 - AUDIT_MODE=strict (the default): `record` returns once the rows are
   durable, committed or spooled; the answer leaves only then.
@@ -30,6 +35,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import anyio
@@ -50,6 +57,7 @@ log = logging.getLogger("app")
 RETRY_SECONDS = 1.0  # how often a waiting spool is replayed with no new rows
 REPLAY_ROWS = 500  # spooled rows per replay transaction
 ASYNC_LINGER = 0.05  # async mode: seconds rows gather before a commit
+STRICT_LINGER = 0.002  # strict mode: at most this long, while other requests are in flight
 ROW_OVERHEAD = 400  # bytes of a row beyond its inputs and answer (ids, times, names)
 
 
@@ -71,9 +79,12 @@ class Recorder:
         queue_rows: int = 100_000,
         spool_max_age: float = 300.0,
         queue_bytes: int = 64 << 20,
+        in_flight: Callable[[], int] | None = None,
     ) -> None:
-        """`store` None: the record is off."""
+        """`store` None: the record is off. `in_flight()`: how many requests
+        are in the app now (none known: strict mode commits at once)."""
         self.store, self.spool_path, self.strict = store, spool_path, strict
+        self._in_flight = in_flight
         self.spool: Spool | None = None  # claimed at open()
         self.queue_rows, self.queue_bytes = queue_rows, queue_bytes
         self.spool_max_age = spool_max_age
@@ -84,6 +95,8 @@ class Recorder:
         self._room: asyncio.Condition | None = None
         self._wake: asyncio.Event | None = None
         self._full = asyncio.Event()  # async mode: the queue has no more room
+        self._all_in = asyncio.Event()  # strict mode: every request in flight has a row waiting
+        self._writer: ThreadPoolExecutor | None = None  # the one thread that writes
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
 
@@ -113,11 +126,9 @@ class Recorder:
 
     async def start(self) -> None:
         if self.store is not None:
-            self._wake, self._room, self._full = (
-                asyncio.Event(),
-                asyncio.Condition(),
-                asyncio.Event(),
-            )
+            self._wake, self._room = asyncio.Event(), asyncio.Condition()
+            self._full, self._all_in = asyncio.Event(), asyncio.Event()
+            self._writer = ThreadPoolExecutor(1, thread_name_prefix="record-writer")
             self._task = asyncio.create_task(self._flush_forever())
             if self.spool is not None and self.spool.waiting:
                 self._wake.set()  # rows a previous process spooled: replay them
@@ -130,6 +141,9 @@ class Recorder:
             self._full.set()  # no lingering
             await self._task  # writes what is waiting, then returns
             self._task = None
+        if self._writer is not None:
+            self._writer.shutdown()
+            self._writer = None
         if self.store is not None:
             self.store.close()
         if self.spool is not None:
@@ -157,6 +171,8 @@ class Recorder:
         if not self._has_room():
             self._full.set()
         if done is not None:
+            if self._in_flight is not None and len(self._pending) >= self._in_flight():
+                self._all_in.set()
             await done
 
     def _has_room(self) -> bool:
@@ -176,12 +192,21 @@ class Recorder:
             with anyio.move_on_after(RETRY_SECONDS if waiting_spool else float("inf")):
                 await self._wake.wait()
             self._wake.clear()
-            if not self.strict:
-                await self._linger()
+            await (self._gather() if self.strict else self._linger())
             await self._flush()
             if self._stopping:
                 await self._flush()  # rows that came during the last one
                 return
+
+    async def _gather(self) -> None:
+        """Strict mode: while requests in flight have not all handed their
+        rows, let rows gather for up to STRICT_LINGER (a lone request, or a
+        service stopping, is committed at once)."""
+        self._all_in.clear()
+        if self._in_flight is None or self._stopping or len(self._pending) >= self._in_flight():
+            return
+        with anyio.move_on_after(STRICT_LINGER):
+            await self._all_in.wait()
 
     async def _linger(self) -> None:
         """Async mode: let rows gather for ASYNC_LINGER before a commit
@@ -200,7 +225,8 @@ class Recorder:
             return
         start = time.perf_counter()
         try:
-            outcome = await anyio.to_thread.run_sync(self._write, rows)
+            loop = asyncio.get_running_loop()
+            outcome = await loop.run_in_executor(self._writer, self._write, rows)
         except Exception as exc:  # never let the flusher die: every waiting request would hang
             outcome = _failed(rows, f"{type(exc).__name__}: {exc}")
         RECORD_FLUSH.observe(time.perf_counter() - start)
@@ -220,7 +246,7 @@ class Recorder:
             self._room.notify_all()
 
     def _write(self, rows: list[Row]) -> str | None:
-        """Make `rows` durable (in a worker thread): replay the spool, then
+        """Make `rows` durable (in the writer thread): replay the spool, then
         commit; or spool. None, or why neither worked."""
         assert self.store is not None
         spool = self.spool

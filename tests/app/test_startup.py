@@ -10,6 +10,7 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
+from app import heap
 from app.config import Settings
 from app.main import create_app
 from model.artifact import ArtifactError
@@ -92,8 +93,11 @@ def test_the_start_up_heap_is_frozen_while_serving_and_thawed_at_shutdown(
 ) -> None:
     """Full collections under load walk only what requests made (app.heap)."""
     assert gc.get_freeze_count() == 0
+    default = gc.get_threshold()
     with TestClient(create_app(Settings(model_path=artifact_path, audit="off"))) as client:
         frozen = gc.get_freeze_count()
         assert frozen > 10_000  # the libraries', the routes' and the model's objects
+        assert gc.get_threshold() == (heap.YOUNG_THRESHOLD, *default[1:])
         assert client.post("/predict", json=EXAMPLE_PATIENT).status_code == 200
     assert gc.get_freeze_count() == 0  # collectable again: the app is gone
+    assert gc.get_threshold() == default
