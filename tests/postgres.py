@@ -1,4 +1,5 @@
-"""A real PostgreSQL server for the record's tests: Debian's `postgresql`
+"""A real PostgreSQL server for the record's tests and its benchmark
+(`benchmarks.record`): Debian's `postgresql`
 (installed by .ci/run), a new cluster made with initdb in a temporary
 directory, started with pg_ctl on a free loopback port, and stopped at the
 end of the session. As root, the server runs as the `postgres` user

@@ -95,7 +95,6 @@ class Recorder:
         self._room: asyncio.Condition | None = None
         self._wake: asyncio.Event | None = None
         self._full = asyncio.Event()  # async mode: the queue has no more room
-        self._all_in = asyncio.Event()  # strict mode: every request in flight has a row waiting
         self._writer: ThreadPoolExecutor | None = None  # the one thread that writes
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
@@ -127,7 +126,7 @@ class Recorder:
     async def start(self) -> None:
         if self.store is not None:
             self._wake, self._room = asyncio.Event(), asyncio.Condition()
-            self._full, self._all_in = asyncio.Event(), asyncio.Event()
+            self._full = asyncio.Event()
             self._writer = ThreadPoolExecutor(1, thread_name_prefix="record-writer")
             self._task = asyncio.create_task(self._flush_forever())
             if self.spool is not None and self.spool.waiting:
@@ -171,8 +170,6 @@ class Recorder:
         if not self._has_room():
             self._full.set()
         if done is not None:
-            if self._in_flight is not None and len(self._pending) >= self._in_flight():
-                self._all_in.set()
             await done
 
     def _has_room(self) -> bool:
@@ -199,14 +196,13 @@ class Recorder:
                 return
 
     async def _gather(self) -> None:
-        """Strict mode: while requests in flight have not all handed their
-        rows, let rows gather for up to STRICT_LINGER (a lone request, or a
-        service stopping, is committed at once)."""
-        self._all_in.clear()
+        """Strict mode: while other requests are in the app, let rows gather
+        for STRICT_LINGER (under load, more requests arrive meanwhile); a
+        lone request, or a service stopping, is committed at once."""
         if self._in_flight is None or self._stopping or len(self._pending) >= self._in_flight():
             return
         with anyio.move_on_after(STRICT_LINGER):
-            await self._all_in.wait()
+            await self._full.wait()  # async mode's event: never set in strict mode
 
     async def _linger(self) -> None:
         """Async mode: let rows gather for ASYNC_LINGER before a commit
