@@ -95,6 +95,7 @@ class Recorder:
         self._room: asyncio.Condition | None = None
         self._wake: asyncio.Event | None = None
         self._full = asyncio.Event()  # async mode: the queue has no more room
+        self._all_in = asyncio.Event()  # strict mode: every request in the app has a row waiting
         self._writer: ThreadPoolExecutor | None = None  # the one thread that writes
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
@@ -126,7 +127,7 @@ class Recorder:
     async def start(self) -> None:
         if self.store is not None:
             self._wake, self._room = asyncio.Event(), asyncio.Condition()
-            self._full = asyncio.Event()
+            self._full, self._all_in = asyncio.Event(), asyncio.Event()
             self._writer = ThreadPoolExecutor(1, thread_name_prefix="record-writer")
             self._task = asyncio.create_task(self._flush_forever())
             if self.spool is not None and self.spool.waiting:
@@ -138,6 +139,7 @@ class Recorder:
             self._stopping = True
             self._wake.set()
             self._full.set()  # no lingering
+            self._all_in.set()  # no gathering
             await self._task  # writes what is waiting, then returns
             self._task = None
         if self._writer is not None:
@@ -170,6 +172,8 @@ class Recorder:
         if not self._has_room():
             self._full.set()
         if done is not None:
+            if self._in_flight is not None and len(self._pending) >= self._in_flight():
+                self._all_in.set()  # nobody else is coming: the gathering may end
             await done
 
     def _has_room(self) -> bool:
@@ -196,13 +200,17 @@ class Recorder:
                 return
 
     async def _gather(self) -> None:
-        """Strict mode: while other requests are in the app, let rows gather
-        for STRICT_LINGER (under load, more requests arrive meanwhile); a
-        lone request, or a service stopping, is committed at once."""
-        if self._in_flight is None or self._stopping or len(self._pending) >= self._in_flight():
-            return
+        """Strict mode: while other requests are in the app, let their rows
+        gather, until every one has handed its row or STRICT_LINGER has
+        passed; a lone request, or a service stopping, is committed at once."""
+        self._all_in.clear()
+        waiting = len(self._pending)
+        if not waiting or self._in_flight is None or self._stopping:
+            return  # nothing to gather for, nobody to count, or no time
+        if waiting >= self._in_flight():
+            return  # every request in the app has handed its row
         with anyio.move_on_after(STRICT_LINGER):
-            await self._full.wait()  # async mode's event: never set in strict mode
+            await self._all_in.wait()
 
     async def _linger(self) -> None:
         """Async mode: let rows gather for ASYNC_LINGER before a commit

@@ -520,3 +520,58 @@ def test_a_patients_json_is_json_dumps_of_its_values_to_the_byte() -> None:
         ]
         row[0] = np.float64(row[0]) if isinstance(row[0], float) else row[0]  # V2's, before tolist
         assert patient_json(row) == json.dumps(dict(zip(FEATURE_NAMES, row, strict=True)))
+
+
+class _CountingStore(SqliteStore):
+    """A real SQLite store that notes how many rows each commit carried."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(path)
+        self.commits: list[int] = []
+
+    def append(self, rows: list[Any], skip_known: bool = False) -> None:
+        super().append(rows, skip_known)
+        self.commits.append(len(rows))
+
+
+def _one_row(request_id: str) -> Any:
+    from app.record.rows import Row
+
+    now = time.time()
+    return Row(uuid7(now), request_id, now, now, "/predict", "v", "sha", None, 200, None,
+               "{}", "{}")  # fmt: skip
+
+
+def test_strict_mode_gathers_the_rows_of_requests_in_flight_and_commits_a_lone_one_at_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import asyncio
+
+    from app.record import recorder as recorder_module
+    from app.record.recorder import Recorder
+
+    monkeypatch.setattr(recorder_module, "STRICT_LINGER", 5.0)  # far longer than the test
+
+    async def run(in_flight: int, arrivals: int) -> tuple[list[int], float]:
+        store = _CountingStore(tmp_path / f"gather-{in_flight}-{arrivals}.sqlite3")
+        recorder = Recorder(store, strict=True, in_flight=lambda: in_flight)
+        recorder.open()
+        await recorder.start()
+        start = time.monotonic()
+        waiting = [asyncio.create_task(recorder.record([_one_row("first")]))]
+        for i in range(arrivals - 1):  # later requests, while the first waits for its commit
+            await asyncio.sleep(0.05)
+            waiting.append(asyncio.create_task(recorder.record([_one_row(f"later-{i}")])))
+        await asyncio.gather(*waiting)
+        took = time.monotonic() - start
+        await recorder.stop()
+        return store.commits, took
+
+    lone, took = asyncio.run(run(in_flight=1, arrivals=1))
+    assert lone == [1] and took < 2.5  # committed at once, not after STRICT_LINGER
+    gathered, took = asyncio.run(run(in_flight=3, arrivals=3))
+    assert gathered == [3]  # the first waited for the two others: one commit,
+    assert took < 2.5  # as soon as the last of the three had its row waiting
+    monkeypatch.setattr(recorder_module, "STRICT_LINGER", 0.2)
+    bounded, took = asyncio.run(run(in_flight=3, arrivals=1))
+    assert bounded == [1] and took >= 0.2  # the others never came: at most STRICT_LINGER
