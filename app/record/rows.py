@@ -91,11 +91,26 @@ def _text(value: int) -> str:
 
 
 def row_hash(prev: str, row: Row) -> str:
-    """SHA-256 of the previous row's hash and this row's canonical form: the
-    JSON array of its fields, in Row's order, `patients` left out when it
-    is 1 (so that rows of schema 1 verify as they were written)."""
-    canonical = _CANONICAL.encode(row if row.patients != 1 else row[:-1])
-    return hashlib.sha256(f"{prev}\n{canonical}".encode()).hexdigest()
+    """SHA-256 of the previous row's hash, a newline, and this row's
+    canonical form. A row of one patient (or none): the JSON array of its
+    fields in Row's order, `patients` left out (as schema 1 wrote it, so
+    that its rows verify unchanged). A row of several: the JSON array of
+    its fields with `inputs` and `outputs` as null, then for each of those a
+    newline and either `-` (null) or its length in UTF-8 bytes, a colon and
+    the text itself (a batch's texts are hashed as they are, not escaped
+    into JSON again)."""
+    if row.patients == 1:
+        return hashlib.sha256(f"{prev}\n{_CANONICAL.encode(row[:-1])}".encode()).hexdigest()
+    fields = _CANONICAL.encode(row._replace(inputs=None, outputs=None))
+    digest = hashlib.sha256(f"{prev}\n{fields}".encode())
+    for text in (row.inputs, row.outputs):
+        if text is None:
+            digest.update(b"\n-")
+            continue
+        data = text.encode()
+        digest.update(b"\n%d:" % len(data))
+        digest.update(data)
+    return digest.hexdigest()
 
 
 def answers_in(stored: dict[str, Any]) -> list[dict[str, Any]]:

@@ -4,6 +4,7 @@ PostgreSQL, and each process's own spool."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import sqlite3
@@ -27,7 +28,7 @@ from app.record import store as store_module
 from app.record.answers import Cursor
 from app.record.backends import store_for
 from app.record.postgres import PostgresStore
-from app.record.rows import Row, patient_ids, uuid7
+from app.record.rows import GENESIS, Row, patient_ids, uuid7
 from app.record.schema import SCHEMA_VERSION
 from app.record.spool import Spool
 from app.record.sqlite import SqliteStore
@@ -136,6 +137,21 @@ def test_a_batch_is_one_row_read_as_one_answer_per_patient(store: Store) -> None
     recent, outcomes = answers.recent(store, 4)
     assert [a["id"] for a in recent] == ids[3:] and outcomes == {ids[3]: 1}
     assert store.prune(now) == 7  # answers, not rows
+
+
+def test_a_batch_rows_hash_is_the_documented_form_and_tampering_is_found(store: Store) -> None:
+    batch = _batch(time.time(), 3)
+    store.append([batch])
+    (stored,) = store.rows()
+    head = json.dumps([*batch[:10], None, None, 3], separators=(",", ":"))  # an oracle of its own
+    body = b"".join(
+        b"\n%d:%s" % (len(t.encode()), t.encode()) for t in (batch.inputs, batch.outputs)
+    )
+    expected = hashlib.sha256(f"{GENESIS}\n{head}".encode() + body).hexdigest()
+    assert stored["row_hash"] == expected and store.verify() == (1, None)
+    one_answer_changed = batch.outputs.replace("0.0", "0.9", 1)
+    _raw(store, "UPDATE predictions SET outputs = ? WHERE id = ?", one_answer_changed, batch.id)
+    assert store.verify() == (0, batch.id)
 
 
 def test_a_record_of_schema_1_is_migrated_and_verifies_unchanged(
