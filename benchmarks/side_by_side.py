@@ -17,7 +17,7 @@ SLICES = 5
 """Alternating slices per route when two contenders are measured side by side."""
 
 
-def _serving(c: Contender, expected: float | None) -> Any:
+def serving(c: Contender, expected: float | None) -> Any:
     """`started(...)` for contender `c`: ready once it answers correctly."""
     path, body = c.single
 
@@ -51,7 +51,7 @@ def measure(
     hits all of them, not only the one loaded at the time; requests/s is
     then over all slices, and p50 and p99 are the median of the slices'."""
     with ExitStack() as stack:
-        servers = [stack.enter_context(_serving(c, expected)) for c in group]
+        servers = [stack.enter_context(serving(c, expected)) for c in group]
         outs: list[dict[str, Any]] = [{"start_s": s.seconds_to_first_answer} for s in servers]
         for kind in _loads(group[0]):
             for c in group:  # warm-up
@@ -75,7 +75,7 @@ def measure(
 
 def measure_route(c: Contender, path: str, body: bytes, seconds: int, connections: int) -> Load:
     """One more route of contender `c`, alone: warm-up, then `seconds` of load."""
-    with _serving(c, None):
+    with serving(c, None):
         run_wrk(c.url + path, body, connections, 2)
         return run_wrk(c.url + path, body, connections, seconds)
 

@@ -161,3 +161,22 @@ def test_the_page_section_judges_p50s_and_gives_ratios_to_explain() -> None:
     assert "5.00x" in rows[0] and "<= 150 ms, met" in rows[0]
     assert "| 40.0 ms |" in rows[1] and "2.00x" in rows[1] and "<= 30 ms, NOT met" in rows[1]
     assert rows[2].startswith("| /explain (the baseline) | 5 | 20.0 ms")
+
+
+def test_record_cpu_reads_each_threads_cpu_and_reports_against_the_record_off() -> None:
+    import os
+
+    from benchmarks.record_cpu import report, threads
+
+    mine = threads(os.getpid())  # this process, read from /proc
+    assert all(user >= 0 and system >= 0 for user, system in mine.values())
+    assert sum(map(sum, mine.values())) > 0  # the tests have run for a while
+    results = [
+        {"server": "record off (AUDIT=off)", "load": "single", "rps": 100.0,
+         "us": {"python": (300.0, 100.0)}},
+        {"server": "record on, strict", "load": "single", "rps": 80.0,
+         "us": {"python": (400.0, 100.0), "record-writer_0": (80.0, 20.0)}},
+    ]  # fmt: skip
+    off, strict = report(results)[2:]
+    assert off.endswith("| 1.00 |") and "python 300 + 100" in off
+    assert strict.endswith("| 1.50 |") and "record-writer_0 80 + 20" in strict
