@@ -10,6 +10,7 @@ parsed by the R4B models; searches answer searchset Bundles).
 from __future__ import annotations
 
 import asyncio
+import socket
 import threading
 import time
 import uuid
@@ -24,8 +25,6 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
-
-from tests.conftest import free_port
 
 ISSUER = "https://ehr.example.org"
 
@@ -61,14 +60,20 @@ class SigningEhr:
 
 
 class Loopback:
-    """A Starlette app served by uvicorn in a thread, on a free loopback port."""
+    """A Starlette app served by uvicorn in a thread, on a loopback port
+    bound here and handed to uvicorn (no other process can take it between
+    choosing it and serving on it)."""
 
     def __init__(self, app: Starlette) -> None:
-        self.port = free_port()
+        self.socket = socket.socket()
+        self.socket.bind(("127.0.0.1", 0))
+        self.port = int(self.socket.getsockname()[1])
         self.url = f"http://127.0.0.1:{self.port}"
         config = uvicorn.Config(app, port=self.port, log_level="warning", lifespan="off")
         self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
+        self.thread = threading.Thread(
+            target=self.server.run, kwargs={"sockets": [self.socket]}, daemon=True
+        )
 
     def __enter__(self) -> Self:
         self.thread.start()
@@ -82,6 +87,7 @@ class Loopback:
     def __exit__(self, *exc: object) -> None:
         self.server.should_exit = True
         self.thread.join(timeout=10)
+        self.socket.close()
 
 
 class JwksServer(Loopback):
