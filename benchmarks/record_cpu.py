@@ -7,10 +7,11 @@ in the same run. Linux only; the servers are pinned and loaded as in
 
     python -m benchmarks.record_cpu [--seconds 10] [--connections 16]
 
-CPU a request moves less with the machine's noise than requests/s do,
-and says which thread pays: the event loop ("python") or the record's
-writer ("record-writer_0"). docs/performance.md reads it ("The record at
-the service's speed").
+It says which thread pays: the event loop (the first thread, "python")
+or the record's writer (Python 3.11 leaves threads the process's name: the
+others are "python#2", "python#3", ... in the order they were made; the
+record's writer is the one that appears with the record on).
+docs/performance.md reads it ("The record at the service's speed").
 """
 
 from __future__ import annotations
@@ -30,10 +31,10 @@ TICK = os.sysconf("SC_CLK_TCK")
 
 
 def threads(pid: int) -> dict[str, tuple[float, float]]:
-    """Each thread's name (the first of a name, then name#2, ...) and its
-    (user, system) CPU seconds so far."""
+    """Each thread's name (the first of a name, then name#2, ..., oldest
+    first) and its (user, system) CPU seconds so far."""
     out: dict[str, tuple[float, float]] = {}
-    for task in sorted(Path(f"/proc/{pid}/task").iterdir()):
+    for task in sorted(Path(f"/proc/{pid}/task").iterdir(), key=lambda t: int(t.name)):
         name = (task / "comm").read_text().strip()
         fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
         times = (int(fields[11]) / TICK, int(fields[12]) / TICK)  # utime, stime
