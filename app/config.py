@@ -98,7 +98,9 @@ class Settings(BaseSettings):
         "behind, from a queue of at most AUDIT_QUEUE_ROWS and AUDIT_QUEUE_BYTES.",
     )
     audit_queue_rows: int = Field(
-        100_000, ge=1, description="AUDIT_MODE=async: most rows waiting; beyond, requests wait."
+        100_000,
+        ge=1,
+        description="AUDIT_MODE=async: most rows (one a request) waiting; beyond, requests wait.",
     )
     audit_queue_bytes: int = Field(
         64 << 20,
