@@ -18,11 +18,12 @@ _CANONICAL = json.JSONEncoder(separators=(",", ":"))  # json.dumps(row, separato
 
 
 class Row(NamedTuple):
-    """One request's answers, as recorded. With one patient (or none: a
-    refusal), `inputs` is that patient's values as a JSON object and
-    `outputs` the answer as sent; with several, `inputs` is a JSON array of
-    them, or the request's body `{"patients": [...]}` as validated, and
-    `outputs` the JSON array of the answers, in order."""
+    """One request's answers, as recorded. `inputs` is the patients'
+    values: the request's body as validated, when it was a Patient or a
+    BatchRequest (`{"patients": [...]}`, even of one); else one patient's
+    JSON object, or a JSON array of several. `outputs` is the answer as
+    sent, or with several patients the JSON array of their answers, in
+    order. No patient's inputs (a refusal): both None."""
 
     id: str  # UUIDv7: time-ordered; the first patient's (patient_ids)
     request_id: str | None
@@ -119,20 +120,29 @@ def answers_in(stored: dict[str, Any]) -> list[dict[str, Any]]:
     as a dict, the HMAC's text, or None for a refusal) and `outputs` (the
     answer as sent, parsed; None for a refusal)."""
     n = stored.get("patients", 1)
-    inputs, outputs = stored["inputs"], stored["outputs"]
-    if n == 1:
-        hashed = inputs is None or inputs.startswith(HASHED)
-        given = [inputs if hashed else json.loads(inputs)]
-        answered = [json.loads(outputs) if outputs else None]
-    else:
-        given = json.loads(inputs) if inputs is not None else [None] * n
-        given = given["patients"] if isinstance(given, dict) else given
-        answered = json.loads(outputs) if outputs else [None] * n
+    given, outputs = _each_input(stored["inputs"], n), stored["outputs"]
+    answered: list[Any] = [None] * n  # a refusal
+    if outputs:
+        answered = json.loads(outputs) if n > 1 else [json.loads(outputs)]
     ids = patient_ids(stored["id"], n)
     return [
         {**stored, "id": ids[i], "index": i, "inputs": given[i], "outputs": answered[i]}
         for i in range(n)
     ]
+
+
+def _each_input(inputs: str | None, n: int) -> list[Any]:
+    """Each of a row's `n` patients' inputs, whatever form `Row.inputs`
+    took: a patient's object, a JSON array, a `{"patients": [...]}` body
+    (even of one patient: a batch of one), or one HMAC."""
+    if inputs is None:
+        return [None] * n
+    if inputs.startswith(HASHED):
+        return [inputs]
+    given = json.loads(inputs)
+    if isinstance(given, dict) and "patients" in given:  # a Patient has no such field
+        return given["patients"]  # type: ignore[no-any-return]
+    return given if n > 1 else [given]  # type: ignore[no-any-return]
 
 
 def values_of(inputs: Any) -> dict[str, float | None] | None:

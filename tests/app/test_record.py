@@ -474,6 +474,29 @@ def test_verify_scores_the_recorded_answers_again_with_their_artifact(
     assert verify("--artifact", str(tmp_path / "missing.pkl")).returncode == 2
 
 
+def test_a_batch_of_one_reads_back_as_that_patient_everywhere(
+    artifact_path: Path, tmp_path: Path
+) -> None:
+    """Its row keeps the body `{"patients": [...]}` with one patient in it."""
+    from app.record.monitor import report
+
+    db = tmp_path / "audit.sqlite3"
+    with TestClient(_app(artifact_path, db)) as client:
+        for path in ("/predict/batch", "/explain/batch"):
+            assert client.post(path, json={"patients": [EXAMPLE_PATIENT]}).is_success
+        training = client.app.state.predictor.artifact.donors  # type: ignore[attr-defined]
+    recorded = _rows(db)
+    assert [r["patients"] for r in recorded] == [1, 1]
+    assert [r["inputs"] for r in recorded] == [EXAMPLE_PATIENT, EXAMPLE_PATIENT]
+    assert report(recorded, training, {})["rows"] == 2  # monitoring reads their values
+    env = {**os.environ, "AUDIT_DSN": f"sqlite:///{db}"}
+    checked = subprocess.run([sys.executable, "-m", "scripts.audit", "verify", "--artifact",
+                              str(artifact_path)], env=env, capture_output=True, text=True,
+                             check=False)  # fmt: skip
+    assert checked.returncode == 0 and checked.stdout.startswith("2 rows, chain whole")
+    assert "2 answers of" in checked.stdout  # both scored again
+
+
 def test_uuid7_random_bits_are_not_shared_with_a_forked_child() -> None:
     later = time.time() + 3600  # a millisecond no id has used: random bits decide
     uuid7()  # the buffer of random bytes is filled
