@@ -125,7 +125,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         redoc_url=None,
     )
     app.state.settings, app.state.telemetry = settings, (telemetry := Telemetry())
-    recorder, monitor = _record(app, settings)
+    recorder, monitor = _record(app, settings, in_flight := InFlight())
     app.state.predictor, app.state.readiness_problem = None, "the model is not loaded"
     handlers.install(app)
     single = settings.api_key.get_secret_value() if settings.api_key is not None else None
@@ -139,15 +139,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.include_router(router)
     docs.install(app)  # with FastAPI's own route: the OpenAPI document
     rules = enforce(app, cds_routes.authorized, page.authorized)  # last: every route is there
-    _add_middleware(app, settings, telemetry, scoring_routes, rules)
+    _add_middleware(app, settings, telemetry, scoring_routes, rules, in_flight)
     logs.configure(settings.log_level)
     return app
 
 
-def _record(app: FastAPI, settings: Settings) -> tuple[Recorder, Monitor]:
-    """The record (off with AUDIT=off) and the monitoring of what it holds,
-    which compares the answers' inputs with the training rows of the model
-    in service."""
+def _record(app: FastAPI, settings: Settings, in_flight: InFlight) -> tuple[Recorder, Monitor]:
+    """The record (off with AUDIT=off; its group commit counts the requests
+    `in_flight`) and the monitoring of what it holds, which compares the
+    answers' inputs with the training rows of the model in service."""
 
     def training_rows() -> Any:
         predictor = app.state.predictor
@@ -155,7 +155,6 @@ def _record(app: FastAPI, settings: Settings) -> tuple[Recorder, Monitor]:
 
     store = store_for(settings.audit_dsn) if settings.audit == "on" else None
     spool = (settings.audit_spool or default_spool(store)) if store is not None else None
-    app.state.in_flight = in_flight = InFlight()
     recorder = Recorder(
         store,
         spool,
@@ -196,13 +195,18 @@ def _say_what_is_open(app: FastAPI, keyed: bool, signed: bool, launched: bool) -
 
 
 def _add_middleware(
-    app: FastAPI, settings: Settings, telemetry: Telemetry, scoring_routes: Any, rules: Rules
+    app: FastAPI,
+    settings: Settings,
+    telemetry: Telemetry,
+    scoring_routes: Any,
+    rules: Rules,
+    in_flight: InFlight,
 ) -> None:
     # Added last = outermost: every answer, 413s included, is logged and counted.
     json_paths = frozenset(route.path for route in scoring_routes) | cds_routes.JSON_PATHS
     json_paths |= page.JSON_PATHS
     app.add_middleware(JsonBodyGuard, max_bytes=settings.max_body_bytes, json_paths=json_paths)
-    limit, in_flight = settings.max_concurrency, app.state.in_flight
+    limit = settings.max_concurrency
     app.add_middleware(ConcurrencyLimit, limit=limit, exempt=rules.never_shed, in_flight=in_flight)
     app.add_middleware(RequestContext, telemetry=telemetry)
     app.add_middleware(TrailingSlash)  # outside the rest: they all see the path without it

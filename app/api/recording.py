@@ -50,7 +50,7 @@ async def record_answers(
     if not recorder.enabled or not rows:
         return None
     kept = request.app.state.kept_inputs  # inputs_kept(settings), made at start-up
-    outputs = answers[0] if len(answers) == 1 else f"[{','.join(answers)}]"
+    outputs = _one_or_array(answers)
     row = _row(request, predictor, time.time(), 200, None, kept(rows, body), outputs, len(rows))
     try:
         await recorder.record([row])
@@ -152,8 +152,9 @@ def inputs_kept(settings: Settings) -> Callable[[Sequence[Values], bytes | None]
 
 
 def _values_json(rows: Sequence[Values], body: bytes | None) -> str:
-    if body is not None:
-        return body.decode()
-    if len(rows) == 1:
-        return patient_json(rows[0])
-    return f"[{','.join(map(patient_json, rows))}]"
+    return body.decode() if body is not None else _one_or_array([patient_json(r) for r in rows])
+
+
+def _one_or_array(texts: Sequence[str]) -> str:
+    """One JSON text as it is, several as a JSON array (`Row`'s forms)."""
+    return texts[0] if len(texts) == 1 else f"[{','.join(texts)}]"

@@ -38,6 +38,7 @@ class Cursor(NamedTuple):
 
 START = Cursor()
 """Before the first answer."""
+FIRST_ROWS = 16  # rows a page reads first; it reads twice as many each time it needs more
 
 
 def every(
@@ -54,25 +55,30 @@ def page(
     """Up to `limit` answers after `after` (oldest first) whose rows' columns
     equal `filters` (FILTERED), answered in [since, until) when `filters`
     has them; and the cursor of the next page (None on the last)."""
-    where = ["seq > ?" if after.patient is None else "seq >= ?"]
-    values: list[Any] = [after.seq]
+    where, values = [], []
     for column in FILTERED:
         if filters.get(column) is not None:
-            where.append(f"{column} = ?")
+            where.append(f" AND {column} = ?")
             values.append(filters[column])
     for column, test in (("since", ">="), ("until", "<")):
         if filters.get(column) is not None:
-            where.append(f"answered_at {test} ?")
+            where.append(f" AND answered_at {test} ?")
             values.append(filters[column])
-    sql = f"SELECT * FROM predictions WHERE {' AND '.join(where)} ORDER BY seq LIMIT ?"
-    rows = store.read(sql, (*values, limit + 2))  # each row holds one answer or more
+    sql = f"SELECT * FROM predictions WHERE seq {{}} ?{''.join(where)} ORDER BY seq LIMIT ?"
     skip = -1 if after.patient is None else after.patient
-    found = [
-        (row, a)
-        for row in rows
-        for a in answers_in(row)
-        if row["seq"] != after.seq or a["index"] > skip
-    ]
+    test, start, rows_wanted = (">" if after.patient is None else ">="), after.seq, FIRST_ROWS
+    found: list[tuple[dict[str, Any], dict[str, Any]]] = []
+    while len(found) <= limit:  # rows read a few, then more: a batch's row holds many answers
+        rows = store.read(sql.format(test), (start, *values, rows_wanted))
+        found += [
+            (row, a)
+            for row in rows
+            for a in answers_in(row)
+            if row["seq"] != after.seq or a["index"] > skip
+        ]
+        if len(rows) < rows_wanted:
+            break
+        test, start, rows_wanted = ">", rows[-1]["seq"], min(2 * rows_wanted, limit + 2)
     if len(found) <= limit:
         return [a for _, a in found], None
     row, last = found[limit - 1]

@@ -25,7 +25,7 @@ from typing import Any
 import psycopg
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-from app.record.schema import MIGRATIONS, SCHEMA_VERSION, TABLES
+from app.record.schema import SCHEMA_VERSION, TABLES
 from app.record.store import BUSY_TIMEOUT_MS, Store, StoreError
 
 RECORD_LOCK = 0x68656172742D7269  # "heart-ri": the advisory lock's key
@@ -86,8 +86,7 @@ class PostgresStore(Store):
                     f"{self.name}: record schema {version or 'unknown'}, this service "
                     f"writes {SCHEMA_VERSION} (and migrates from 1)"
                 )
-            for step in range(version, SCHEMA_VERSION):
-                db.execute(MIGRATIONS[step])
+            self._migrate(db, version)
             db.execute("UPDATE record_schema SET version = %s", (SCHEMA_VERSION,))
 
     def _begin_write(self, db: psycopg.Connection[Any]) -> None:

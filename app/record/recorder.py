@@ -172,7 +172,7 @@ class Recorder:
         if not self._has_room():
             self._full.set()
         if done is not None:
-            if self._in_flight is not None and len(self._pending) >= self._in_flight():
+            if self._all_handed():
                 self._all_in.set()  # nobody else is coming: the gathering may end
             await done
 
@@ -204,13 +204,14 @@ class Recorder:
         gather, until every one has handed its row or STRICT_LINGER has
         passed; a lone request, or a service stopping, is committed at once."""
         self._all_in.clear()
-        waiting = len(self._pending)
-        if not waiting or self._in_flight is None or self._stopping:
-            return  # nothing to gather for, nobody to count, or no time
-        if waiting >= self._in_flight():
-            return  # every request in the app has handed its row
-        with anyio.move_on_after(STRICT_LINGER):
-            await self._all_in.wait()
+        if self._pending and not self._stopping and not self._all_handed():
+            with anyio.move_on_after(STRICT_LINGER):
+                await self._all_in.wait()
+
+    def _all_handed(self) -> bool:
+        """Strict mode: whether every request in the app has a row waiting
+        (True when nobody counts them: nothing to gather for)."""
+        return self._in_flight is None or len(self._pending) >= self._in_flight()
 
     async def _linger(self) -> None:
         """Async mode: let rows gather for ASYNC_LINGER before a commit

@@ -17,7 +17,7 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-from app.record.schema import MIGRATIONS, SCHEMA_VERSION, TABLES
+from app.record.schema import SCHEMA_VERSION, TABLES
 from app.record.store import BUSY_TIMEOUT_MS, Store, StoreError
 
 SCHEMA = TABLES.format(seq="INTEGER PRIMARY KEY AUTOINCREMENT", real="REAL")
@@ -61,11 +61,9 @@ class SqliteStore(Store):
             db.executescript(SCHEMA)
             db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
         elif version != SCHEMA_VERSION:
-            with self._transaction(db):
-                version = self._version(db)  # under the lock: another process may have done it
-                for step in range(version, SCHEMA_VERSION):
-                    db.execute(MIGRATIONS[step])
-                db.execute(f"PRAGMA user_version = {max(version, SCHEMA_VERSION)}")
+            with self._transaction(db):  # the version read again: another process may have
+                self._migrate(db, self._version(db))  # migrated it meanwhile
+                db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
     def _version(self, db: sqlite3.Connection) -> int:
         version: int = db.execute("PRAGMA user_version").fetchone()[0]

@@ -32,9 +32,11 @@ from contextlib import contextmanager, suppress
 from typing import Any
 
 from app.record.rows import GENESIS, Row, row_hash, uuid7
+from app.record.schema import MIGRATIONS, SCHEMA_VERSION
 
 BUSY_TIMEOUT_MS = 10_000
-PAGE_ROWS = 1000  # rows() reads this many at a time: an export never holds the record in memory
+PAGE_ROWS = 100  # rows() reads this many at a time (a batch's row holds up to MAX_BATCH answers):
+# an export never holds the record in memory
 
 _COLUMNS = ", ".join(Row._fields)
 _INSERT = (
@@ -76,6 +78,12 @@ class Store:
 
     def _begin_write(self, db: Any) -> None:
         raise NotImplementedError
+
+    def _migrate(self, db: Any, version: int) -> None:
+        """Bring a record of schema `version` to SCHEMA_VERSION (`_open_schema`
+        calls this inside the write lock)."""
+        for step in range(version, SCHEMA_VERSION):
+            db.execute(MIGRATIONS[step])
 
     def _sql(self, query: str) -> str:
         return query
