@@ -1,15 +1,12 @@
-"""`python -m app`: serve the app with uvicorn, configured from the environment.
+"""`python -m app`: serve the app with uvicorn, configured from the
+environment (HOST, PORT, WORKERS), with JSON logs, no access log (the app
+logs every request itself) and the connection guards as uvicorn's HTTP
+protocol (`app.guards.connections`).
 
-HOST, PORT and WORKERS choose where and how many processes; logs are JSON
-lines; uvicorn's access log is off because the app logs every request itself.
-With WORKERS > 1 the Prometheus multiprocess directory is prepared first
-(see `app/observability/metrics.py`), so `/metrics` counts every worker's requests.
-
-This module must not import `app.main` or `app.observability.metrics` at the top: the
-directory has to be in the environment before prometheus_client is
-imported. The connection guards (`app.guards.connections`: REQUEST_TIMEOUT, the
-lingering close) replace uvicorn's HTTP protocol class.
-"""
+With WORKERS > 1 the Prometheus multiprocess directory is prepared first,
+so this module must not import `app.main` or `app.observability.metrics`
+at the top: the directory has to be in the environment before
+prometheus_client is imported."""
 
 from __future__ import annotations
 

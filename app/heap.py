@@ -1,19 +1,12 @@
 """The garbage collector, told what lives as long as the app, and how often
 to look at what requests make.
 
-`freeze()`, called once start-up is done (the modules, the routes, the
-model), moves every object then alive into the collector's permanent
-generation (`gc.freeze`): a full collection then walks only what requests
-made since, not the libraries' and the model's objects, and no longer
-pauses every request in flight for tens of milliseconds. It also raises
-the youngest generation's threshold to YOUNG_THRESHOLD allocations: a
-request waiting for its record's commit keeps its objects alive across
-collections, and at Python's default (700) that made a young collection
-every few milliseconds under load, each walking every request in flight.
-`thaw()`, at shutdown, gives both back, so that an app stopped inside a
-longer-lived process (the tests') can be collected. What they buy:
-docs/performance.md ("The garbage collector").
-"""
+`freeze()`, once start-up is done, moves every object then alive into the
+permanent generation (`gc.freeze`), so that a full collection walks only
+what requests made, and raises the young generation's threshold to
+YOUNG_THRESHOLD (requests waiting for their record's commit keep objects
+alive across collections). `thaw()`, at shutdown, undoes both. What they
+buy: docs/performance.md, "The garbage collector"."""
 
 from __future__ import annotations
 

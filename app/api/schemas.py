@@ -200,19 +200,12 @@ def validate_json(model: type[BaseModel], body: bytes, max_items: int | None = N
     """`body` (JSON bytes) validated as `model` (Patient or BatchRequest), or
     pydantic's ValidationError, or TooManyProblemsError.
 
-    pydantic-core parses the bytes itself, with no `json.loads` and no Python
-    dict, which answers nearly every request (clients send 3, not 3.0).
-    A body refused where it may hold 3.0 for a 3 is read as plain JSON and
-    validated again with such floats made ints; its errors are then the ones
-    reported.
-
-    pydantic builds one error per unknown key, which for a hostile body of
-    60,000 keys costs a second of CPU. So a body with more keys than objects
-    can hold (more than 14 colons per brace: a valid body has 13 per
-    patient) skips the first pass, and every refused body is looked at once
-    as plain JSON before the second: more than MAX_REPORTED unknown keys, or
-    a batch longer than `max_items`, is answered from that look alone.
-    Batches stop at their first invalid patient (`fail_fast`).
+    pydantic-core parses the bytes itself; a body refused where it may hold
+    3.0 for a 3 is validated again with such floats made ints. A hostile
+    body costs bounded work: more keys than objects can hold (over 14 colons
+    per brace) skips the first pass, more than MAX_REPORTED unknown keys or
+    a batch longer than `max_items` is answered from one look at the JSON,
+    and a batch stops at its first invalid patient (docs/performance.md).
     """
     colons, braces = body.count(b":"), body.count(b"{")
     if max_items is not None and braces - 1 > max_items:  # more objects than patients allowed

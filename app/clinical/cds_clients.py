@@ -1,28 +1,11 @@
-"""The EHRs allowed to call the CDS Hooks routes (`CDS_CLIENTS_FILE`), and
-checking the signed JWT each call carries, as CDS Hooks 2.0 requires
-("Trusting CDS Clients").
-
-The file is a JSON list; each entry names an issuer and its public keys,
-inline or at an allowlisted URL (fetched, then cached for JKU_CACHE_SECONDS),
-and the FHIR servers its calls may name (`fhir_servers`, base URLs; without
-them the issuer's calls can use prefetch only):
-
-    [{"iss": "https://ehr.example.org", "jwks": {"keys": [...]},
-      "fhir_servers": ["https://fhir.ehr.example.org/r4"]},
-     {"iss": "https://other.example.org", "jku": "https://other.example.org/jwks.json"}]
-
-A call is accepted when its `Authorization: Bearer <JWT>` has:
-- header `alg` ES384 or RS384 (never `none`, never HMAC), a `kid` found in
-  the issuer's keys (a key that names its own `alg` must name the same), and
-  a `jku`, if any, equal to the issuer's allowlisted one;
-- claims `iss` listed, `aud` the URL called (PUBLIC_BASE_URL plus the path
-  when set), `exp` in the future and at most MAX_LIFETIME_SECONDS after
-  `iat`, and a `jti` not seen before from that issuer (remembered until
-  its `exp`, so the replay cache stays bounded).
-
-Anything else raises `RefusedError` (401; the reason goes to the log only).
-Read at start-up and on SIGHUP; a file not usable then keeps the clients.
-"""
+"""The EHRs allowed to call the CDS Hooks routes (`CDS_CLIENTS_FILE`: a JSON
+list of issuers, each with its public keys, inline or at an allowlisted
+`jku`, and the FHIR servers its calls may name), and the check of the
+signed JWT each call carries, as CDS Hooks 2.0 requires ("Trusting CDS
+Clients"). The rules a call must meet: docs/clinical.md, "Security: the
+EHR's signed JWT". Anything else raises `RefusedError` (401; the reason goes
+to the log only). Read at start-up and on SIGHUP; a file not usable then
+keeps the clients."""
 
 from __future__ import annotations
 

@@ -1,20 +1,13 @@
 """Connection-level guards, in uvicorn's own HTTP protocol (httptools): what
-a client does before the app sees its request, or after the app answered.
+a client does before the app sees its request, or after it answered.
 
-- A deadline per request (`REQUEST_TIMEOUT`), from its first byte: late
-  headers or body get 408 and a close.
-- A bounded lingering close after an early answer (a 413), so that a client
-  still sending (Python's `urllib`) reads the answer, not a reset.
-- Whole bodies before the app, as nginx buffers them: a request enters the
-  app (and takes a `MAX_CONCURRENCY` place) only once its body is here. The
-  bodies being kept share one budget per worker (`BODY_BUDGET_BYTES`); a
-  body past it gets 503 and a close. `Expect: 100-continue` is answered here.
-- Shedding at the door, on what is in flight only (`_must_shed`): 503
-  `overloaded` written by the protocol itself, in V2's shape under /v2/.
+- A deadline per request (REQUEST_TIMEOUT) from its first byte: 408, close.
+- A bounded lingering close after an early answer (a 413).
+- Whole bodies before the app, within one budget per worker
+  (BODY_BUDGET_BYTES; past it: 503, close); `Expect: 100-continue`.
+- Shedding at the door, on what is in flight only (`_must_shed`).
 
-Figures: docs/operations.md and docs/performance.md. `python -m app` passes
-this class to uvicorn (`http=`); each worker reads the settings itself.
-"""
+docs/operations.md says more. `python -m app` passes this class to uvicorn."""
 
 from __future__ import annotations
 

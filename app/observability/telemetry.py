@@ -1,19 +1,11 @@
 """Request telemetry: every answered request becomes one `RequestEvent`,
-counted in Prometheus (`app.observability.metrics`) and written as a JSON log line
-(`app.observability.logs`), in batches.
+counted in Prometheus (`app.observability.metrics`) and written as a JSON
+log line (`app.observability.logs`), in batches.
 
-`create_app` makes one `Telemetry` and keeps it on `app.state.telemetry`;
-`app.guards.middleware.RequestContext` calls `observe` once per request, and that
-append is all the work done on the request path. Counting and formatting run
-in `flush`, over a list of events, where they cost a fraction of what they
-cost one request at a time (docs/performance.md).
-
-`flush` runs once `MAX_EVENTS` are pending or the oldest is `MAX_DELAY`
-seconds old; every `MAX_DELAY` seconds from the task that `start` creates
-(so an idle server's lines are not held back); before `/metrics` answers
-(so a scrape counts every request this worker answered); and in `stop`, at
-shutdown. A crash loses at most `MAX_DELAY` seconds of lines and samples.
-"""
+`observe` only appends, on the request path; `flush` counts and formats,
+once MAX_EVENTS wait or the oldest is MAX_DELAY seconds old, before
+/metrics answers, and at shutdown. A crash loses at most MAX_DELAY seconds
+of lines and samples."""
 
 from __future__ import annotations
 

@@ -1,18 +1,10 @@
 """The EHRs that may launch the risk page with SMART on FHIR
-(`SMART_CLIENTS_FILE`): the client this service is registered as at each.
-
-The file is a JSON list; each entry names the EHR's FHIR base URL (`iss`,
-as the EHR sends it in the launch), the `client_id` it registered this
-service under, and optionally a `client_secret` (then this service is a
-confidential client, HTTP Basic at the token endpoint) and the `scope` to
-ask for (DEFAULT_SCOPE otherwise):
-
-    [{"iss": "https://fhir.ehr.example.org/r4", "client_id": "heart-risk",
-      "client_secret": "...", "scope": "launch openid fhirUser patient/Patient.rs"}]
-
-The file is read at start-up and again on SIGHUP; a file that cannot be used
-on reload leaves the clients in force.
-"""
+(`SMART_CLIENTS_FILE`): the client this service is registered as at each,
+a JSON list of entries with the EHR's FHIR base URL (`iss`), the
+`client_id`, optionally a `client_secret` (a confidential client, HTTP
+Basic at the token endpoint) and the `scope` (DEFAULT_SCOPE otherwise);
+docs/smart-launch.md has an example. Read at start-up and on SIGHUP; a file
+that cannot be used on reload leaves the clients in force."""
 
 from __future__ import annotations
 

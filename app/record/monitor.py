@@ -1,21 +1,13 @@
-"""What the model sees, from the record: drift of each input against the
-training data, missing values, warnings, the probabilities given, and, for
-answers whose outcome is known (POST /outcomes), how good they were.
-
-- Drift: numeric inputs by the two-sample Kolmogorov-Smirnov test, coded
-  ones by the chi-squared test of the two samples' counts; a feature
-  drifts when its p-value is under ALPHA / 13 (Bonferroni: 13 tests at
-  once). PSI (population stability index; 10 training-decile bins for a
-  numeric input, one bin per code) is reported as a figure, not a verdict.
-- No verdict from fewer than MIN_ROWS values: `drifted` is then null.
-- Performance, once MIN_ROWS answers have an outcome: AUC, Brier score,
-  and calibration intercept (calibration-in-the-large) and slope
-  (`model.recalibration.calibration_intercept_slope`).
+"""What the model sees, from the record: each input's drift against the
+training data (Kolmogorov-Smirnov or chi-squared, Bonferroni over the 13;
+PSI as a figure), missing values, warnings, the probabilities given, and,
+for answers with an outcome (POST /outcomes), AUC, Brier score and
+calibration. No verdict from fewer than MIN_ROWS values. The methods:
+docs/record.md, "Monitoring".
 
 `report` is plain NumPy/SciPy on rows; `Monitor` runs it in the background
 every MONITOR_INTERVAL seconds over the last MONITOR_WINDOW answers, never
-on a request: GET /monitoring reads its latest report.
-"""
+on a request: GET /monitoring reads its latest report."""
 
 from __future__ import annotations
 

@@ -1,22 +1,11 @@
-"""The record in PostgreSQL (`AUDIT_DSN=postgresql://user:password@host:port/db`):
-several workers and several replicas write one record, one hash chain.
+"""The record in PostgreSQL (`AUDIT_DSN=postgresql://...`): several workers
+and replicas write one record, one hash chain.
 
-- The write lock is a transaction-level advisory lock (RECORD_LOCK), taken
-  before the last hash is read: appends from every replica are serialized,
-  and the row numbers (`seq`) follow the chain.
-- A commit returns once it is durable: the connection asks for
-  synchronous_commit=on when the server is set to off or local.
-- A statement (the lock's wait included) may take busy_timeout_ms
-  (statement_timeout); a connection is given CONNECT_TIMEOUT_S to open and
-  TCP gives up on a silent server after about the same time, so that a
-  stopped or unreachable server sends rows to the spool within seconds.
-- The schema is created, or migrated from an earlier version, under the
-  same lock (two replicas starting together do not race); its version is
-  the table `record_schema`.
-
-psycopg 3 with its bundled libpq (`psycopg[binary]`): nothing to install on
-the host or in the image.
-"""
+The write lock is a transaction-level advisory lock (RECORD_LOCK), taken
+before the last hash is read, and the schema is created or migrated under
+it. Commits are durable (synchronous_commit=on), and a statement, a connect
+and a silent server each give up within seconds, so that rows go to the
+spool (docs/record.md, "In PostgreSQL")."""
 
 from __future__ import annotations
 

@@ -1,34 +1,13 @@
-"""Recording answers without a flush per request (group commit), without
-losing any when the database fails (the spool).
+"""Recording answers with one commit for many requests (group commit), and
+without losing any when the database fails (the spool).
 
-A scoring route hands its request's row to `Recorder.record`. One flusher
-task per worker takes every row waiting and appends them all in one
-transaction, in the recorder's own writer thread (`app.record.store`):
-under load, a commit carries the rows of every request that arrived during
-the previous one. In strict mode, while other requests are in the app
-(they will hand their rows soon), the flusher lets rows gather for up to
-STRICT_LINGER first, so that a commit (and its hand-over to the writer
-thread, which costs about as much CPU as the commit) is shared by several
-requests; a lone request is committed at once (docs/performance.md).
-
-- AUDIT_MODE=strict (the default): `record` returns once the rows are
-  durable, committed or spooled; the answer leaves only then.
-- AUDIT_MODE=async: `record` returns at once; the rows wait in a queue
-  (gathering for ASYNC_LINGER, so that commits are few and large),
-  bounded by AUDIT_QUEUE_ROWS rows and AUDIT_QUEUE_BYTES bytes (of inputs
-  and answers); a request that finds it full waits for room (the record
-  slows the service down rather than losing rows or memory).
-
-When the database cannot take a group (unreachable, locked, slow past its
-busy timeout), the rows go to the spool (`app.record.spool`), durably, and
-later rows follow them there, so that order is kept; every flush first
-tries to replay the spool, and a spool that waits longer than
-AUDIT_SPOOL_MAX_AGE makes /ready say 503. If the spool cannot be written
-either, strict requests get 503 `record_unavailable`: no answer without a
-record.
-
-With AUDIT=off, `record` returns at once and nothing is kept.
-"""
+A scoring route hands its request's row to `Recorder.record`; one flusher
+task per worker appends every row waiting in one transaction, in the
+recorder's own writer thread. AUDIT_MODE=strict (the default) returns once
+the row is durable, committed or spooled, and 503 `record_unavailable` when
+neither can be done; async returns once it is queued, in a queue bounded by
+AUDIT_QUEUE_ROWS and AUDIT_QUEUE_BYTES. Modes, spool and gathering:
+docs/record.md."""
 
 from __future__ import annotations
 

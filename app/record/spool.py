@@ -1,17 +1,11 @@
 """Where rows wait when the record's database cannot take them: a local
-append-only file, one JSON array (a Row's fields) per line, flushed to disk
-(fsync) like a commit, so that a row spooled is as durable as a row
-committed. `app.record.recorder` replays it, in order, once the database
-answers again; replay skips rows already there (a crash between the
-replay's commit and `clear` repeats nothing).
+append-only file, one JSON array (a Row's fields) per line, fsynced like a
+commit, replayed in order once the database answers (rows already there
+are skipped, so a crash mid-replay repeats nothing).
 
-Each process has its own spool file (`Spool.claim`): the first of
-`<path>`, `<path>.1`, `<path>.2`, ... that no other live process holds
-(an exclusive flock, held for the process's life), so that two workers
-never append to, or clear, each other's rows. At start-up a process adopts
-the rows of the spools no live process holds (left by a crash, or by a
-worker that is no more), so that none waits forever.
-"""
+Each process holds its own file (`Spool.claim`, an exclusive flock on the
+first of `<path>`, `<path>.1`, ... that no live process holds), and adopts
+at start-up the files no live process holds, left by a crash."""
 
 from __future__ import annotations
 

@@ -1,16 +1,10 @@
 """The record in one SQLite file in WAL mode (`AUDIT_DSN=sqlite:///path`,
 the default): one server, one or several workers.
 
-The write lock is SQLite's own (BEGIN IMMEDIATE): several workers, or the
-CLI, may share the file; a writer waits for it up to busy_timeout_ms
-rather than failing with "database is locked". Every commit is flushed to
-disk (synchronous=FULL): an answer whose row committed survives a crash of
-the process and of the machine.
-
-The schema version is PRAGMA user_version; a new file gets the schema, a
-file of an earlier version is migrated under the write lock, and one of
-this version is only read (no lock taken at start-up).
-"""
+The write lock is SQLite's own (BEGIN IMMEDIATE), waited for up to
+busy_timeout_ms; every commit is flushed to disk (synchronous=FULL). The
+schema version is PRAGMA user_version: an earlier version is migrated under
+the write lock, this version only read."""
 
 from __future__ import annotations
 

@@ -1,26 +1,12 @@
 """Where the record lives, whatever the database: one row per request
-answered (a batch's patients in one row), each row holding the hash of the
-one before it, so that `verify` finds the first row altered or deleted.
-`app.record.answers` reads it back one answer per patient.
+answered (a batch's patients in one row), each holding the hash of the one
+before it, so that `verify` finds the first row altered or deleted.
 
-`Store` holds the SQL, written once for both databases; a subclass says
-how to connect and how to take the record's write lock:
-`app.record.sqlite` (a file in WAL mode, the default) and
-`app.record.postgres` (several workers or replicas on one server).
-`app.record.backends.store_for` picks one from AUDIT_DSN.
-
-Rows are appended in one transaction per group (`append`) holding the
-record's write lock before it reads the last hash, so that writers in other
-processes (workers, replicas, the CLI) keep one chain. A writer waits for
-the lock, or for a slow statement, up to `busy_timeout_ms`, then fails
-with StoreError (the recorder spools the rows). Every commit is durable
-before `append` returns.
-
-Connections are kept in a small pool (one per concurrent user: the flusher,
-the monitoring, the audit routes' reads); a connection that failed is
-dropped and the next call opens a new one, so that a database restarted
-under load is found again.
-"""
+`Store` holds the SQL, written once; a subclass says how to connect and how
+to take the write lock (`app.record.sqlite`, `app.record.postgres`). An
+`append` is one transaction under that lock, durable before it returns, or
+StoreError within `busy_timeout_ms` (the recorder then spools the rows). A
+connection that failed is dropped and the next call opens a new one."""
 
 from __future__ import annotations
 
