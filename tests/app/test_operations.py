@@ -141,6 +141,20 @@ def test_request_id_is_echoed_or_generated(client: TestClient) -> None:
     assert client.get("/nowhere").headers["x-request-id"]
 
 
+def test_generated_request_ids_are_in_time_order(client: TestClient) -> None:
+    """Their first 48 bits are the milliseconds since the epoch, so the
+    record's request_id index grows at its end."""
+    ids = []
+    for _ in range(3):
+        before = int(time.time() * 1000)
+        ids.append(client.get("/health").headers["x-request-id"])
+        after = int(time.time() * 1000)
+        assert before <= int(ids[-1][:12], 16) <= after
+        time.sleep(0.002)  # the next one in a later millisecond
+    assert ids == sorted(ids) and len(set(ids)) == 3
+    assert len({i[12:] for i in ids}) == 3  # and 80 random bits each
+
+
 def _request_lines(text: str) -> list[dict[str, object]]:
     lines = [json.loads(line) for line in text.splitlines() if line.startswith("{")]
     return [line for line in lines if line.get("message") == "request"]
