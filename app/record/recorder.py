@@ -18,8 +18,6 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import anyio
-
 from app.observability.metrics import (
     RECORD_FLUSH,
     RECORD_PENDING_AGE,
@@ -43,6 +41,20 @@ ROW_OVERHEAD = 400  # bytes of a row beyond its inputs and answer (ids, times, n
 def row_bytes(rows: list[Row]) -> int:
     """What `rows` weigh in the async queue's byte bound."""
     return sum(ROW_OVERHEAD + len(r.inputs or "") + len(r.outputs or "") for r in rows)
+
+
+async def _wait(event: asyncio.Event, timeout: float | None) -> None:
+    """Until `event` is set, for at most `timeout` seconds (then it is set).
+    A timer, not a cancel scope, which costs three times as much CPU once
+    a commit, on the loop (docs/performance.md)."""
+    if timeout is None:
+        await event.wait()
+        return
+    timer = asyncio.get_running_loop().call_later(timeout, event.set)
+    try:
+        await event.wait()
+    finally:
+        timer.cancel()
 
 
 class RecordUnavailableError(Exception):
@@ -169,8 +181,7 @@ class Recorder:
         assert self._wake is not None
         while True:
             waiting_spool = self.spool is not None and self.spool.waiting
-            with anyio.move_on_after(RETRY_SECONDS if waiting_spool else float("inf")):
-                await self._wake.wait()
+            await _wait(self._wake, RETRY_SECONDS if waiting_spool else None)
             self._wake.clear()
             await (self._gather() if self.strict else self._linger())
             await self._flush()
@@ -184,8 +195,7 @@ class Recorder:
         passed; a lone request, or a service stopping, is committed at once."""
         self._all_in.clear()
         if self._pending and not self._stopping and not self._all_handed():
-            with anyio.move_on_after(STRICT_LINGER):
-                await self._all_in.wait()
+            await _wait(self._all_in, STRICT_LINGER)
 
     def _all_handed(self) -> bool:
         """Strict mode: whether every request in the app has a row waiting
@@ -197,8 +207,7 @@ class Recorder:
         (fewer, larger commits take less of the worker's time), unless the
         queue is full or the service is stopping."""
         if self._has_room() and not self._stopping:
-            with anyio.move_on_after(ASYNC_LINGER):
-                await self._full.wait()
+            await _wait(self._full, ASYNC_LINGER)
         self._full.clear()
 
     async def _flush(self) -> None:
