@@ -180,3 +180,19 @@ def test_record_cpu_reads_each_threads_cpu_and_reports_against_the_record_off() 
     off, strict = report(results)[2:]
     assert off.endswith("| 1.00 |") and "python 300 + 100" in off
     assert strict.endswith("| 1.50 |") and "record-writer_0 80 + 20" in strict
+
+
+def test_record_append_times_each_phase_of_real_commits(tmp_path: Path) -> None:
+    from app.record.sqlite import SqliteStore
+    from benchmarks.record_append import PHASES, ROWS, phases, report
+
+    spent = phases(tmp_path / "r.sqlite3", True, commits=3, before=2)
+    assert list(spent) == list(PHASES) and all(us >= 0 for us in spent.values())
+    assert sum(spent.values()) > 0
+    store = SqliteStore(tmp_path / "r.sqlite3")
+    store.open()
+    assert store.verify() == (5 * ROWS, None)  # the commits measured are the record's own
+    store.close()
+    lines = report(dict.fromkeys(PHASES, 2.0), dict.fromkeys(PHASES, 1.0))
+    assert lines[2] == "| lock | 2.0 | 1.0 | 0.50 |"
+    assert lines[-1] == "| total | 10.0 | 5.0 | 0.50 |"

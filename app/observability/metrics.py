@@ -48,7 +48,7 @@ CDS_FEEDBACK = Counter(
 )
 RECORD_ROWS = Counter(
     "heart_record_rows_total",
-    "Rows of the record (one per patient answered), by result: written, spooled, replayed, failed.",
+    "Rows of the record (one per request answered), by result: written, spooled, replayed, failed.",
     ["result"],
 )
 RECORD_FLUSH = Histogram(
