@@ -19,10 +19,8 @@ from fastapi import Request, Response
 
 from app.api import answers
 from app.api.answer_models import Explanation, ExplanationBatch
-from app.api.recording import record_answers
-from app.api.schemas import BatchRequest, Patient, rows
-from app.api.scoring import ScoringRoute, json_response, read_body, thread_limiter
-from app.deps import get_predictor
+from app.api.schemas import BatchRequest, Patient
+from app.api.scoring import ScoringRoute, answered, json_response, thread_limiter
 from app.errors import EXPLANATIONS_FULL, RETRY_AFTER, ApiError
 from app.guards.admission import EXPLAIN_MAX_WAIT, EXPLAIN_THREADS, EXPLANATIONS
 from app.policy import Caller, Policy, declare
@@ -36,22 +34,16 @@ def _backlog_full() -> ApiError:
 
 @declare(Policy(Caller.SCORE, recorded=True, heavy=True))
 async def explain(request: Request) -> Response:
-    predictor = await get_predictor(request)
-    patient = await read_body(request, Patient)
-    inputs = rows([patient])
-    texts = await _explained(request, predictor, inputs)
-    await record_answers(request, predictor, inputs, texts, await request.body())
+    texts, recorded = await answered(request, Patient, _explained)
+    await recorded
     return json_response(texts[0])
 
 
 @declare(Policy(Caller.SCORE, recorded=True, heavy=True))
 async def explain_batch(request: Request) -> Response:
-    predictor = await get_predictor(request)
     most = request.app.state.settings.max_explain_batch
-    batch = await read_body(request, BatchRequest, most, "MAX_EXPLAIN_BATCH")
-    inputs = rows(batch.patients)
-    texts = await _explained(request, predictor, inputs)
-    await record_answers(request, predictor, inputs, texts, await request.body())
+    texts, recorded = await answered(request, BatchRequest, _explained, most, "MAX_EXPLAIN_BATCH")
+    await recorded
     return json_response(f'{{"explanations":[{",".join(texts)}]}}')
 
 

@@ -13,7 +13,7 @@ import hmac
 import json
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from typing import Any, TypeVar
 
 import anyio
@@ -32,26 +32,36 @@ log = logging.getLogger("app")
 T = TypeVar("T")
 
 
-async def record_answers(
+def record_answers(
     request: Request,
     predictor: Predictor,
     rows: Sequence[Sequence[float | None]],
     answers: Sequence[str],
     body: bytes | None = None,
-) -> str | None:
+) -> Coroutine[Any, Any, str | None]:
     """One row for the request, under the path called: its patients'
     values (`rows[i]` answered `answers[i]`, as JSON text); `body`, when the
     request's body is those patients as validated (a Patient or a
-    BatchRequest), is kept as it came rather than written again. 503
-    `record_unavailable` if the row cannot be made durable. The row's id,
+    BatchRequest), is kept as it came rather than written again.
+
+    The row is made now; await what this returns for it to be durable (503
+    `record_unavailable` if it cannot be), which holds the row and nothing
+    else, so that a route that lets go of its patients first does not keep
+    them alive while it waits (docs/performance.md). It gives the row's id,
     the first patient's (`app.record.rows.patient_ids` gives the others;
     None with AUDIT=off)."""
     recorder: Recorder = request.app.state.recorder
     if not recorder.enabled or not rows:
-        return None
+        return _kept(recorder, None)
     kept = request.app.state.kept_inputs  # inputs_kept(settings), made at start-up
     outputs = _one_or_array(answers)
     row = _row(request, predictor, time.time(), 200, None, kept(rows, body), outputs, len(rows))
+    return _kept(recorder, row)
+
+
+async def _kept(recorder: Recorder, row: Row | None) -> str | None:
+    if row is None:
+        return None
     try:
         await recorder.record([row])
     except RecordUnavailableError:

@@ -13,6 +13,7 @@ by the same `Predictor.assess`. Outputs: `probability` (FP64), `class`
 from __future__ import annotations
 
 import json
+from collections.abc import Coroutine
 from functools import partial
 from typing import Any
 
@@ -146,6 +147,23 @@ async def infer(request: Request) -> Response:
     predictor, problem = _model(request)
     if problem is not None:
         return problem
+    inferred = await _inferred(request, predictor)
+    if isinstance(inferred, Response):  # the request was refused
+        return inferred
+    response, recorded = inferred
+    try:
+        if recorded is not None:
+            await recorded  # the patients are freed by now: only the row is kept alive
+    except ApiError as exc:  # the record could not be written: no answer
+        return _error(exc.status_code, str(exc.detail))
+    return response
+
+
+async def _inferred(
+    request: Request, predictor: Any
+) -> Response | tuple[Response, Coroutine[Any, Any, str | None] | None]:
+    """The answer to an infer request, and its row still to make durable;
+    or the refusal of a request that is not valid."""
     body = await request.body()
     try:
         payload, binary = parse_request(
@@ -172,20 +190,18 @@ async def infer(request: Request) -> Response:
     }
     if "id" in payload:
         response["id"] = payload["id"]
-    try:
-        if request.app.state.recorder.enabled:  # each patient's JSON is made for the record only
-            await record_answers(request, predictor, patient_rows.tolist(), _each(values))
-    except ApiError as exc:  # the record could not be written: no answer
-        return _error(exc.status_code, str(exc.detail))
+    recorded = None
+    if request.app.state.recorder.enabled:  # each patient's JSON is made for the record only
+        recorded = record_answers(request, predictor, patient_rows.tolist(), _each(values))
     outputs = [(name, OUTPUTS[name], values[name]) for name in wanted]
     content, header_length = encode_response(response, outputs, binary_names)
     if header_length is None:
-        return Response(content, media_type="application/json")
+        return Response(content, media_type="application/json"), recorded
     return Response(
         content,
         media_type="application/octet-stream",
         headers={"Inference-Header-Content-Length": str(header_length)},
-    )
+    ), recorded
 
 
 MODEL_PREFIXES = ("/v2/models/{model_name}", "/v2/models/{model_name}/versions/{model_version}")
