@@ -1,7 +1,8 @@
 """What the scoring routes (/predict, /explain and their batches) share:
-reading and validating their own body, the batch-size check, heavy scoring
-off the event loop (`scored`, also for V2 and FHIR), and adding them to the
-app with their OpenAPI declarations.
+reading and validating their own body, the batch-size check, answering it
+and handing its row to the record (`answered`), heavy scoring off the event
+loop (`scored`, also for V2 and FHIR), and adding them to the app with
+their OpenAPI declarations.
 
 Built for speed (docs/performance.md): each route reads and validates its
 own body with pydantic-core, not through FastAPI's parameter machinery, and
@@ -82,9 +83,8 @@ async def answered(
     """The patients of the request's body (validated as `model`) answered
     by `answer`, and their row still to make durable (`record_answers`).
     The patients are freed when this returns, so that while the route waits
-    for the record it holds only the row and the answers: 16 batches kept
-    alive through a commit cost each request 200 us of cache misses
-    (docs/performance.md)."""
+    for the record it holds only the row and the answers (what that buys:
+    docs/performance.md)."""
     predictor = await get_predictor(request)  # called, not declared: no dependency solving
     body = await read_body(request, model, most, setting)
     inputs = rows([body] if isinstance(body, Patient) else body.patients)

@@ -44,9 +44,8 @@ def row_bytes(rows: list[Row]) -> int:
 
 
 async def _wait(event: asyncio.Event, timeout: float | None) -> None:
-    """Until `event` is set, for at most `timeout` seconds (then it is set).
-    A timer, not a cancel scope, which costs three times as much CPU once
-    a commit, on the loop (docs/performance.md)."""
+    """Until `event` is set, for at most `timeout` seconds (then it is set):
+    a timer, cheaper than a cancel scope (docs/performance.md)."""
     if timeout is None:
         await event.wait()
         return

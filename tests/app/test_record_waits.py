@@ -1,7 +1,6 @@
 """What a request holds while strict mode waits for its row to be durable:
 the row and its answers, not its validated patients, which are freed
-first (docs/performance.md: holding 16 batches through a commit cost each
-request 200 us of cache misses)."""
+first (docs/performance.md says what that buys)."""
 
 from __future__ import annotations
 
