@@ -48,8 +48,9 @@ def measure(
     load each route of each for `seconds`, stop them; one result per
     contender. With several contenders, their loads alternate in `slices`
     slices of seconds / slices, so that a slow spell of the shared machine
-    hits all of them, not only the one loaded at the time; requests/s is
-    then over all slices, and p50 and p99 are the median of the slices'."""
+    hits all of them, not only the one loaded at the time, in an order
+    rotated each slice (`slice_order`); requests/s is then over all slices,
+    and p50 and p99 are the median of the slices'."""
     with ExitStack() as stack:
         servers = [stack.enter_context(serving(c, expected)) for c in group]
         outs: list[dict[str, Any]] = [{"start_s": s.seconds_to_first_answer} for s in servers]
@@ -58,11 +59,11 @@ def measure(
                 path, body = _loads(c)[kind]
                 run_wrk(c.url + path, body, connections, 2)
             taken: list[list[Load]] = [[] for _ in group]
-            for _ in range(slices):
-                for c, loads in zip(group, taken, strict=True):
-                    path, body = _loads(c)[kind]
-                    loads.append(
-                        run_wrk(c.url + path, body, connections, max(1, seconds // slices))
+            for k in range(slices):
+                for i in slice_order(len(group), k):
+                    path, body = _loads(group[i])[kind]
+                    taken[i].append(
+                        run_wrk(group[i].url + path, body, connections, max(1, seconds // slices))
                     )
             for out, loads in zip(outs, taken, strict=True):
                 out[kind] = combined(loads)
@@ -71,6 +72,24 @@ def measure(
             out["rss_mib"] = rss_mib(pids)
             out["processes"] = len(pids)
     return outs
+
+
+def slice_order(n: int, k: int) -> list[int]:
+    """The order of `n` contenders' loads in slice `k`, from a Williams
+    design: over n slices (2n for odd n) each contender comes right after
+    each other one equally often, so that what one leaves behind (its
+    writer's disk writes, a database's checkpoint) falls on all the others,
+    not always on the one loaded next."""
+    base, low, high = [0], 1, n - 1
+    while low <= high:
+        base.append(low)
+        low += 1
+        if low <= high:
+            base.append(high)
+            high -= 1
+    if n % 2 and (k // n) % 2:
+        base.reverse()
+    return [(x + k) % n for x in base]
 
 
 def measure_route(c: Contender, path: str, body: bytes, seconds: int, connections: int) -> Load:

@@ -196,3 +196,18 @@ def test_record_append_times_each_phase_of_real_commits(tmp_path: Path) -> None:
     lines = report(dict.fromkeys(PHASES, 2.0), dict.fromkeys(PHASES, 1.0))
     assert lines[2] == "| lock | 2.0 | 1.0 | 0.50 |"
     assert lines[-1] == "| total | 10.0 | 5.0 | 0.50 |"
+
+
+def test_each_contender_comes_after_each_other_equally_often() -> None:
+    from collections import Counter
+
+    from benchmarks.side_by_side import slice_order
+
+    for n in (2, 3, 4, 5):
+        rounds = n if n % 2 == 0 else 2 * n
+        orders = [slice_order(n, k) for k in range(rounds)]
+        assert all(sorted(o) == list(range(n)) for o in orders)  # each loaded once a slice
+        after = Counter((o[i], o[i + 1]) for o in orders for i in range(n - 1))
+        assert set(after) == {(a, b) for a in range(n) for b in range(n) if a != b}
+        assert len(set(after.values())) == 1, (n, after)
+    assert slice_order(1, 3) == [0]
