@@ -4,6 +4,7 @@ and `benchmarks.record`)."""
 
 from __future__ import annotations
 
+import os
 from contextlib import ExitStack
 from typing import Any
 
@@ -49,7 +50,8 @@ def measure(
     contender. With several contenders, their loads alternate in `slices`
     slices of seconds / slices, so that a slow spell of the shared machine
     hits all of them, not only the one loaded at the time, in an order
-    rotated each slice (`slice_order`); requests/s is then over all slices,
+    that changes each slice (`slice_order`), the disk flushed after each
+    (`settle`); requests/s is then over all slices,
     and p50 and p99 are the median of the slices'."""
     with ExitStack() as stack:
         servers = [stack.enter_context(serving(c, expected)) for c in group]
@@ -65,6 +67,7 @@ def measure(
                     taken[i].append(
                         run_wrk(group[i].url + path, body, connections, max(1, seconds // slices))
                     )
+                    settle()
             for out, loads in zip(outs, taken, strict=True):
                 out[kind] = combined(loads)
         for out, server in zip(outs, servers, strict=True):
@@ -72,6 +75,12 @@ def measure(
             out["rss_mib"] = rss_mib(pids)
             out["processes"] = len(pids)
     return outs
+
+
+def settle() -> None:
+    """Let the disk catch up before the next slice (`os.sync`): what a
+    contender wrote is then flushed on its own time, not the next one's."""
+    os.sync()
 
 
 def slice_order(n: int, k: int) -> list[int]:
