@@ -25,7 +25,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-from benchmarks.harness import BATCH, BATCH_BODY, SINGLE_BODY, v2_body
+from benchmarks.harness import BATCH, BATCH_BODY, SINGLE_BODY, model_path, v2_body
 
 
 def request_scope(path: str, body: bytes) -> dict[str, Any]:
@@ -139,7 +139,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rounds", type=int, default=9)
     args = parser.parse_args()
-    model = Path(os.environ.get("MODEL_PATH", "artifacts/model.pkl"))
+    model = model_path()
     print("\n".join(table(run(model, args.rounds))))
 
 

@@ -25,7 +25,6 @@ explanation, CDS Hooks, heavy-batch, risk page and record sections.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import tempfile
 from pathlib import Path
@@ -42,7 +41,7 @@ from benchmarks.contenders.factories import (
     ours_v2,
     uvicorn_app,
 )
-from benchmarks.harness import ROOT, ROW, SINGLE_BODY
+from benchmarks.harness import ROOT, ROW, SINGLE_BODY, model_path
 from benchmarks.inprocess import measure as measure_in_process
 from benchmarks.side_by_side import SLICES, measure, measure_route
 from model.artifact import load_artifact
@@ -57,7 +56,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=8900)
     parser.add_argument("--out", type=Path, default=ROOT / "BENCHMARKS.md")
     args = parser.parse_args(argv)
-    model = Path(os.environ.get("MODEL_PATH", ROOT / "artifacts" / "model.pkl"))
+    model = model_path()
     expected = Predictor(load_artifact(model)).probabilities([ROW])[0]
 
     with tempfile.TemporaryDirectory(prefix="heart-bench-") as tmp:

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -26,7 +25,7 @@ from typing import Any
 import httpx
 
 from benchmarks.contenders.factories import ours
-from benchmarks.harness import ROOT, Load, run_wrk, started
+from benchmarks.harness import ROOT, Load, model_path, run_wrk, started
 from tests.ehr import FhirServer
 
 CALL = ROOT / "examples" / "cds-hooks-call.json"
@@ -122,7 +121,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--port", type=int, default=8950)
     args = parser.parse_args(argv)
-    model = Path(os.environ.get("MODEL_PATH", ROOT / "artifacts" / "model.pkl"))
+    model = model_path()
     loads = measure(model, args.seconds, args.port)
     print("\n".join(section(loads)))
     return 0

@@ -12,7 +12,6 @@ its largest difference is reported.
 
 from __future__ import annotations
 
-import os
 import statistics
 import sys
 import time
@@ -23,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks.harness import ROOT
+from benchmarks.harness import model_path
 from model.artifact import load_artifact
 from model.features import EXAMPLE_PATIENT, FEATURE_NAMES
 from model.serving import Predictor
@@ -84,7 +83,7 @@ def table(m: dict[str, float]) -> list[str]:
 
 
 def main() -> int:
-    model = Path(os.environ.get("MODEL_PATH", ROOT / "artifacts" / "model.pkl"))
+    model = model_path()
     print("\n".join(table(measure(model))))
     return 0
 

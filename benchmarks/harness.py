@@ -26,6 +26,13 @@ import httpx
 from model.features import EXAMPLE_PATIENT, FEATURE_NAMES
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
+def model_path() -> Path:
+    """The artifact the benchmarks serve: MODEL_PATH, else the trained one."""
+    return Path(os.environ.get("MODEL_PATH", ROOT / "artifacts" / "model.pkl"))
+
+
 SERVER_CORE = "0"
 LOAD_CORE = "1"
 

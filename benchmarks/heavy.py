@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
 import threading
 import time
@@ -28,7 +27,7 @@ import httpx
 import numpy as np
 
 from benchmarks.contenders.factories import ours
-from benchmarks.harness import ROOT, SINGLE_BODY, Load, run_wrk, started
+from benchmarks.harness import ROOT, SINGLE_BODY, Load, model_path, run_wrk, started
 from model.artifact import load_artifact
 from model.features import FEATURE_NAMES
 from model.serving import Predictor
@@ -148,7 +147,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--port", type=int, default=8960)
     args = parser.parse_args(argv)
-    model = Path(os.environ.get("MODEL_PATH", ROOT / "artifacts" / "model.pkl"))
+    model = model_path()
     print("\n".join(section(measure(model, args.seconds, args.port))))
     return 0
 

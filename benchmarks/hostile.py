@@ -14,13 +14,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import time
 from pathlib import Path
 from typing import Any
 
 from benchmarks.asgi import request, running
-from benchmarks.harness import ROOT, SINGLE_BODY
+from benchmarks.harness import SINGLE_BODY, model_path
 from model.features import EXAMPLE_PATIENT
 
 LIMIT = 1024 * 1024 - 64
@@ -100,7 +99,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rounds", type=int, default=5)
     args = parser.parse_args()
-    model = Path(os.environ.get("MODEL_PATH", ROOT / "artifacts" / "model.pkl"))
+    model = model_path()
     print("\n".join(table(asyncio.run(measure(model, args.rounds)))))
 
 

@@ -28,6 +28,7 @@ from benchmarks.harness import (
     ROOT,
     SINGLE_BODY,
     Load,
+    model_path,
     rss_mib,
     run_wrk,
     started,
@@ -45,7 +46,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=ROOT / "reports" / "loadtest.md")
     args = parser.parse_args(argv)
     url = f"http://127.0.0.1:{args.port}"
-    model = os.environ.get("MODEL_PATH", str(ROOT / "artifacts" / "model.pkl"))
+    model = str(model_path())
     single, batch = SINGLE_BODY, BATCH_BODY
     env = {"HOST": "127.0.0.1", "PORT": str(args.port), "MODEL_PATH": model, "WORKERS": "1"}
     ready = lambda: httpx.get(f"{url}/ready", timeout=1).status_code == 200  # noqa: E731

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import re
 import statistics
 import sys
@@ -32,7 +31,7 @@ import httpx
 
 from benchmarks import cds
 from benchmarks.contenders.factories import ours
-from benchmarks.harness import ROOT, started
+from benchmarks.harness import model_path, started
 from tests.smart_ehr import SmartEhr
 
 TARGETS_MS = {"callback to rendered page": 150.0, "what-if update": 30.0}
@@ -140,7 +139,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--updates", type=int, default=200)
     parser.add_argument("--port", type=int, default=8950)
     args = parser.parse_args(argv)
-    model = Path(os.environ.get("MODEL_PATH", ROOT / "artifacts" / "model.pkl"))
+    model = model_path()
     print("\n".join(section(measure(model, args.launches, args.updates, args.port))))
     return 0
 

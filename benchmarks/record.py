@@ -17,7 +17,6 @@ plus 5 ms, async >= 0.92 x; 100-patient batches, strict >= 0.6 x and async
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import tempfile
 from collections.abc import Iterator
@@ -26,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.contenders.factories import Contender, ours
-from benchmarks.harness import ROOT, ROW
+from benchmarks.harness import ROW, model_path
 from benchmarks.side_by_side import SLICES, measure
 from model.artifact import load_artifact
 from model.serving import Predictor
@@ -138,7 +137,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--port", type=int, default=8970)
     args = parser.parse_args(argv)
-    model = Path(os.environ.get("MODEL_PATH", ROOT / "artifacts" / "model.pkl"))
+    model = model_path()
     results = run(model, args.seconds, args.connections, args.port)
     print("\n".join(section(results, args.connections)))
     return 0

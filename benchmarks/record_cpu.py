@@ -23,7 +23,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from benchmarks.harness import ROOT, run_wrk
+from benchmarks.harness import model_path, run_wrk
 from benchmarks.record import contenders
 from benchmarks.side_by_side import serving
 
@@ -93,7 +93,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--port", type=int, default=8990)
     args = parser.parse_args(argv)
-    model = Path(os.environ.get("MODEL_PATH", ROOT / "artifacts" / "model.pkl"))
+    model = model_path()
     print("\n".join(report(measure(args.seconds, args.connections, args.port, model))))
     return 0
 
