@@ -20,9 +20,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from app.record.rows import Row, row_hash, uuid7
+from app.record.rows import Row, uuid7
 from app.record.sqlite import SqliteStore
-from app.record.store import _INSERT
+from app.record.store import _INSERT, LAST_HASH, chained
 from benchmarks.harness import SINGLE_BODY
 
 PHASES = ("lock", "last hash", "hashes", "insert", "commit")
@@ -57,14 +57,9 @@ def phases(path: Path, ordered: bool, commits: int, before: int) -> dict[str, fl
             marks = [time.thread_time()]
             store._begin_write(db)
             marks.append(time.thread_time())
-            sql = "SELECT row_hash FROM predictions ORDER BY seq DESC LIMIT 1"
-            prev = db.execute(sql).fetchone()[0]
+            prev = db.execute(LAST_HASH).fetchone()[0]
             marks.append(time.thread_time())
-            values = []
-            for r in rows:
-                digest = row_hash(prev, r)
-                values.append((*r, prev, digest))
-                prev = digest
+            values = chained(prev, rows)
             marks.append(time.thread_time())
             db.executemany(_INSERT, values)
             marks.append(time.thread_time())

@@ -8,6 +8,7 @@ a page may end inside a batch.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from typing import Any, NamedTuple
 
@@ -64,21 +65,21 @@ def page(
         if filters.get(column) is not None:
             where.append(f" AND answered_at {test} ?")
             values.append(filters[column])
-    sql = f"SELECT * FROM predictions WHERE seq {{}} ?{''.join(where)} ORDER BY seq LIMIT ?"
-    skip = -1 if after.patient is None else after.patient
-    test, start, rows_wanted = (">" if after.patient is None else ">="), after.seq, FIRST_ROWS
+    sql = f"SELECT * FROM predictions WHERE seq >= ?{''.join(where)} ORDER BY seq LIMIT ?"
+    seen = math.inf if after.patient is None else after.patient  # of the row `after.seq`
+    start, rows_wanted = after.seq, FIRST_ROWS
     found: list[tuple[dict[str, Any], dict[str, Any]]] = []
     while len(found) <= limit:  # rows read a few, then more: a batch's row holds many answers
-        rows = store.read(sql.format(test), (start, *values, rows_wanted))
+        rows = store.read(sql, (start, *values, rows_wanted))
         found += [
             (row, a)
             for row in rows
             for a in answers_in(row)
-            if row["seq"] != after.seq or a["index"] > skip
+            if row["seq"] != after.seq or a["index"] > seen
         ]
         if len(rows) < rows_wanted:
             break
-        test, start, rows_wanted = ">", rows[-1]["seq"], min(2 * rows_wanted, limit + 2)
+        start, rows_wanted = rows[-1]["seq"] + 1, min(2 * rows_wanted, limit + 2)
     if len(found) <= limit:
         return [a for _, a in found], None
     row, last = found[limit - 1]

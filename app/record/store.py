@@ -31,6 +31,20 @@ _INSERT = (
 )
 
 
+LAST_HASH = "SELECT row_hash FROM predictions ORDER BY seq DESC LIMIT 1"
+
+
+def chained(prev: str, rows: list[Row]) -> list[tuple[Any, ...]]:
+    """`rows` as the INSERT's values, each with the previous row's hash and
+    its own, after the row whose hash is `prev`."""
+    values = []
+    for row in rows:
+        digest = row_hash(prev, row)
+        values.append((*row, prev, digest))
+        prev = digest
+    return values
+
+
 class StoreError(Exception):
     """The record cannot be opened or written; the message says why."""
 
@@ -154,16 +168,8 @@ class Store:
             if skip_known:
                 known = self._known(db, [r.id for r in rows])
                 rows = [r for r in rows if r.id not in known]
-            last = self._execute(
-                db, "SELECT row_hash FROM predictions ORDER BY seq DESC LIMIT 1"
-            ).fetchone()
-            prev = last[0] if last else GENESIS
-            values = []
-            for row in rows:
-                digest = row_hash(prev, row)
-                values.append((*row, prev, digest))
-                prev = digest
-            db.cursor().executemany(self._sql(_INSERT), values)
+            last = self._execute(db, LAST_HASH).fetchone()
+            db.cursor().executemany(self._sql(_INSERT), chained(last[0] if last else GENESIS, rows))
 
     def _known(self, db: Any, ids: list[str]) -> set[str]:
         """Which of `ids` are in the record already (one query)."""

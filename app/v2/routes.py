@@ -190,18 +190,20 @@ async def _inferred(
     }
     if "id" in payload:
         response["id"] = payload["id"]
-    recorded = None
-    if request.app.state.recorder.enabled:  # each patient's JSON is made for the record only
-        recorded = record_answers(request, predictor, patient_rows.tolist(), _each(values))
     outputs = [(name, OUTPUTS[name], values[name]) for name in wanted]
     content, header_length = encode_response(response, outputs, binary_names)
     if header_length is None:
-        return Response(content, media_type="application/json"), recorded
-    return Response(
-        content,
-        media_type="application/octet-stream",
-        headers={"Inference-Header-Content-Length": str(header_length)},
-    ), recorded
+        answer = Response(content, media_type="application/json")
+    else:
+        answer = Response(
+            content,
+            media_type="application/octet-stream",
+            headers={"Inference-Header-Content-Length": str(header_length)},
+        )
+    recorded = None  # made last: nothing can fail between it and the route's await
+    if request.app.state.recorder.enabled:  # each patient's JSON is made for the record only
+        recorded = record_answers(request, predictor, patient_rows.tolist(), _each(values))
+    return answer, recorded
 
 
 MODEL_PREFIXES = ("/v2/models/{model_name}", "/v2/models/{model_name}/versions/{model_version}")
