@@ -36,9 +36,8 @@ NUMERIC = frozenset(f.name for f in FEATURES if f.codes is None)
 
 
 def _stats() -> Any:
-    """scipy.stats, imported when the first report is computed, not at start-up:
-    its time and memory are wasted on a worker with the record off (or
-    before its first report)."""
+    """scipy.stats: imported as soon as the monitor starts (the record on),
+    never with the record off (its time and memory would be wasted there)."""
     from scipy import stats
 
     return stats
@@ -201,6 +200,9 @@ class Monitor:
         return latest
 
     async def _forever(self) -> None:
+        # scipy.stats at once, not in the first report with answers: its
+        # import would stall a loaded worker for most of a second later
+        await anyio.to_thread.run_sync(_stats)
         while not self._stop.is_set():
             try:
                 await self.refresh()
