@@ -60,6 +60,7 @@ def measure(
             for c in group:  # warm-up
                 path, body = _loads(c)[kind]
                 run_wrk(c.url + path, body, connections, 2)
+            settle()
             taken: list[list[Load]] = [[] for _ in group]
             for k in range(slices):
                 for i in slice_order(len(group), k):
