@@ -37,7 +37,8 @@ NUMERIC = frozenset(f.name for f in FEATURES if f.codes is None)
 
 def _stats() -> Any:
     """scipy.stats: imported as soon as the monitor starts (the record on),
-    never with the record off (its time and memory would be wasted there)."""
+    not by the first report with answers, whose import (most of a second of
+    CPU) would stall a loaded worker; never with the record off."""
     from scipy import stats
 
     return stats
@@ -200,9 +201,7 @@ class Monitor:
         return latest
 
     async def _forever(self) -> None:
-        # scipy.stats at once, not in the first report with answers: its
-        # import would stall a loaded worker for most of a second later
-        await anyio.to_thread.run_sync(_stats)
+        await anyio.to_thread.run_sync(_stats)  # now, not under load (`_stats`)
         while not self._stop.is_set():
             try:
                 await self.refresh()
