@@ -13,13 +13,11 @@ of the key a request used goes into its log line; the key never does.
 from __future__ import annotations
 
 import hmac
-import logging
 import re
 from pathlib import Path
 
 from app.config import MIN_KEY_LENGTH
-
-log = logging.getLogger("app")
+from app.reload import RotatingFile
 
 _NAME = re.compile(r"[A-Za-z0-9._:-]{1,64}")
 
@@ -62,19 +60,17 @@ def read_keys_file(path: Path) -> dict[str, tuple[bytes, frozenset[str]]]:
     return keys
 
 
-class ApiKeys:
+class ApiKeys(RotatingFile[dict[str, tuple[bytes, frozenset[str]]]]):
     """The keys in force, and which one (by name) a presented key is."""
 
-    def __init__(self, single: str | None, path: Path | None) -> None:
-        """Nothing is read yet: `load` reads the file (in the app's lifespan)."""
-        self.single = single.encode() if single is not None else None
-        self.path = path
-        self._from_file: dict[str, tuple[bytes, frozenset[str]]] = {}
+    what = "API keys"
 
-    def load(self) -> None:
-        """Read the keys file (KeyFileError when it cannot be used)."""
-        if self.path is not None:
-            self._from_file = read_keys_file(self.path)
+    def __init__(self, single: str | None, path: Path | None) -> None:
+        super().__init__(path, {})
+        self.single = single.encode() if single is not None else None
+
+    def read(self, path: Path) -> dict[str, tuple[bytes, frozenset[str]]]:
+        return read_keys_file(path)
 
     @property
     def enabled(self) -> bool:
@@ -84,22 +80,10 @@ class ApiKeys:
         """(name, scopes) of the key `given`, or None; compared in constant time."""
         presented = given.encode()
         found = None
-        candidates = list(self._from_file.items())
+        candidates = list(self.entries.items())
         if self.single is not None:
             candidates.append(("default", (self.single, DEFAULT_SCOPES)))
         for name, (key, scopes) in candidates:  # no early exit: the time does not tell which
             if hmac.compare_digest(presented, key):
                 found = (name, scopes)
         return found
-
-    def reload(self) -> str | None:
-        """Read the keys file again; None, or why the old keys stay in force."""
-        if self.path is None:
-            return None
-        try:
-            self._from_file = read_keys_file(self.path)
-        except KeyFileError as exc:
-            log.error("API keys reload refused, the old keys stay in force: %s", exc)
-            return str(exc)
-        log.info("API keys reloaded from %s: %d keys", self.path, len(self._from_file))
-        return None

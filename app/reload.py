@@ -18,7 +18,7 @@ import logging
 import signal
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Generic, TypeVar
 
 import anyio
 
@@ -29,9 +29,43 @@ from model.serving import Predictor
 log = logging.getLogger("app")
 
 
-class Rotating(Protocol):
-    def reload(self) -> object:
-        """Read the file again; keep what is in force if it cannot be used."""
+T = TypeVar("T", bound=dict[str, Any])
+
+
+class RotatingFile(Generic[T]):
+    """An operator's file of named entries (API keys, CDS clients, SMART
+    clients): `read` at start-up by `load` (its ValueError stops the start),
+    and again on SIGHUP by `reload`, where a file that cannot be used leaves
+    the entries in force and the log says why. No file set: no entries."""
+
+    what = "entries"  # in log lines: "API keys", "CDS clients", ...
+
+    def __init__(self, path: Path | None, entries: T) -> None:
+        """Nothing is read yet: `load` reads the file (in the app's lifespan)."""
+        self.path, self.entries = path, entries
+
+    @property
+    def enabled(self) -> bool:
+        return self.path is not None
+
+    def read(self, path: Path) -> T:
+        raise NotImplementedError
+
+    def load(self) -> None:
+        if self.path is not None:
+            self.entries = self.read(self.path)
+
+    def reload(self) -> str | None:
+        """Read the file again; None, or why the entries in force stay."""
+        if self.path is None:
+            return None
+        try:
+            self.entries = self.read(self.path)
+        except ValueError as exc:
+            log.error("%s not reloaded, those in force stay: %s", self.what, exc)
+            return str(exc)
+        log.info("%s reloaded from %s (%d)", self.what, self.path, len(self.entries))
+        return None
 
 
 def load_checked(path: Path) -> tuple[Predictor, str | None]:
@@ -55,9 +89,9 @@ def put_in_service(state: Any, predictor: Predictor) -> None:
 class Reloader:
     """Reloads the model of the app whose `state` it is given, on SIGHUP."""
 
-    def __init__(self, state: Any, path: Path, rotating: Sequence[Rotating] = ()) -> None:
-        """`rotating`: what else is read again on the same signal (the API
-        keys, the CDS clients)."""
+    def __init__(self, state: Any, path: Path, rotating: Sequence[RotatingFile[Any]] = ()) -> None:
+        """`rotating`: the files read again on the same signal (the API
+        keys, the CDS and SMART clients)."""
         self.state, self.path, self.rotating = state, path, rotating
         self._lock = asyncio.Lock()
         self._installed = False
@@ -79,7 +113,7 @@ class Reloader:
 
     def _on_signal(self) -> None:
         for files in self.rotating:
-            files.reload()  # API_KEYS_FILE and CDS_CLIENTS_FILE rotate on the same signal
+            files.reload()
         task = asyncio.ensure_future(self.reload())
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)

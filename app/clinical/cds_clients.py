@@ -4,8 +4,7 @@ list of issuers, each with its public keys, inline or at an allowlisted
 signed JWT each call carries, as CDS Hooks 2.0 requires ("Trusting CDS
 Clients"). The rules a call must meet: docs/clinical.md, "Security: the
 EHR's signed JWT". Anything else raises `RefusedError` (401; the reason goes
-to the log only). Read at start-up and on SIGHUP; a file not usable then
-keeps the clients."""
+to the log only). Read at start-up and on SIGHUP (`app.reload.RotatingFile`)."""
 
 from __future__ import annotations
 
@@ -20,6 +19,8 @@ from urllib.parse import unquote, urlsplit
 
 import httpx
 import jwt
+
+from app.reload import RotatingFile
 
 log = logging.getLogger("app")
 
@@ -138,19 +139,19 @@ def _check_keys(jwks: Any, where: str) -> None:
             raise ClientsFileError(f"{where}: key {key['kid']!r} is not usable ({exc})") from None
 
 
-class CdsClients:
-    """The clients in force, the replay cache, and the JWT check."""
+class CdsClients(RotatingFile[dict[str, Client]]):
+    """The clients in force (`entries`, by issuer), the replay cache, and
+    the JWT check."""
+
+    what = "CDS clients"
 
     def __init__(self, path: Path | None) -> None:
-        """Nothing is read yet: `load` reads the file (in the app's lifespan)."""
-        self.path = path
-        self.clients: dict[str, Client] = {}
+        super().__init__(path, {})
         self._seen: dict[tuple[str, str], float] = {}  # (iss, jti) -> exp
         self._expiries: list[tuple[float, tuple[str, str]]] = []  # a heap of (exp, (iss, jti))
 
-    @property
-    def enabled(self) -> bool:
-        return self.path is not None
+    def read(self, path: Path) -> dict[str, Client]:
+        return read_clients_file(path)
 
     def load(self) -> None:
         if self.path is None:
@@ -158,19 +159,7 @@ class CdsClients:
                 "CDS_CLIENTS_FILE is not set: CDS Hooks calls are accepted unsigned while no "
                 "API key is set (local development only), and refused once one is"
             )
-            return
-        self.clients = read_clients_file(self.path)
-
-    def reload(self) -> None:
-        """Read the file again (on SIGHUP); keep the clients in force if it fails."""
-        if self.path is None:
-            return
-        try:
-            self.clients = read_clients_file(self.path)
-        except ClientsFileError as exc:
-            log.error("CDS clients not reloaded, the previous ones stay in force: %s", exc)
-            return
-        log.info("CDS clients reloaded from %s (%d issuers)", self.path, len(self.clients))
+        super().load()
 
     def fhir_server_refusal(self, issuer: str | None, server: str) -> str | None:
         """Why a call from `issuer` (None when calls are unsigned) may not
@@ -182,7 +171,7 @@ class CdsClients:
             if urlsplit(server).hostname in LOOPBACK_HOSTS:
                 return None
             return f"{server} is not on loopback, and without CDS_CLIENTS_FILE only loopback is"
-        client = self.clients.get(issuer or "")
+        client = self.entries.get(issuer or "")
         if client is None or client.fhir_servers is None:
             return f"{issuer}'s entry in CDS_CLIENTS_FILE lists no fhir_servers (prefetch only)"
         if any(under(server, base) for base in client.fhir_servers):
@@ -202,7 +191,7 @@ class CdsClients:
         alg, kid = header.get("alg"), header.get("kid")
         if alg not in ALGORITHMS:
             raise RefusedError(f"alg {alg!r} is not one of {', '.join(ALGORITHMS)}")
-        client = self.clients.get(claimed.get("iss"))  # type: ignore[arg-type]
+        client = self.entries.get(claimed.get("iss"))  # type: ignore[arg-type]
         if client is None:
             raise RefusedError(f"issuer {claimed.get('iss')!r} is not in CDS_CLIENTS_FILE")
         if client.jku is not None and header.get("jku", client.jku) != client.jku:

@@ -3,19 +3,17 @@
 a JSON list of entries with the EHR's FHIR base URL (`iss`), the
 `client_id`, optionally a `client_secret` (a confidential client, HTTP
 Basic at the token endpoint) and the `scope` (DEFAULT_SCOPE otherwise);
-docs/smart-launch.md has an example. Read at start-up and on SIGHUP; a file
-that cannot be used on reload leaves the clients in force."""
+docs/smart-launch.md has an example. Read at start-up and on SIGHUP
+(`app.reload.RotatingFile`)."""
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from app.clinical.cds_clients import ClientsFileError, read_entries, secure_url
-
-log = logging.getLogger("app")
+from app.reload import RotatingFile
 
 DEFAULT_SCOPE = "launch openid fhirUser patient/Patient.rs patient/Observation.rs"
 KEYS = frozenset({"iss", "client_id", "client_secret", "scope"})
@@ -74,32 +72,17 @@ def _entry(entry: Any, where: str) -> SmartClient:
     )
 
 
-class SmartClients:
-    """The SMART clients in force (none while SMART_CLIENTS_FILE is unset)."""
+class SmartClients(RotatingFile[dict[str, SmartClient]]):
+    """The SMART clients in force (`entries`, by iss; none while
+    SMART_CLIENTS_FILE is unset)."""
+
+    what = "SMART clients"
 
     def __init__(self, path: Path | None) -> None:
-        """Nothing is read yet: `load` reads the file (in the app's lifespan)."""
-        self.path = path
-        self.clients: dict[str, SmartClient] = {}
+        super().__init__(path, {})
 
-    @property
-    def enabled(self) -> bool:
-        return self.path is not None
+    def read(self, path: Path) -> dict[str, SmartClient]:
+        return read_smart_clients(path)
 
     def get(self, iss: str) -> SmartClient | None:
-        return self.clients.get(same_iss(iss))
-
-    def load(self) -> None:
-        if self.path is not None:
-            self.clients = read_smart_clients(self.path)
-
-    def reload(self) -> None:
-        """Read the file again (on SIGHUP); keep the clients in force if it fails."""
-        if self.path is None:
-            return
-        try:
-            self.clients = read_smart_clients(self.path)
-        except ClientsFileError as exc:
-            log.error("SMART clients not reloaded, the previous ones stay in force: %s", exc)
-            return
-        log.info("SMART clients reloaded from %s (%d EHRs)", self.path, len(self.clients))
+        return self.entries.get(same_iss(iss))

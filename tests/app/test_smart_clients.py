@@ -66,7 +66,7 @@ def test_reload_reads_the_file_again_and_a_bad_one_keeps_the_clients(tmp_path: P
     assert clients.get("https://other.example.org/fhir/") is not None
     path.write_text("not json")
     clients.reload()
-    assert clients.get(other["iss"]) is not None and len(clients.clients) == 2
+    assert clients.get(other["iss"]) is not None and len(clients.entries) == 2
 
 
 def test_smart_clients_need_a_public_base_url() -> None:
