@@ -1,9 +1,9 @@
 """The answers to /predict, /explain and their batches, as JSON text.
 
-Each answer is a plain dict of its type in `app.api.answer_models`, written
-by pydantic-core from that type's schema (the one the routes publish in
-OpenAPI). Each function also counts what it answers in Prometheus
-(`app.observability.metrics`).
+Each answer is a plain dict of its type in `app.api.answer_models`; a
+request's answers are written at once by pydantic-core from that type's
+schema (the one the routes publish in OpenAPI). Each function also counts
+what it answers in Prometheus (`app.observability.metrics`).
 """
 
 from __future__ import annotations
@@ -19,21 +19,21 @@ from model.ensemble import LEVEL
 from model.features import CLASS_LABELS, FEATURE_NAMES, THRESHOLD
 from model.serving import Assessment, Predictor
 
-_PREDICTION: TypeAdapter[Prediction] = TypeAdapter(Prediction)
-_EXPLANATION: TypeAdapter[Explanation] = TypeAdapter(Explanation)
+_PREDICTIONS: TypeAdapter[list[Prediction]] = TypeAdapter(list[Prediction])
+_EXPLANATIONS: TypeAdapter[list[Explanation]] = TypeAdapter(list[Explanation])
 
 
-def predictions(predictor: Predictor, rows: Sequence[Sequence[float]]) -> list[str]:
-    """Each row's /predict answer, as JSON text, in order."""
+def predictions(predictor: Predictor, rows: Sequence[Sequence[float]]) -> str:
+    """The rows' /predict answers, in order, as one JSON array."""
     assessments = predictor.assess(rows)
     _count(assessments)
     version = predictor.version
-    return [_PREDICTION.dump_json(_prediction(a, version)).decode() for a in assessments]
+    return _PREDICTIONS.dump_json([_prediction(a, version) for a in assessments]).decode()
 
 
-def explanations(predictor: Predictor, rows: Sequence[Sequence[float]]) -> list[str]:
-    """Each row's /explain answer, as JSON text, in order (milliseconds a
-    row: the routes call this in a worker thread)."""
+def explanations(predictor: Predictor, rows: Sequence[Sequence[float]]) -> str:
+    """The rows' /explain answers, in order, as one JSON array (milliseconds
+    a row: the routes call this in a worker thread)."""
     explained = predictor.explain(rows)
     _count([e.assessment for e in explained])
     out = []
@@ -48,8 +48,14 @@ def explanations(predictor: Predictor, rows: Sequence[Sequence[float]]) -> list[
             base_value=e.base_value,
             contributions=sorted(measured, key=lambda c: -abs(c["contribution"])),
         )
-        out.append(_EXPLANATION.dump_json(answer).decode())
-    return out
+        out.append(answer)
+    return _EXPLANATIONS.dump_json(out).decode()
+
+
+def alone(answers: str) -> str:
+    """The one answer of a JSON array of one (`predictions`, `explanations`),
+    as its own JSON text: the array's compact JSON is `[` + it + `]`."""
+    return answers[1:-1]
 
 
 def _prediction(a: Assessment, version: str) -> Prediction:

@@ -34,20 +34,20 @@ def _backlog_full() -> ApiError:
 
 @declare(Policy(Caller.SCORE, recorded=True, heavy=True))
 async def explain(request: Request) -> Response:
-    texts, recorded = await answered(request, Patient, _explained)
+    array, recorded = await answered(request, Patient, _explained)
     await recorded
-    return json_response(texts[0])
+    return json_response(answers.alone(array))
 
 
 @declare(Policy(Caller.SCORE, recorded=True, heavy=True))
 async def explain_batch(request: Request) -> Response:
     most = request.app.state.settings.max_explain_batch
-    texts, recorded = await answered(request, BatchRequest, _explained, most, "MAX_EXPLAIN_BATCH")
+    array, recorded = await answered(request, BatchRequest, _explained, most, "MAX_EXPLAIN_BATCH")
     await recorded
-    return json_response(f'{{"explanations":[{",".join(texts)}]}}')
+    return json_response(f'{{"explanations":{array}}}')
 
 
-async def _explained(request: Request, predictor: Any, patients: list[Any]) -> list[str]:
+async def _explained(request: Request, predictor: Any, patients: list[Any]) -> str:
     return await in_explain_thread(
         request, len(patients), partial(answers.explanations, predictor, patients)
     )

@@ -17,20 +17,20 @@ from model.serving import Predictor
 
 @declare(Policy(Caller.SCORE, recorded=True))
 async def predict(request: Request) -> Response:
-    texts, recorded = await answered(request, Patient, _predictions)
+    array, recorded = await answered(request, Patient, _predictions)
     await recorded
-    return json_response(texts[0])
+    return json_response(answers.alone(array))
 
 
 @declare(Policy(Caller.SCORE, recorded=True, heavy=True))
 async def predict_batch(request: Request) -> Response:
     most = request.app.state.settings.max_batch
-    texts, recorded = await answered(request, BatchRequest, _predictions, most, "MAX_BATCH")
+    array, recorded = await answered(request, BatchRequest, _predictions, most, "MAX_BATCH")
     await recorded
-    return json_response(f'{{"predictions":[{",".join(texts)}]}}')
+    return json_response(f'{{"predictions":{array}}}')
 
 
-async def _predictions(request: Request, predictor: Predictor, inputs: list[Any]) -> list[str]:
+async def _predictions(request: Request, predictor: Predictor, inputs: list[Any]) -> str:
     work = partial(answers.predictions, predictor, inputs)
     return await scored(request.app.state, inputs, work)
 

@@ -36,12 +36,13 @@ def record_answers(
     request: Request,
     predictor: Predictor,
     rows: Sequence[Sequence[float | None]],
-    answers: Sequence[str],
+    outputs: str,
     body: bytes | None = None,
 ) -> Coroutine[Any, Any, str | None]:
     """One row for the request, under the path called: its patients'
-    values (`rows[i]` answered `answers[i]`, as JSON text); `body`, when the
-    request's body is those patients as validated (a Patient or a
+    values (`rows`) and their answers as `Row.outputs` holds them (`rows[0]`'s
+    JSON text alone, or the JSON array of each row's, in order); `body`,
+    when the request's body is those patients as validated (a Patient or a
     BatchRequest), is kept as it came rather than written again.
 
     The row is made now; await what this returns for it to be durable (503
@@ -54,7 +55,6 @@ def record_answers(
     if not recorder.enabled or not rows:
         return _kept(recorder, None)
     kept = request.app.state.kept_inputs  # inputs_kept(settings), made at start-up
-    outputs = _one_or_array(answers)
     row = _row(request, predictor, time.time(), 200, None, kept(rows, body), outputs, len(rows))
     return _kept(recorder, row)
 
@@ -162,9 +162,9 @@ def inputs_kept(settings: Settings) -> Callable[[Sequence[Values], bytes | None]
 
 
 def _values_json(rows: Sequence[Values], body: bytes | None) -> str:
-    return body.decode() if body is not None else _one_or_array([patient_json(r) for r in rows])
+    return body.decode() if body is not None else one_or_array([patient_json(r) for r in rows])
 
 
-def _one_or_array(texts: Sequence[str]) -> str:
+def one_or_array(texts: Sequence[str]) -> str:
     """One JSON text as it is, several as a JSON array (`Row`'s forms)."""
     return texts[0] if len(texts) == 1 else f"[{','.join(texts)}]"

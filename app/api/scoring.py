@@ -22,6 +22,7 @@ from fastapi.openapi.constants import REF_PREFIX, REF_TEMPLATE
 from pydantic import BaseModel, ValidationError
 from pydantic.json_schema import models_json_schema
 
+from app.api.answers import alone
 from app.api.recording import record_answers
 from app.api.schemas import BatchRequest, Patient, rows, validate_json
 from app.deps import get_predictor
@@ -69,8 +70,9 @@ def thread_limiter(state: Any, name: str, threads: int) -> anyio.CapacityLimiter
     return limiter
 
 
-Answer = Callable[[Request, Predictor, list[Any]], Awaitable[list[str]]]
-"""How a route answers its patients' rows (FEATURE_NAMES order), as JSON texts."""
+Answer = Callable[[Request, Predictor, list[Any]], Awaitable[str]]
+"""How a route answers its patients' rows (FEATURE_NAMES order): a JSON array
+of their answers, in order."""
 
 
 async def answered(
@@ -79,17 +81,19 @@ async def answered(
     answer: Answer,
     most: int | None = None,
     setting: str = "",
-) -> tuple[list[str], Coroutine[Any, Any, str | None]]:
+) -> tuple[str, Coroutine[Any, Any, str | None]]:
     """The patients of the request's body (validated as `model`) answered
-    by `answer`, and their row still to make durable (`record_answers`).
+    by `answer` (a JSON array), and their row still to make durable
+    (`record_answers`).
     The patients are freed when this returns, so that while the route waits
     for the record it holds only the row and the answers (what that buys:
     docs/performance.md)."""
     predictor = await get_predictor(request)  # called, not declared: no dependency solving
     body = await read_body(request, model, most, setting)
     inputs = rows([body] if isinstance(body, Patient) else body.patients)
-    texts = await answer(request, predictor, inputs)
-    return texts, record_answers(request, predictor, inputs, texts, await request.body())
+    array = await answer(request, predictor, inputs)
+    outputs = alone(array) if len(inputs) == 1 else array  # as Row.outputs holds them
+    return array, record_answers(request, predictor, inputs, outputs, await request.body())
 
 
 class ScoringRoute(NamedTuple):

@@ -180,7 +180,7 @@ async def call(service_id: ServiceId, request: Request) -> Response:
     answer = json.dumps(
         {"cards": [card(patient_id, readings, explained, predictor.version, url, now, page)]}
     )
-    await record_answers(request, predictor, [row], [answer])
+    await record_answers(request, predictor, [row], answer)
     return Response(answer, media_type="application/json")
 
 

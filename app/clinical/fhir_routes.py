@@ -148,7 +148,7 @@ async def assess(request: Request) -> Response:
     (answer,) = await scored(request.app.state, [row], partial(predictor.assess, [row]))
     resource = risk_assessment(patients[0]["id"], readings, answer, predictor.version, now)
     text = json.dumps(resource)
-    await record_answers(request, predictor, [row], [text])  # the answer as sent
+    await record_answers(request, predictor, [row], text)  # the answer as sent
     return Response(text, media_type=FHIR_JSON)
 
 

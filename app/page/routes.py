@@ -95,9 +95,9 @@ async def _answered(
     """The page's view of `row`'s /explain answer, recorded as /explain's is."""
     patients: Any = [row]  # a value not measured is None, as in every route's rows
     work = partial(answers.explanations, predictor, patients)
-    texts = await in_explain_thread(request, 1, work)
-    recorded = await record_answers(request, predictor, [row], texts)
-    return render.answer_view(json.loads(texts[0]), recorded)
+    answer = answers.alone(await in_explain_thread(request, 1, work))
+    recorded = await record_answers(request, predictor, [row], answer)
+    return render.answer_view(json.loads(answer), recorded)
 
 
 @router.get("/app/static/{name}")

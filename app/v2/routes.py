@@ -21,7 +21,7 @@ import numpy as np
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 
-from app.api.recording import record_answers, record_refusal
+from app.api.recording import one_or_array, record_answers, record_refusal
 from app.api.scoring import scored
 from app.errors import ApiError, responses
 from app.policy import OPERATIONS, PUBLIC, Caller, Policy, declare
@@ -202,17 +202,18 @@ async def _inferred(
         )
     recorded = None  # made last: nothing can fail between it and the route's await
     if request.app.state.recorder.enabled:  # each patient's JSON is made for the record only
-        recorded = record_answers(request, predictor, patient_rows.tolist(), _each(values))
+        recorded = record_answers(request, predictor, patient_rows.tolist(), _outputs(values))
     return answer, recorded
 
 
 MODEL_PREFIXES = ("/v2/models/{model_name}", "/v2/models/{model_name}/versions/{model_version}")
 
 
-def _each(values: dict[str, np.ndarray]) -> list[str]:
-    """Each patient's outputs as JSON, for the record."""
+def _outputs(values: dict[str, np.ndarray]) -> str:
+    """The patients' outputs as the record keeps them (`Row.outputs`)."""
     columns = [(name, v.tolist()) for name, v in values.items()]
-    return [json.dumps({name: v[i] for name, v in columns}) for i in range(len(columns[0][1]))]
+    each = [json.dumps({name: v[i] for name, v in columns}) for i in range(len(columns[0][1]))]
+    return one_or_array(each)
 
 
 def _requested(payload: dict[str, Any]) -> tuple[list[str], set[str]]:
