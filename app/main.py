@@ -6,12 +6,14 @@ Run it with `make serve`, or `uvicorn app.main:app`.
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI
+from fastapi.telemetry import TelemetryConfig
 
 from app import heap
 from app.api import audit, docs, explain, handlers, health, model_info, predict, scoring
@@ -121,6 +123,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description=DESCRIPTION,
         openapi_tags=TAGS,
         lifespan=lifespan,
+        telemetry=fastapi_telemetry(),
         docs_url=None,  # served from local assets by app.api.docs
         redoc_url=None,
     )
@@ -142,6 +145,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     _add_middleware(app, settings, telemetry, scoring_routes, rules, in_flight)
     logs.configure(settings.log_level)
     return app
+
+
+def fastapi_telemetry() -> TelemetryConfig | None:
+    """FastAPI's own OpenTelemetry: FastAPI's defaults when the operator asks
+    for it (FASTAPI_OTEL_AUTO_CONFIGURE=true, FastAPI's switch, which needs
+    the OpenTelemetry SDK installed), else off, since the service's metrics
+    and logs are its own and FastAPI's look for a tracer, meter and logger
+    provider costs every request (docs/performance.md)."""
+    if os.environ.get("FASTAPI_OTEL_AUTO_CONFIGURE", "").lower() == "true":
+        return None
+    return {"tracing": False, "metrics": False, "logs": False}
 
 
 def _record(app: FastAPI, settings: Settings, in_flight: InFlight) -> tuple[Recorder, Monitor]:

@@ -288,3 +288,27 @@ def test_apps_do_not_share_telemetry(artifact_path: Path) -> None:
     settings = Settings(model_path=artifact_path)
     first, second = create_app(settings), create_app(settings)
     assert first.state.telemetry is not second.state.telemetry
+
+
+@pytest.mark.parametrize("asked", [False, True])
+def test_fastapi_opentelemetry_looks_for_providers_only_when_asked(
+    artifact_path: Path, monkeypatch: pytest.MonkeyPatch, asked: bool
+) -> None:
+    from opentelemetry import trace
+
+    looked = []
+    real = trace.get_tracer_provider
+
+    def counted() -> trace.TracerProvider:
+        looked.append(1)
+        return real()
+
+    if asked:
+        monkeypatch.setenv("FASTAPI_OTEL_AUTO_CONFIGURE", "true")
+    else:
+        monkeypatch.delenv("FASTAPI_OTEL_AUTO_CONFIGURE", raising=False)
+    with TestClient(create_app(Settings(model_path=artifact_path, audit="off"))) as c:
+        monkeypatch.setattr(trace, "get_tracer_provider", counted)
+        for _ in range(3):
+            assert c.post("/predict", json=PATIENT).status_code == 200
+    assert (len(looked) >= 3) if asked else not looked
