@@ -123,7 +123,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description=DESCRIPTION,
         openapi_tags=TAGS,
         lifespan=lifespan,
-        telemetry=fastapi_telemetry(),
+        telemetry=_fastapi_telemetry(),
         docs_url=None,  # served from local assets by app.api.docs
         redoc_url=None,
     )
@@ -147,7 +147,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     return app
 
 
-def fastapi_telemetry() -> TelemetryConfig | None:
+def _fastapi_telemetry() -> TelemetryConfig | None:
     """FastAPI's own OpenTelemetry: FastAPI's defaults when the operator asks
     for it (FASTAPI_OTEL_AUTO_CONFIGURE=true, FastAPI's switch, which needs
     the OpenTelemetry SDK installed), else off, since the service's metrics
