@@ -16,6 +16,8 @@ import hmac
 import re
 from pathlib import Path
 
+from pydantic import SecretStr
+
 from app.config import MIN_KEY_LENGTH
 from app.reload import RotatingFile
 
@@ -60,14 +62,15 @@ def read_keys_file(path: Path) -> dict[str, tuple[bytes, frozenset[str]]]:
     return keys
 
 
-class ApiKeys(RotatingFile[dict[str, tuple[bytes, frozenset[str]]]]):
+class ApiKeys(RotatingFile[tuple[bytes, frozenset[str]]]):
     """The keys in force, and which one (by name) a presented key is."""
 
     what = "API keys"
 
-    def __init__(self, single: str | None, path: Path | None) -> None:
-        super().__init__(path, {})
-        self.single = single.encode() if single is not None else None
+    def __init__(self, single: SecretStr | None, path: Path | None) -> None:
+        """`single`: API_KEY (named "default"); `path`: API_KEYS_FILE."""
+        super().__init__(path)
+        self.single = single.get_secret_value().encode() if single is not None else None
 
     def read(self, path: Path) -> dict[str, tuple[bytes, frozenset[str]]]:
         return read_keys_file(path)

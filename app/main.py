@@ -131,8 +131,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     recorder, monitor = _record(app, settings, in_flight := InFlight())
     app.state.predictor, app.state.readiness_problem = None, "the model is not loaded"
     handlers.install(app)
-    single = settings.api_key.get_secret_value() if settings.api_key is not None else None
-    app.state.api_keys = keys = ApiKeys(single, settings.api_keys_file)
+    app.state.api_keys = keys = ApiKeys(settings.api_key, settings.api_keys_file)
     scoring_routes = (*predict.ROUTES, *explain.ROUTES)
     scoring.install(app, scoring_routes)
     v2.install(app)

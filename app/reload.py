@@ -29,10 +29,10 @@ from model.serving import Predictor
 log = logging.getLogger("app")
 
 
-T = TypeVar("T", bound=dict[str, Any])
+V = TypeVar("V")
 
 
-class RotatingFile(Generic[T]):
+class RotatingFile(Generic[V]):
     """An operator's file of named entries (API keys, CDS clients, SMART
     clients): `read` at start-up by `load` (its ValueError stops the start),
     and again on SIGHUP by `reload`, where a file that cannot be used leaves
@@ -40,15 +40,16 @@ class RotatingFile(Generic[T]):
 
     what = "entries"  # in log lines: "API keys", "CDS clients", ...
 
-    def __init__(self, path: Path | None, entries: T) -> None:
+    def __init__(self, path: Path | None) -> None:
         """Nothing is read yet: `load` reads the file (in the app's lifespan)."""
-        self.path, self.entries = path, entries
+        self.path = path
+        self.entries: dict[str, V] = {}
 
     @property
     def enabled(self) -> bool:
         return self.path is not None
 
-    def read(self, path: Path) -> T:
+    def read(self, path: Path) -> dict[str, V]:
         raise NotImplementedError
 
     def load(self) -> None:

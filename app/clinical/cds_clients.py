@@ -139,14 +139,14 @@ def _check_keys(jwks: Any, where: str) -> None:
             raise ClientsFileError(f"{where}: key {key['kid']!r} is not usable ({exc})") from None
 
 
-class CdsClients(RotatingFile[dict[str, Client]]):
+class CdsClients(RotatingFile[Client]):
     """The clients in force (`entries`, by issuer), the replay cache, and
     the JWT check."""
 
     what = "CDS clients"
 
     def __init__(self, path: Path | None) -> None:
-        super().__init__(path, {})
+        super().__init__(path)
         self._seen: dict[tuple[str, str], float] = {}  # (iss, jti) -> exp
         self._expiries: list[tuple[float, tuple[str, str]]] = []  # a heap of (exp, (iss, jti))
 

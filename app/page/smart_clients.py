@@ -72,14 +72,11 @@ def _entry(entry: Any, where: str) -> SmartClient:
     )
 
 
-class SmartClients(RotatingFile[dict[str, SmartClient]]):
+class SmartClients(RotatingFile[SmartClient]):
     """The SMART clients in force (`entries`, by iss; none while
     SMART_CLIENTS_FILE is unset)."""
 
     what = "SMART clients"
-
-    def __init__(self, path: Path | None) -> None:
-        super().__init__(path, {})
 
     def read(self, path: Path) -> dict[str, SmartClient]:
         return read_smart_clients(path)
