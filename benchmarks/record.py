@@ -4,7 +4,9 @@ waits for its row to be on disk, rows of concurrent requests share one
 commit) and async (written behind) in SQLite, and strict in a PostgreSQL
 server on loopback (Debian's, started here as the tests start it; the row
 is left out where it is not installed), side by side, loads alternating in
-slices as in the main table.
+slices as in the main table; and a second server with the record off,
+whose ratio to the first says how far two equal servers differ in the
+same run.
 
     python -m benchmarks.record [--seconds 10] [--connections 16]
 
@@ -55,12 +57,21 @@ def contenders(port: int, model: Path, record: Path, postgres: str | None) -> li
 
 
 def run(model: Path, seconds: int, connections: int, port: int) -> list[dict[str, Any]]:
-    """Off, strict and async (SQLite), and strict in PostgreSQL when it is
-    installed, measured side by side."""
+    """Off, strict and async (SQLite), strict in PostgreSQL when it is
+    installed, and the noise control, measured side by side."""
     expected = Predictor(load_artifact(model)).probabilities([ROW])[0]
     with tempfile.TemporaryDirectory(prefix="heart-record-bench-") as tmp, _postgres() as dsn:
         group = contenders(port, model, Path(tmp) / "audit.sqlite3", dsn)
+        group.append(noise_control(port + 40, model))
         return measure(group, expected, seconds, connections, SLICES)
+
+
+def noise_control(port: int, model: Path) -> Contender:
+    """A second server with the record off: its ratio to the first is how
+    far two equal servers differ in the same run."""
+    control = ours(port, model, 1)
+    control.name, control.env["AUDIT"] = "record off again (the noise control)", "off"
+    return control
 
 
 @contextmanager
@@ -82,7 +93,7 @@ def _postgres() -> Iterator[str | None]:
 
 
 def section(results: list[dict[str, Any]], connections: int) -> list[str]:
-    off, strict, behind, *postgres = results
+    off, strict, behind, *postgres, control = results
     lines = [
         "## The record",
         "",
@@ -93,12 +104,14 @@ def section(results: list[dict[str, Any]], connections: int) -> list[str]:
         "to disk (SQLite, synchronous=FULL; concurrent requests share one commit); async "
         "answers at once and commits behind, rows gathering for 50 ms per commit. "
         "PostgreSQL: Debian's server on loopback, default settings (fsync on, "
-        "synchronous_commit on), not pinned.",
+        "synchronous_commit on), not pinned. A second server with the record off runs "
+        "beside them as a control: what it differs from the first by is this run's noise.",
         "",
         "| record | /predict requests/s | p50 | p99 | batch rows/s | batch p99 |",
         "|---|---|---|---|---|---|",
     ]
-    rows = [("off", off), ("on, strict", strict), ("on, async", behind)]
+    rows = [("off", off), ("off again (the noise control)", control)]
+    rows += [("on, strict", strict), ("on, async", behind)]
     rows += [("on, strict, PostgreSQL", r) for r in postgres]
     for name, r in rows:
         single, batch = r["single"], r["batch"]
@@ -122,6 +135,12 @@ def section(results: list[dict[str, Any]], connections: int) -> list[str]:
     lines.append(
         f"Strict's /predict p99 {strict['single'].p99_ms:.1f} ms (goal <= {most:.1f} ms, "
         f"2 x the record off's + 5: {_verdict(strict['single'].p99_ms <= most)})."
+    )
+    same = control["single"].rps / off["single"].rps
+    same_rows = control["batch"].rps / off["batch"].rps
+    lines.append(
+        f"Noise: the second record-off server measured {same:.2f} of the first's /predict "
+        f"requests/s and {same_rows:.2f} of its batch rows/s; a ratio above is as uncertain."
     )
     lines.append("")
     return lines

@@ -142,6 +142,32 @@ def test_the_heavy_batch_section_judges_p99_503s_and_the_per_patient_cost() -> N
     assert "batched: NOT met" in "\n".join(heavy.section(result(40.0, 0, 0.35e-3)))
 
 
+def test_the_record_section_judges_each_mode_and_reports_the_noise_control() -> None:
+    from benchmarks import record
+
+    def server(rps: float, rows: float) -> dict[str, Any]:
+        batches = _load(int(rows / 10), 10.0, 1.0, 1.0)  # rows / 100 batches a second
+        return {"single": _load(int(rps * 10), 10.0, 1.0, 5.0), "batch": batches}
+
+    off, strict, behind, control = (
+        server(*f) for f in ((1000, 5e4), (860, 29e3), (910, 36e3), (960, 52e3))
+    )
+    text = "\n".join(record.section([off, strict, behind, control], 16))
+    assert (
+        "Strict / off: /predict requests/s 0.86 (goal >= 0.85: met); batch rows/s 0.58 (goal"
+        in text
+    )
+    assert (
+        "Async / off: /predict requests/s 0.91 (goal >= 0.92: NOT met); batch rows/s 0.72" in text
+    )
+    assert "| off again (the noise control) | 960 |" in text and "PostgreSQL /" not in text
+    assert "measured 0.96 of the first's /predict requests/s and 1.04 of its batch rows/s" in text
+    postgres = server(700, 31e3)
+    with_pg = "\n".join(record.section([off, strict, behind, postgres, control], 16))
+    assert "Strict, PostgreSQL / off: /predict requests/s 0.70 (goal >= 0.85: NOT met)" in with_pg
+    assert "measured 0.96 of the first's" in with_pg
+
+
 def test_varied_rows_cycle_the_named_missing_patterns() -> None:
     from benchmarks.heavy import varied_rows
     from scripts.evaluate_missing import PATTERNS
