@@ -140,7 +140,7 @@ def section(results: list[dict[str, Any]], connections: int) -> list[str]:
     same_rows = control["batch"].rps / off["batch"].rps
     lines.append(
         f"Noise: the second record-off server measured {same:.2f} of the first's /predict "
-        f"requests/s and {same_rows:.2f} of its batch rows/s; a ratio above is as uncertain."
+        f"requests/s and {same_rows:.2f} of its batch rows/s; each ratio above is as uncertain."
     )
     lines.append("")
     return lines
