@@ -28,7 +28,7 @@ from typing import Any
 
 from benchmarks.contenders.factories import Contender, ours
 from benchmarks.harness import ROW, model_path
-from benchmarks.side_by_side import SLICES, measure
+from benchmarks.side_by_side import measure, slices_for
 from model.artifact import load_artifact
 from model.serving import Predictor
 
@@ -62,13 +62,11 @@ def run(model: Path, seconds: int, connections: int, port: int) -> list[dict[str
     expected = Predictor(load_artifact(model)).probabilities([ROW])[0]
     with tempfile.TemporaryDirectory(prefix="heart-record-bench-") as tmp, _postgres() as dsn:
         group = contenders(port, model, Path(tmp) / "audit.sqlite3", dsn)
-        group.append(noise_control(port + 40, model))
-        # slice_order is balanced over 2n slices for an odd n (five servers with PostgreSQL)
-        slices = 2 * len(group) if len(group) % 2 else SLICES
-        return measure(group, expected, seconds, connections, slices)
+        group.append(_noise_control(port + 40, model))
+        return measure(group, expected, seconds, connections, slices_for(len(group)))
 
 
-def noise_control(port: int, model: Path) -> Contender:
+def _noise_control(port: int, model: Path) -> Contender:
     """A second server with the record off: its ratio to the first is how
     far two equal servers differ in the same run."""
     control = ours(port, model, 1)

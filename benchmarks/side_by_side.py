@@ -102,6 +102,13 @@ def slice_order(n: int, k: int) -> list[int]:
     return [(x + k) % n for x in base]
 
 
+def slices_for(n: int) -> int:
+    """How many slices `n` contenders get: SLICES, or for an odd number the
+    2n over which `slice_order` is balanced (one cycle of n leaves some
+    contenders never loaded right after some others)."""
+    return 2 * n if n % 2 and n > 1 else SLICES
+
+
 def measure_route(c: Contender, path: str, body: bytes, seconds: int, connections: int) -> Load:
     """One more route of contender `c`, alone: warm-up, then `seconds` of load."""
     with serving(c, None):
