@@ -3,7 +3,10 @@ lock, the last row's hash, the rows' hashes, the INSERT and the COMMIT
 (with its fsync), per row of a commit of 16 rows (what strict mode gathers
 at 16 connections), on a SQLite record already holding 20,000 rows. Rows
 whose request ids are random, and rows whose request ids are in time order
-(as the service makes them), in the same run, and the ratio.
+(as the service makes them), in the same run, and the ratio; then rows in
+time order committed as the service does (synchronous=FULL: one fsync a
+commit) against the same with synchronous=OFF, which the service never uses:
+what the fsync costs the writer's CPU.
 
     python -m benchmarks.record_append [--commits 300]
 
@@ -43,15 +46,20 @@ def row(ordered: bool) -> Row:
                None, inputs, _ANSWER)  # fmt: skip
 
 
-def phases(path: Path, ordered: bool, commits: int, before: int) -> dict[str, float]:
+def phases(
+    path: Path, ordered: bool, commits: int, before: int, durable: bool = True
+) -> dict[str, float]:
     """Microseconds of CPU a row in each phase, over `commits` commits of
-    ROWS rows, after `before` commits to fill the record."""
+    ROWS rows, after `before` commits to fill the record; with `durable`
+    False the commits measured are not flushed to disk (synchronous=OFF)."""
     store = SqliteStore(path)
     store.open()
     for _ in range(before):
         store.append([row(ordered) for _ in range(ROWS)])
     spent = dict.fromkeys(PHASES, 0.0)
     with store._connection("measure") as db:
+        if not durable:
+            db.execute("PRAGMA synchronous=OFF")
         for _ in range(commits):
             rows = [row(ordered) for _ in range(ROWS)]
             marks = [time.thread_time()]
@@ -71,12 +79,16 @@ def phases(path: Path, ordered: bool, commits: int, before: int) -> dict[str, fl
     return {name: s / commits / ROWS * 1e6 for name, s in spent.items()}
 
 
-def report(random_ids: dict[str, float], ordered_ids: dict[str, float]) -> list[str]:
-    lines = ["| phase | random request ids, us a row | in time order | ratio |"]
+def report(
+    first: dict[str, float],
+    second: dict[str, float],
+    names: tuple[str, str] = ("random request ids", "in time order"),
+) -> list[str]:
+    lines = [f"| phase | {names[0]}, us a row | {names[1]} | ratio |"]
     lines.append("|---|---|---|---|")
     for name in (*PHASES, "total"):
-        a = sum(random_ids.values()) if name == "total" else random_ids[name]
-        b = sum(ordered_ids.values()) if name == "total" else ordered_ids[name]
+        a = sum(first.values()) if name == "total" else first[name]
+        b = sum(second.values()) if name == "total" else second[name]
         lines.append(f"| {name} | {a:.1f} | {b:.1f} | {b / a:.2f} |")
     return lines
 
@@ -89,7 +101,10 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         random_ids = phases(Path(tmp) / "random.sqlite3", False, args.commits, args.before)
         ordered_ids = phases(Path(tmp) / "ordered.sqlite3", True, args.commits, args.before)
+        unflushed = phases(Path(tmp) / "off.sqlite3", True, args.commits, args.before, False)
     print("\n".join(report(random_ids, ordered_ids)))
+    print()
+    print("\n".join(report(ordered_ids, unflushed, ("synchronous=FULL", "synchronous=OFF"))))
 
 
 if __name__ == "__main__":

@@ -222,6 +222,20 @@ def test_record_append_times_each_phase_of_real_commits(tmp_path: Path) -> None:
     lines = report(dict.fromkeys(PHASES, 2.0), dict.fromkeys(PHASES, 1.0))
     assert lines[2] == "| lock | 2.0 | 1.0 | 0.50 |"
     assert lines[-1] == "| total | 10.0 | 5.0 | 0.50 |"
+    header = report(spent, spent, ("synchronous=FULL", "synchronous=OFF"))[0]
+    assert header == "| phase | synchronous=FULL, us a row | synchronous=OFF | ratio |"
+
+
+def test_record_append_measures_unflushed_commits_of_whole_chained_rows(tmp_path: Path) -> None:
+    from app.record.sqlite import SqliteStore
+    from benchmarks.record_append import PHASES, ROWS, phases
+
+    spent = phases(tmp_path / "off.sqlite3", True, commits=3, before=2, durable=False)
+    assert list(spent) == list(PHASES) and sum(spent.values()) > 0
+    store = SqliteStore(tmp_path / "off.sqlite3")
+    store.open()
+    assert store.verify() == (5 * ROWS, None)  # the same rows and chain, only not flushed
+    store.close()
 
 
 def test_each_contender_comes_after_each_other_equally_often() -> None:
