@@ -15,7 +15,6 @@ how the changes in docs/performance.md were chosen. Not a substitute for
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import contextlib
 import os
@@ -26,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.harness import BATCH, BATCH_BODY, SINGLE_BODY, model_path, v2_body
+from scripts import cli
 
 
 def request_scope(path: str, body: bytes) -> dict[str, Any]:
@@ -136,8 +136,8 @@ async def measure(model: Path, rounds: int) -> dict[str, dict[str, float]]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--rounds", type=int, default=9)
+    parser = cli.parser(__doc__)
+    parser.add_argument("--rounds", type=int, default=9, help="rounds; the median is reported")
     args = parser.parse_args()
     model = model_path()
     print("\n".join(table(run(model, args.rounds))))

@@ -24,7 +24,6 @@ explanation, CDS Hooks, heavy-batch, risk page and record sections.
 
 from __future__ import annotations
 
-import argparse
 import sys
 import tempfile
 from pathlib import Path
@@ -46,15 +45,18 @@ from benchmarks.inprocess import measure as measure_in_process
 from benchmarks.side_by_side import SLICES, measure, measure_route
 from model.artifact import load_artifact
 from model.serving import Predictor
+from scripts import cli
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--seconds", type=int, default=10)
-    parser.add_argument("--connections", type=int, default=16)
-    parser.add_argument("--runs", type=int, default=2)
-    parser.add_argument("--port", type=int, default=8900)
-    parser.add_argument("--out", type=Path, default=ROOT / "BENCHMARKS.md")
+    parser = cli.parser(__doc__)
+    parser.add_argument("--seconds", type=int, default=10, help="seconds of load per server")
+    parser.add_argument("--connections", type=int, default=16, help="wrk's connections")
+    parser.add_argument("--runs", type=int, default=2, help="runs of the whole table")
+    parser.add_argument("--port", type=int, default=8900, help="the first server's port")
+    parser.add_argument(
+        "--out", type=Path, default=ROOT / "BENCHMARKS.md", help="the report written"
+    )
     args = parser.parse_args(argv)
     model = model_path()
     expected = Predictor(load_artifact(model)).probabilities([ROW])[0]

@@ -16,7 +16,6 @@ when calls arrive together (each call explains the patient, ~4 ms of CPU).
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from pathlib import Path
@@ -26,6 +25,7 @@ import httpx
 
 from benchmarks.contenders.factories import ours
 from benchmarks.harness import ROOT, Load, model_path, run_wrk, started
+from scripts import cli
 from tests.ehr import FhirServer
 
 CALL = ROOT / "examples" / "cds-hooks-call.json"
@@ -117,9 +117,9 @@ def section(loads: dict[tuple[str, int], Load]) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--seconds", type=int, default=10)
-    parser.add_argument("--port", type=int, default=8950)
+    parser = cli.parser(__doc__)
+    parser.add_argument("--seconds", type=int, default=10, help="seconds of load per call")
+    parser.add_argument("--port", type=int, default=8950, help="the service's port")
     args = parser.parse_args(argv)
     model = model_path()
     loads = measure(model, args.seconds, args.port)

@@ -13,7 +13,6 @@ Prints a table with the ratio new / old; writes nothing else.
 
 from __future__ import annotations
 
-import argparse
 import subprocess
 import sys
 import tempfile
@@ -23,6 +22,7 @@ from pathlib import Path
 from benchmarks.contenders.factories import Contender, ours
 from benchmarks.harness import BATCH, ROOT
 from benchmarks.side_by_side import SLICES, measure
+from scripts import cli
 
 
 def export(rev: str, folder: Path) -> Path:
@@ -47,11 +47,11 @@ def contender(name: str, tree: Path, model: Path, port: int) -> Contender:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = cli.parser(__doc__)
     parser.add_argument("--against", default="HEAD~1", help="the commit to compare with")
-    parser.add_argument("--seconds", type=int, default=10)
-    parser.add_argument("--connections", type=int, default=16)
-    parser.add_argument("--port", type=int, default=8950)
+    parser.add_argument("--seconds", type=int, default=10, help="seconds of load per server")
+    parser.add_argument("--connections", type=int, default=16, help="wrk's connections")
+    parser.add_argument("--port", type=int, default=8950, help="the first server's port")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="heart-compare-") as tmp:
         work = Path(tmp)

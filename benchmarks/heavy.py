@@ -14,7 +14,6 @@ connection; the batch client runs in this process.
 
 from __future__ import annotations
 
-import argparse
 import json
 import statistics
 import threading
@@ -31,6 +30,7 @@ from benchmarks.harness import ROOT, SINGLE_BODY, Load, model_path, run_wrk, sta
 from model.artifact import load_artifact
 from model.features import FEATURE_NAMES
 from model.serving import Predictor
+from scripts import cli
 from scripts.evaluate_missing import PATTERNS
 
 PATIENTS = 1000
@@ -143,9 +143,9 @@ def section(result: dict[str, Any]) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--seconds", type=int, default=10)
-    parser.add_argument("--port", type=int, default=8960)
+    parser = cli.parser(__doc__)
+    parser.add_argument("--seconds", type=int, default=10, help="seconds of load per phase")
+    parser.add_argument("--port", type=int, default=8960, help="the service's port")
     args = parser.parse_args(argv)
     model = model_path()
     print("\n".join(section(measure(model, args.seconds, args.port))))

@@ -11,7 +11,6 @@ requests each. The figures go to docs/performance.md.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import json
 import time
@@ -21,6 +20,7 @@ from typing import Any
 from benchmarks.asgi import request, running
 from benchmarks.harness import SINGLE_BODY, model_path
 from model.features import EXAMPLE_PATIENT
+from scripts import cli
 
 LIMIT = 1024 * 1024 - 64
 
@@ -96,8 +96,8 @@ def table(best: dict[str, tuple[float, int, int]]) -> list[str]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--rounds", type=int, default=5)
+    parser = cli.parser(__doc__)
+    parser.add_argument("--rounds", type=int, default=5, help="rounds; the median is reported")
     args = parser.parse_args()
     model = model_path()
     print("\n".join(table(asyncio.run(measure(model, args.rounds)))))

@@ -13,7 +13,6 @@ after warm-up, once first-use allocations are done).
 
 from __future__ import annotations
 
-import argparse
 import os
 import platform
 import sys
@@ -33,17 +32,20 @@ from benchmarks.harness import (
     run_wrk,
     started,
 )
+from scripts import cli
 
 OVERLOAD = 1000
 """Connections of the overload case."""
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--seconds", type=int, default=30)
-    parser.add_argument("--connections", type=int, default=64)
-    parser.add_argument("--port", type=int, default=8765)
-    parser.add_argument("--out", type=Path, default=ROOT / "reports" / "loadtest.md")
+    parser = cli.parser(__doc__)
+    parser.add_argument("--seconds", type=int, default=30, help="seconds of load per route")
+    parser.add_argument("--connections", type=int, default=64, help="wrk's connections")
+    parser.add_argument("--port", type=int, default=8765, help="the service's port")
+    parser.add_argument(
+        "--out", type=Path, default=ROOT / "reports" / "loadtest.md", help="the report written"
+    )
     args = parser.parse_args(argv)
     url = f"http://127.0.0.1:{args.port}"
     model = str(model_path())

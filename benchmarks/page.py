@@ -15,7 +15,6 @@ probability is checked against /predict's for the same values.
 
 from __future__ import annotations
 
-import argparse
 import json
 import re
 import statistics
@@ -32,6 +31,7 @@ import httpx
 from benchmarks import cds
 from benchmarks.contenders.factories import ours
 from benchmarks.harness import model_path, started
+from scripts import cli
 from tests.smart_ehr import SmartEhr
 
 TARGETS_MS = {"callback to rendered page": 150.0, "what-if update": 30.0}
@@ -134,10 +134,10 @@ def section(times: dict[str, list[float]]) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--launches", type=int, default=40)
-    parser.add_argument("--updates", type=int, default=200)
-    parser.add_argument("--port", type=int, default=8950)
+    parser = cli.parser(__doc__)
+    parser.add_argument("--launches", type=int, default=40, help="SMART launches timed")
+    parser.add_argument("--updates", type=int, default=200, help="what-ifs timed")
+    parser.add_argument("--port", type=int, default=8950, help="the service's port")
     args = parser.parse_args(argv)
     model = model_path()
     print("\n".join(section(measure(model, args.launches, args.updates, args.port))))

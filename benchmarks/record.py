@@ -18,7 +18,6 @@ plus 5 ms, async >= 0.92 x; 100-patient batches, strict >= 0.6 x and async
 
 from __future__ import annotations
 
-import argparse
 import sys
 import tempfile
 from collections.abc import Iterator
@@ -31,6 +30,7 @@ from benchmarks.harness import ROW, model_path
 from benchmarks.side_by_side import measure, slices_for
 from model.artifact import load_artifact
 from model.serving import Predictor
+from scripts import cli
 
 GOALS = {  # (single requests/s, batch rows/s), as a share of the record off's
     "strict": (0.85, 0.6),
@@ -151,10 +151,10 @@ def _verdict(met: bool) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--seconds", type=int, default=10)
-    parser.add_argument("--connections", type=int, default=16)
-    parser.add_argument("--port", type=int, default=8970)
+    parser = cli.parser(__doc__)
+    parser.add_argument("--seconds", type=int, default=10, help="seconds of load per server")
+    parser.add_argument("--connections", type=int, default=16, help="wrk's connections")
+    parser.add_argument("--port", type=int, default=8970, help="the first server's port")
     args = parser.parse_args(argv)
     model = model_path()
     results = run(model, args.seconds, args.connections, args.port)

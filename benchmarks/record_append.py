@@ -16,7 +16,6 @@ docs/performance.md reads it ("The record at the service's speed").
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import tempfile
@@ -27,12 +26,13 @@ from app.record.rows import Row, uuid7
 from app.record.sqlite import SqliteStore
 from app.record.store import _INSERT, LAST_HASH, chained
 from benchmarks.harness import SINGLE_BODY
+from scripts import cli
 
 PHASES = ("lock", "last hash", "hashes", "insert", "commit")
 ROWS = 16
 _ANSWER = json.dumps(
     {"probability": 0.4104865205544248, "class": 0, "label": "absence",
-     "model_version": "0.1.0+78900259c092",
+     "model_version": "0.1.0+6e74caf06d7c",
      "interval": {"low": 0.27, "high": 0.49, "level": 0.9}, "warnings": []}
 )  # fmt: skip
 
@@ -94,8 +94,8 @@ def report(
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--commits", type=int, default=300, help="commits measured (300)")
+    parser = cli.parser(__doc__)
+    parser.add_argument("--commits", type=int, default=300, help="commits measured")
     parser.add_argument("--before", type=int, default=1250, help="commits that fill the record")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:

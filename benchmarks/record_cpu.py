@@ -16,7 +16,6 @@ docs/performance.md reads it ("The record at the service's speed").
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 import tempfile
@@ -26,6 +25,7 @@ from typing import Any
 from benchmarks.harness import model_path, run_wrk
 from benchmarks.record import contenders
 from benchmarks.side_by_side import serving
+from scripts import cli
 
 TICK = os.sysconf("SC_CLK_TCK")
 
@@ -88,10 +88,10 @@ def report(results: list[dict[str, Any]]) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--seconds", type=int, default=10)
-    parser.add_argument("--connections", type=int, default=16)
-    parser.add_argument("--port", type=int, default=8990)
+    parser = cli.parser(__doc__)
+    parser.add_argument("--seconds", type=int, default=10, help="seconds of load per mode")
+    parser.add_argument("--connections", type=int, default=16, help="wrk's connections")
+    parser.add_argument("--port", type=int, default=8990, help="the first server's port")
     args = parser.parse_args(argv)
     model = model_path()
     print("\n".join(report(measure(args.seconds, args.connections, args.port, model))))

@@ -25,7 +25,6 @@ one self-contained HTML page (`scripts.monitoring_html`).
 
 from __future__ import annotations
 
-import argparse
 import csv
 import json
 import sys
@@ -43,6 +42,7 @@ from app.record.store import Store, StoreError
 from model.artifact import ArtifactError, load_artifact
 from model.features import FEATURE_NAMES
 from model.serving import SELF_TEST_TOLERANCE, Predictor
+from scripts import cli
 from scripts.monitoring_html import render
 
 MIN_RETENTION_DAYS = 183
@@ -54,23 +54,42 @@ def _when(text: str) -> float:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = cli.parser(__doc__)
     parser.add_argument("--dsn", help="the record (default: AUDIT_DSN, as the service reads it)")
     commands = parser.add_subparsers(dest="command", required=True)
     export = commands.add_parser("export", help="every answer to standard output")
-    export.add_argument("--format", choices=("jsonl", "csv"), default="jsonl")
-    export.add_argument("--since", type=_when)
-    export.add_argument("--until", type=_when)
+    export.add_argument(
+        "--format", choices=("jsonl", "csv"), default="jsonl", help="one JSON object a line, or CSV"
+    )
+    export.add_argument(
+        "--since", type=_when, help="answered at or after this ISO 8601 time (UTC if no zone)"
+    )
+    export.add_argument(
+        "--until", type=_when, help="answered before this ISO 8601 time (UTC if no zone)"
+    )
     verify = commands.add_parser("verify", help="check the hash chain (and the answers)")
     verify.add_argument("--artifact", type=Path, help="score its model's answers again")
     prune = commands.add_parser("prune", help="delete the rows older than --older-than days")
-    prune.add_argument("--older-than", type=float, required=True, metavar="DAYS")
+    prune.add_argument(
+        "--older-than",
+        type=float,
+        required=True,
+        metavar="DAYS",
+        help="rows older than this are deleted",
+    )
     prune.add_argument(
         "--force", action="store_true", help=f"allow under {MIN_RETENTION_DAYS} days"
     )
     page = commands.add_parser("report", help="the monitoring report, as an HTML page")
-    page.add_argument("--artifact", type=Path, default=Path("artifacts/model.pkl"))
-    page.add_argument("--window", type=int, default=get_settings().monitor_window)
+    page.add_argument(
+        "--artifact", type=Path, default=Path("artifacts/model.pkl"), help="the model reported on"
+    )
+    page.add_argument(
+        "--window",
+        type=int,
+        default=get_settings().monitor_window,
+        help="how many of the latest answers it describes (default: MONITOR_WINDOW)",
+    )
     page.add_argument("--out", type=Path, help="the page's file (default: standard output)")
     args = parser.parse_args(argv)
     try:

@@ -15,7 +15,6 @@ other hospitals' patients, `scripts/evaluate_external.py`.
 
 from __future__ import annotations
 
-import argparse
 import logging
 import sys
 from datetime import UTC, datetime
@@ -38,6 +37,7 @@ from model.evaluation import (
     summarise,
 )
 from model.network import NeuralNet
+from scripts import cli
 from scripts.evaluate_external import evaluate_external
 from scripts.evaluate_external import plot_calibration as plot_external_calibration
 from scripts.evaluate_external import report_lines as external_report_lines
@@ -213,10 +213,14 @@ def write_report(run: dict[str, Any], out_dir: Path) -> Path:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--data", type=Path, default=Path("data/heart.dat"))
-    parser.add_argument("--out-dir", type=Path, default=Path("reports"))
-    parser.add_argument("--repeats", type=int, default=5)
+    parser = cli.parser(__doc__)
+    parser.add_argument(
+        "--data", type=Path, default=Path("data/heart.dat"), help="the data cross-validated"
+    )
+    parser.add_argument(
+        "--out-dir", type=Path, default=Path("reports"), help="where the report and plots go"
+    )
+    parser.add_argument("--repeats", type=int, default=5, help="repeats of 10-fold CV")
     parser.add_argument(
         "--trust-repeats", type=int, default=2, help="repeats for the trust signals (0: none)"
     )

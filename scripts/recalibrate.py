@@ -23,7 +23,6 @@ like any new model: point MODEL_PATH at it and `kill -HUP` the service.
 
 from __future__ import annotations
 
-import argparse
 import csv
 import hashlib
 import json
@@ -40,6 +39,7 @@ from model.artifact import file_sha256, load_artifact, save_artifact
 from model.features import FEATURE_NAMES, FEATURES
 from model.recalibration import Recalibration
 from model.serving import Predictor
+from scripts import cli
 from scripts.train import self_test
 
 log = logging.getLogger("scripts.recalibrate")
@@ -138,7 +138,7 @@ def recalibrate(model: Path, data: Path, out: Path) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = cli.parser(__doc__)
     parser.add_argument("--data", type=Path, required=True, help="the site's labelled CSV")
     parser.add_argument(
         "--model", type=Path, default=Path("artifacts/model.pkl"),

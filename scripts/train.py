@@ -14,7 +14,6 @@ train and held-out metrics and writes the artifact described in
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
 import logging
@@ -45,6 +44,7 @@ from model.ensemble import LEVEL, percentile_interval
 from model.evaluation import cross_validated, evaluation_folds, metrics, summarise
 from model.features import EXAMPLE_PATIENT, FEATURE_NAMES, THRESHOLD
 from model.propagation import forward
+from scripts import cli
 
 log = logging.getLogger("scripts.train")
 
@@ -224,10 +224,19 @@ def plot_loss_curve(net: Any, path: Path) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--data", type=Path, default=Path("data/heart.dat"))
-    parser.add_argument("--out", type=Path, default=Path("artifacts/model.pkl"))
-    parser.add_argument("--plot", type=Path, default=Path("artifacts/loss_curve.png"))
+    parser = cli.parser(__doc__)
+    parser.add_argument(
+        "--data", type=Path, default=Path("data/heart.dat"), help="the training data"
+    )
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=Path("artifacts/model.pkl"),
+        help="the artifact written, with its .sha256 beside it",
+    )
+    parser.add_argument(
+        "--plot", type=Path, default=Path("artifacts/loss_curve.png"), help="the loss curve written"
+    )
     parser.add_argument("--seed", type=int, default=DEFAULT_SEED, help="network random_state")
     parser.add_argument(
         "--cv-repeats", type=int, default=5, help="repeats of 10-fold CV recorded (0: none)"

@@ -12,7 +12,6 @@ them only by re-running this search.
 
 from __future__ import annotations
 
-import argparse
 import logging
 import sys
 from pathlib import Path
@@ -26,6 +25,7 @@ from sklearn.preprocessing import StandardScaler
 from model import NeuralNet
 from model.data import load_heart
 from model.evaluation import TUNING_SEED
+from scripts import cli
 
 log = logging.getLogger("scripts.tune")
 
@@ -112,9 +112,9 @@ def _fmt(value: object) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--data", type=Path, default=Path("data/heart.dat"))
-    parser.add_argument("--out", type=Path, default=Path("reports/tuning.md"))
+    parser = cli.parser(__doc__)
+    parser.add_argument("--data", type=Path, default=Path("data/heart.dat"), help="the data")
+    parser.add_argument("--out", type=Path, default=Path("reports/tuning.md"), help="the report")
     parser.add_argument("--jobs", type=int, default=2, help="parallel fits")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
