@@ -32,7 +32,7 @@ PHASES = ("lock", "last hash", "hashes", "insert", "commit")
 ROWS = 16
 _ANSWER = json.dumps(
     {"probability": 0.4104865205544248, "class": 0, "label": "absence",
-     "model_version": "0.1.0+6e74caf06d7c",
+     "model_version": "0.1.0+2efa9f462c6c",
      "interval": {"low": 0.27, "high": 0.49, "level": 0.9}, "warnings": []}
 )  # fmt: skip
 

@@ -84,9 +84,6 @@ class Predictor:
             [f.codes is not None for f in FEATURES],
             LEVEL,
         )
-        self.ensemble_size = len(members)
-        self.background_size = len(artifact.background)
-        self.warning_threshold = artifact.reference.threshold
         self.artifact = artifact
         self.metadata: dict[str, Any] = artifact.metadata
         self.version = str(artifact.metadata.get("model_version", "unknown"))

@@ -18,7 +18,7 @@ _EXAMPLE_ANSWER: dict[str, Any] = {
     "probability": 0.4104865205544248,
     "class": 0,
     "label": "absence",
-    "model_version": "0.1.0+6e74caf06d7c",
+    "model_version": "0.1.0+2efa9f462c6c",
     "interval": {"low": 0.271515145433602, "high": 0.4937674585168144, "level": 0.9},
     "warnings": [],
 }
