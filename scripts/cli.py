@@ -6,15 +6,14 @@ import argparse
 from typing import Any
 
 
-class _WithDefaults(argparse.HelpFormatter):
-    """Adds each option's default to its help, unless the help names it or
-    there is none to name (None, False)."""
+class _WithDefaults(argparse.ArgumentDefaultsHelpFormatter):
+    """argparse's help with each option's default, except where the help
+    names its default already or there is none to name (None, False)."""
 
     def _get_help_string(self, action: argparse.Action) -> str:
-        text = action.help or ""
-        if "default" in text or any(action.default is v for v in (None, False, argparse.SUPPRESS)):
-            return text
-        return f"{text} (default: %(default)s)"
+        if "(default" in (action.help or "") or action.default is None or action.default is False:
+            return action.help or ""
+        return super()._get_help_string(action) or ""
 
 
 class _Parser(argparse.ArgumentParser):

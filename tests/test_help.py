@@ -15,8 +15,10 @@ COMMANDS = sorted(
     f"{path.parent.name}.{path.stem}"
     for folder in ("scripts", "benchmarks")
     for path in (ROOT / folder).glob("*.py")
-    if "cli.parser(" in path.read_text()
+    if '__name__ == "__main__"' in (text := path.read_text())
+    and ("cli.parser(" in text or "ArgumentParser(" in text)
 )
+"""The commands that take options, whichever way they build their parser."""
 
 
 class _ParsedError(Exception):
